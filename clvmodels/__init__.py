@@ -1,0 +1,1 @@
+"""clvmodels: customer lifetime value from transaction logs."""
