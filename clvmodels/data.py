@@ -194,7 +194,7 @@ def purchase_days(
                       "rows_dropped_as_returns": d.n_return_rows_dropped,
                       "days_cancelled_by_returns": d.n_days_cancelled,
                       "customers_without_purchases": d.n_customers_seen - len(np.unique(d.codes))},
-                     spec)
+                     spec, caller="purchase_days", stacklevel=3)
     return pd.DataFrame({
         customer_id_col: np.asarray(d.ids)[d.codes],
         datetime_col: d.ticks.astype(f"datetime64[{spec.resolution}]"),
@@ -391,7 +391,9 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
                             examples=log.examples(rule))
 
 
-def _warn_exclusions(exclusions: dict, spec: _Spec) -> None:
+def _warn_exclusions(exclusions: dict, spec: _Spec, caller: str = "rfm_summary",
+                     stacklevel: int = 4) -> None:
+    """One warning counting what was excluded (``stacklevel`` points at the user's call)."""
     phrases = {
         "transactions_after_observation_end": "transactions after the observation end",
         "customers_after_calibration_end":
@@ -403,9 +405,9 @@ def _warn_exclusions(exclusions: dict, spec: _Spec) -> None:
     parts = [f"{v} {phrases[k]}" for k, v in exclusions.items() if v]
     if parts:
         warnings.warn(
-            "rfm_summary excluded " + "; ".join(parts)
+            f"{caller} excluded " + "; ".join(parts)
             + ". The counts are in summary.attrs['exclusions'].",
-            DataWarning, stacklevel=3,
+            DataWarning, stacklevel=stacklevel,
         )
 
 

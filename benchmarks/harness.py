@@ -1,0 +1,70 @@
+"""Measure a job in a fresh process: wall time and peak memory, side by side.
+
+Each job runs in its own Python process (so peak RSS is its own and imports are not
+shared), with a time limit. Results are rows ``{benchmark, case, library, seconds,
+peak_mb, ...extra}`` that the scripts write to ``benchmarks/results/*.csv`` and
+summarise as ratios against the anchor library of the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+_RUNNER = textwrap.dedent("""
+    import json, resource, sys, time
+    setup, job = sys.argv[1], sys.argv[2]
+    scope = {}
+    exec(setup, scope)
+    start = time.perf_counter()
+    extra = eval(job, scope)
+    seconds = time.perf_counter() - start
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    json.dump({"seconds": seconds, "peak_mb": peak_kb / 1024, "extra": extra or {}},
+              sys.stdout)
+""")
+
+
+def measure(setup: str, job: str, *, timeout: float = 600.0) -> dict:
+    """Run ``setup`` (untimed) then ``job`` (timed; an expression returning a dict of
+    extra figures) in a fresh interpreter. Returns seconds, peak_mb and the extras,
+    or ``{"error": ...}`` when the job fails or runs out of time."""
+    try:
+        done = subprocess.run([sys.executable, "-c", _RUNNER, setup, job],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"did not finish in {timeout:.0f} s"}
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+        return {"error": last[:200]}
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"seconds": out["seconds"], "peak_mb": out["peak_mb"], **out["extra"]}
+
+
+def save(rows: list[dict], name: str) -> pd.DataFrame:
+    """Write the rows to ``results/<name>.csv`` and ``.md``; return the frame."""
+    RESULTS.mkdir(exist_ok=True)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(RESULTS / f"{name}.csv", index=False)
+    (RESULTS / f"{name}.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
+    return frame
+
+
+def ratios(frame: pd.DataFrame, anchor: str, ours: str = "clvmodels",
+           keys=("benchmark", "case")) -> pd.DataFrame:
+    """Speed-up and memory ratio of ``ours`` against ``anchor`` in the same run."""
+    keys = list(keys)
+    a = frame[frame["library"] == anchor].set_index(keys)
+    b = frame[frame["library"] == ours].set_index(keys)
+    joined = b[["seconds", "peak_mb"]].join(a[["seconds", "peak_mb"]], rsuffix="_anchor",
+                                            how="left")
+    joined["speedup"] = joined["seconds_anchor"] / joined["seconds"]
+    joined["memory_ratio"] = joined["peak_mb"] / joined["peak_mb_anchor"]
+    return joined.reset_index()

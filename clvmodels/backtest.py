@@ -1,0 +1,572 @@
+"""Backtests: fit every model on a calibration window, score it on held-out time.
+
+:func:`backtest` summarises the log at each cutoff, fits each model on the
+calibration period, predicts the holdout and compares predictions with what the
+customers really did. The holdout actuals come from :func:`clvmodels.rfm_summary`
+alone (``frequency_holdout``, ``revenue_holdout``), never from a model.
+
+Models compared by default (names used in the results):
+
+``baseline``
+    the formula CLV per customer (:class:`~clvmodels.models.baseline.BaselineModel`);
+``past_rate``
+    each customer keeps buying at their past repeat rate and spending their past average;
+``bgnbd``, ``pareto_nbd``, ``mbgnbd``
+    BG/NBD, Pareto/NBD, MBG/NBD, each paired with Gamma-Gamma for revenue;
+``gbm``
+    gradient boosting on RFM features, trained on an earlier window of the same
+    length that ends at the cutoff (no holdout data is seen).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import rfm_summary
+from .exceptions import ClvModelsWarning, ConvergenceError
+from .models.base import BaseModel, clone
+from .models.baseline import BaselineModel
+from .units import normalize_unit, unit_days
+
+__all__ = ["BacktestResult", "ModelPair", "PastRateModel", "GradientBoostingModel",
+           "backtest", "default_models", "score_predictions"]
+
+TARGETS = ("purchases", "revenue", "alive")
+METRICS = {
+    "purchases": ("mae", "rmse", "bias_pct", "spearman", "top10_capture", "top20_capture",
+                  "gini"),
+    "revenue": ("mae", "rmse", "bias_pct", "spearman", "top10_capture", "top20_capture",
+                "gini"),
+    "alive": ("auc", "brier"),
+}
+#: Whether a larger value of a metric is better (for the leaderboard's winners).
+HIGHER_IS_BETTER = {"mae": False, "rmse": False, "bias_pct": None, "spearman": True,
+                    "top10_capture": True, "top20_capture": True, "gini": True,
+                    "auc": True, "brier": False}
+
+
+# ---------------------------------------------------------------------------
+# Candidates: what a backtest fits and scores
+
+
+class Candidate:
+    """What :func:`backtest` needs of a model.
+
+    ``fit(summary, history)`` learns from the calibration summary (``history`` gives
+    access to earlier windows for models that train on labels); ``predict(summary,
+    t)`` returns, per customer, ``purchases`` and ``revenue`` expected in the next
+    ``t`` time units and ``p_active``, the probability of at least one purchase in
+    them.
+    """
+
+    def fit(self, summary: pd.DataFrame, history: "_History") -> "Candidate":
+        raise NotImplementedError
+
+    def predict(self, summary: pd.DataFrame, t: float) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def tracking(self, summary: pd.DataFrame, ts: np.ndarray) -> np.ndarray | None:
+        """Expected cumulative purchases of the cohort at each of ``ts`` (or None)."""
+        return None
+
+
+@dataclass
+class ModelPair(Candidate):
+    """A purchase model and a spend model, used together.
+
+    The spend model may be the purchase model itself when it predicts spend too (as
+    :class:`~clvmodels.models.baseline.BaselineModel` does).
+    """
+
+    transaction_model: Any
+    spend_model: Any = None
+
+    def fit(self, summary, history=None):
+        self.transaction_model_ = clone(self.transaction_model).fit(summary)
+        if self.spend_model is None:
+            self.spend_model_ = self.transaction_model_
+        else:
+            self.spend_model_ = clone(self.spend_model).fit(summary)
+        return self
+
+    def predict(self, summary, t):
+        tm = self.transaction_model_
+        purchases = tm.expected_purchases(summary, t).to_numpy(dtype=float)
+        spend = self.spend_model_.expected_spend(summary).to_numpy(dtype=float)
+        if hasattr(tm, "probability_of_no_purchase"):
+            p_active = 1.0 - tm.probability_of_no_purchase(summary, t).to_numpy(dtype=float)
+        else:
+            # Purchases in the window as Poisson: P(at least one) = 1 - exp(-E[X]).
+            p_active = -np.expm1(-purchases)
+        return pd.DataFrame({"purchases": purchases, "revenue": purchases * spend,
+                             "p_active": p_active}, index=summary.index)
+
+    def tracking(self, summary, ts):
+        tm = self.transaction_model_
+        return np.array([tm.expected_purchases(summary, t).sum() for t in ts])
+
+    @property
+    def fitted_models(self) -> dict:
+        models = {"purchases": self.transaction_model_}
+        if self.spend_model_ is not self.transaction_model_:
+            models["spend"] = self.spend_model_
+        return models
+
+
+class PastRateModel(BaseModel):
+    """"The past rate continues": each customer buys at ``frequency / T`` for ever.
+
+    Spend is the customer's past average (the population's for customers without a
+    repeat purchase). No churn: the naive benchmark every model must beat.
+    """
+
+    def fit(self, summary: pd.DataFrame, time_unit: str | None = None) -> "PastRateModel":
+        repeat = summary["frequency"] > 0
+        self.mean_spend_ = float(summary.loc[repeat, "monetary_value"].mean()) if repeat.any() else 0.0
+        self.params_ = pd.Series({"mean_spend": self.mean_spend_})
+        return self
+
+    def _rate(self, summary):
+        T = summary["T"].to_numpy(dtype=float)
+        freq = summary["frequency"].to_numpy(dtype=float)
+        return np.divide(freq, T, out=np.zeros(len(T)), where=T > 0)
+
+    def expected_purchases(self, summary: pd.DataFrame, t) -> pd.Series:
+        self._check_fitted()
+        return pd.Series(self._rate(summary) * t, index=summary.index, name="expected_purchases")
+
+    def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
+        self._check_fitted()
+        repeat = summary["frequency"].to_numpy() > 0
+        money = summary["monetary_value"].to_numpy(dtype=float)
+        return pd.Series(np.where(repeat, money, self.mean_spend_), index=summary.index,
+                         name="expected_spend")
+
+
+FEATURES = ("frequency", "recency", "T", "monetary_value", "days_since_last")
+
+
+def _features(summary: pd.DataFrame) -> np.ndarray:
+    return np.column_stack([
+        summary["frequency"], summary["recency"], summary["T"], summary["monetary_value"],
+        summary["T"] - summary["recency"],
+    ]).astype(float)
+
+
+class GradientBoostingModel(Candidate):
+    """Gradient boosting on RFM features (scikit-learn), trained without leakage.
+
+    For a cutoff ``c`` and a holdout of length ``h`` the model learns from the
+    summary at ``c - w`` (features) and what those customers did in ``(c - w, c]``
+    (labels), then predicts from the summary at ``c``. Nothing after the cutoff is
+    seen. The window ``w`` is ``h`` when the calibration period is at least twice as
+    long, else half the calibration period; predictions are then scaled to ``h``
+    (purchases and revenue by ``h / w``, the chance of buying as
+    ``1 - (1 - p) ** (h / w)``). Purchases use a Poisson loss, revenue a squared
+    loss, activity a classifier.
+    """
+
+    def __init__(self, random_state: int = 0, max_iter: int = 200) -> None:
+        self.random_state = random_state
+        self.max_iter = max_iter
+
+    def fit(self, summary, history):
+        from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+        span = float(summary["T"].max())
+        window = min(history.holdout_length, span / 2.0)
+        train = history.earlier_window(window)
+        X = _features(train)
+        bought = train["frequency_holdout"].to_numpy(dtype=float)
+        revenue = train["revenue_holdout"].to_numpy(dtype=float)
+        kw = dict(random_state=self.random_state, max_iter=self.max_iter)
+        self.purchases_ = HistGradientBoostingRegressor(loss="poisson", **kw).fit(X, bought)
+        self.revenue_ = HistGradientBoostingRegressor(**kw).fit(X, revenue)
+        active = bought > 0
+        if active.all() or not active.any():
+            self.active_ = float(active.mean())
+        else:
+            self.active_ = HistGradientBoostingClassifier(**kw).fit(X, active)
+        self.window_ = window
+        self.n_train_ = len(train)
+        return self
+
+    def predict(self, summary, t):
+        X = _features(summary)
+        p = (np.full(len(X), self.active_) if isinstance(self.active_, float)
+             else self.active_.predict_proba(X)[:, 1])
+        scale = t / self.window_
+        return pd.DataFrame({
+            "purchases": self.purchases_.predict(X) * scale,
+            "revenue": np.clip(self.revenue_.predict(X), 0, None) * scale,
+            "p_active": 1.0 - (1.0 - p) ** scale,
+        }, index=summary.index)
+
+
+def default_models() -> dict[str, Candidate]:
+    """The models a backtest compares when none are given."""
+    from .models.beta_geo import BetaGeoModel
+    from .models.gamma_gamma import GammaGammaModel
+    from .models.modified_beta_geo import ModifiedBetaGeoModel
+
+    models: dict[str, Candidate] = {
+        "baseline": ModelPair(BaselineModel()),
+        "past_rate": ModelPair(PastRateModel()),
+        "bgnbd": ModelPair(BetaGeoModel(), GammaGammaModel()),
+    }
+    try:
+        from .models.pareto_nbd import ParetoNBDModel
+    except ImportError:  # pragma: no cover - present in every release
+        pass
+    else:
+        models["pareto_nbd"] = ModelPair(ParetoNBDModel(), GammaGammaModel())
+    models["mbgnbd"] = ModelPair(ModifiedBetaGeoModel(), GammaGammaModel())
+    models["gbm"] = GradientBoostingModel()
+    return models
+
+
+def _as_candidate(name: str, model) -> Candidate:
+    if isinstance(model, Candidate):
+        return model
+    if isinstance(model, tuple) and len(model) == 2:
+        return ModelPair(*model)
+    if hasattr(model, "expected_purchases") and hasattr(model, "fit"):
+        return ModelPair(model)
+    raise TypeError(
+        f"Model {name!r} must be a Candidate, a (transaction_model, spend_model) pair or a "
+        "model with fit, expected_purchases and expected_spend; got "
+        f"{type(model).__name__}.")
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+
+
+def _gain_share(actual: np.ndarray, predicted: np.ndarray, share: float) -> float:
+    """Share of the actual total held by the top ``share`` of predicted customers."""
+    total = actual.sum()
+    if total <= 0:
+        return float("nan")
+    n_top = max(1, int(np.ceil(share * len(actual))))
+    order = np.argsort(-predicted, kind="stable")
+    return float(actual[order[:n_top]].sum() / total)
+
+
+def _gini(actual: np.ndarray, predicted: np.ndarray) -> float:
+    """Gini of the cumulative gain curve: 2 x (area under it) - 1."""
+    total = actual.sum()
+    if total <= 0:
+        return float("nan")
+    order = np.argsort(-predicted, kind="stable")
+    gain = np.concatenate([[0.0], np.cumsum(actual[order]) / total])
+    x = np.linspace(0.0, 1.0, len(gain))
+    area = float(np.sum((gain[1:] + gain[:-1]) * np.diff(x)) / 2.0)
+    return 2.0 * area - 1.0
+
+
+def _auc(label: np.ndarray, score: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    pos, neg = label.sum(), (~label).sum()
+    if pos == 0 or neg == 0:
+        return float("nan")
+    ranks = stats.rankdata(score)
+    return float((ranks[label].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def score_predictions(actual: np.ndarray, predicted: np.ndarray, target: str) -> dict[str, float]:
+    """The backtest metrics of one target (see :data:`METRICS`)."""
+    actual = np.asarray(actual, dtype=float)
+    predicted = np.asarray(predicted, dtype=float)
+    if target == "alive":
+        label = actual > 0
+        return {"auc": _auc(label, predicted),
+                "brier": float(np.mean((predicted - label) ** 2))}
+    error = predicted - actual
+    total = actual.sum()
+    with np.errstate(invalid="ignore"):
+        rho = stats.spearmanr(actual, predicted).statistic if np.ptp(predicted) > 0 else np.nan
+    return {
+        "mae": float(np.abs(error).mean()),
+        "rmse": float(np.sqrt(np.mean(error ** 2))),
+        "bias_pct": float(100.0 * (predicted.sum() - total) / total) if total else float("nan"),
+        "spearman": float(rho),
+        "top10_capture": _gain_share(actual, predicted, 0.10),
+        "top20_capture": _gain_share(actual, predicted, 0.20),
+        "gini": _gini(actual, predicted),
+    }
+
+
+def _calibration_table(actual, predicted, n_bins=10) -> pd.DataFrame:
+    """Mean predicted and actual per decile of the prediction."""
+    order = np.argsort(predicted, kind="stable")
+    bins = np.empty(len(order), dtype=int)
+    bins[order] = np.arange(len(order)) * n_bins // len(order) + 1
+    frame = pd.DataFrame({"decile": bins, "predicted": predicted, "actual": actual})
+    table = frame.groupby("decile").agg(predicted=("predicted", "mean"),
+                                        actual=("actual", "mean"),
+                                        customers=("actual", "size"))
+    return table.reset_index()
+
+
+# ---------------------------------------------------------------------------
+# The backtest
+
+
+@dataclass
+class _History:
+    """Access to the log for models that learn from an earlier window."""
+
+    source: Any
+    columns: tuple
+    cutoff: pd.Timestamp
+    holdout_length: float
+    time_unit: str
+    summary_kwargs: dict
+
+    def earlier_window(self, length: float) -> pd.DataFrame:
+        """Summary at ``cutoff - length`` with its holdout ``(cutoff - length, cutoff]``."""
+        days = length * unit_days(self.time_unit)
+        start = (self.cutoff - pd.Timedelta(days=days)).normalize()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ClvModelsWarning)
+            return rfm_summary(self.source, *self.columns, observation_period_end=self.cutoff,
+                               calibration_period_end=start, time_unit=self.time_unit,
+                               **self.summary_kwargs)
+
+
+@dataclass
+class BacktestResult:
+    """What :func:`backtest` found.
+
+    Attributes
+    ----------
+    metrics
+        Tidy: ``model, cutoff, target, metric, value``.
+    predictions
+        One row per model, cutoff and customer: predicted and actual purchases and
+        revenue, the predicted probability of buying again and whether they did.
+    calibration
+        Decile tables: ``model, cutoff, target, decile, predicted, actual, customers``.
+    tracking
+        Cumulative repeat purchases of the cohort by period into the holdout, actual
+        and predicted: ``model, cutoff, period, actual, predicted``.
+    summaries
+        The calibration summary of each cutoff (with holdout columns).
+    fitted
+        The fitted candidates by ``(model, cutoff)``.
+    failures
+        Models that could not be fitted at a cutoff, with the reason.
+    """
+
+    metrics: pd.DataFrame
+    predictions: pd.DataFrame
+    calibration: pd.DataFrame
+    tracking: pd.DataFrame
+    summaries: dict
+    fitted: dict
+    failures: pd.DataFrame
+    time_unit: str
+    settings: dict = field(default_factory=dict)
+
+    def leaderboard(self, cutoff=None) -> pd.DataFrame:
+        """Model x (target, metric), averaged over cutoffs (or at one cutoff)."""
+        m = self.metrics if cutoff is None else self.metrics[
+            self.metrics["cutoff"] == pd.Timestamp(cutoff)]
+        table = m.pivot_table(index="model", columns=["target", "metric"], values="value",
+                              aggfunc="mean", sort=False)
+        order = [(t, k) for t in TARGETS for k in METRICS[t] if (t, k) in table.columns]
+        return table[order]
+
+    def winners(self) -> pd.Series:
+        """The best model per (target, metric); bias is best closest to zero."""
+        board = self.leaderboard()
+        best = {}
+        for (target, metric), col in board.items():
+            values = col.dropna()
+            if values.empty:
+                continue
+            direction = HIGHER_IS_BETTER[metric]
+            if direction is None:
+                best[(target, metric)] = values.abs().idxmin()
+            else:
+                best[(target, metric)] = values.idxmax() if direction else values.idxmin()
+        return pd.Series(best, name="winner")
+
+    def report(self, path, **kwargs):
+        """Write the comparison as one self-contained HTML file."""
+        from .report import write_report
+
+        return write_report(self, path, **kwargs)
+
+
+def _cutoff_list(calibration_period_end, cutoffs) -> list[pd.Timestamp]:
+    if (calibration_period_end is None) == (cutoffs is None):
+        raise ValueError("Pass either calibration_period_end or cutoffs (a list of dates).")
+    values = [calibration_period_end] if cutoffs is None else list(cutoffs)
+    if not values:
+        raise ValueError("cutoffs is empty.")
+    return sorted(pd.Timestamp(v) for v in values)
+
+
+def backtest(
+    transactions,
+    customer_id_col: str,
+    datetime_col: str,
+    monetary_value_col: str,
+    *,
+    calibration_period_end=None,
+    cutoffs: Sequence | None = None,
+    observation_period_end=None,
+    holdout_length: float | None = None,
+    time_unit: str = "W",
+    models: Mapping[str, Any] | None = None,
+    tracking_points: int = 20,
+    progress: Callable[[str], None] | None = None,
+    **summary_kwargs,
+) -> BacktestResult:
+    """Fit every model on calibration windows and score them on held-out time.
+
+    Parameters
+    ----------
+    transactions, customer_id_col, datetime_col, monetary_value_col
+        The log, as for :func:`clvmodels.rfm_summary` (DataFrame or path).
+    calibration_period_end, cutoffs
+        One cutoff, or several for a rolling-origin backtest.
+    observation_period_end
+        End of the holdout (default: the last transaction). With several cutoffs
+        and ``holdout_length`` the holdout of each cutoff is ``(c, c + length]``.
+    holdout_length
+        Length of each holdout in ``time_unit`` (default: up to the observation end).
+    time_unit
+        Unit of the summaries and horizons.
+    models
+        A mapping name -> model (a :class:`Candidate`, a ``(transaction_model,
+        spend_model)`` pair, or a model predicting both), or ``None`` for the
+        defaults (:func:`default_models`).
+    progress
+        Called with a short text before each step (the CLI shows it).
+
+    Returns
+    -------
+    BacktestResult
+    """
+    time_unit = normalize_unit(time_unit)
+    cut_list = _cutoff_list(calibration_period_end, cutoffs)
+    if models is None:
+        candidates = default_models()
+    else:
+        candidates = {name: _as_candidate(name, m) for name, m in models.items()}
+    say = progress or (lambda text: None)
+    columns = (customer_id_col, datetime_col, monetary_value_col)
+    source = transactions
+    if not isinstance(source, pd.DataFrame):
+        # One validated read; every window is then summarised from memory.
+        from .data import read_transactions
+        say("reading the log")
+        source = read_transactions(transactions, list(columns))
+
+    metric_rows, prediction_frames, calibration_frames, tracking_frames = [], [], [], []
+    failures, summaries, fitted = [], {}, {}
+    for cutoff in cut_list:
+        obs_end = observation_period_end
+        if holdout_length is not None:
+            obs_end = cutoff + pd.Timedelta(days=holdout_length * unit_days(time_unit))
+        say(f"summarising at cutoff {cutoff.date()}")
+        summary = rfm_summary(source, *columns, observation_period_end=obs_end,
+                              calibration_period_end=cutoff, time_unit=time_unit,
+                              **summary_kwargs)
+        summaries[cutoff] = summary
+        horizon = float(summary["duration_holdout"].iloc[0])
+        if horizon <= 0:
+            raise ValueError(f"The holdout after cutoff {cutoff.date()} is empty.")
+        history = _History(source, columns, cutoff, horizon, time_unit, summary_kwargs)
+        actual = {"purchases": summary["frequency_holdout"].to_numpy(dtype=float),
+                  "revenue": summary["revenue_holdout"].to_numpy(dtype=float)}
+        actual["alive"] = actual["purchases"]
+        ts = np.linspace(0.0, horizon, tracking_points + 1)[1:]
+        actual_tracking = _actual_tracking(source, columns, summary, cutoff, ts, time_unit,
+                                           summary_kwargs)
+        for name, candidate in candidates.items():
+            say(f"fitting {name} at cutoff {cutoff.date()}")
+            model = clone(candidate) if isinstance(candidate, BaseModel) else _copy(candidate)
+            try:
+                model.fit(summary, history)
+                pred = model.predict(summary, horizon)
+            except (ConvergenceError, ValueError, np.linalg.LinAlgError) as error:
+                failures.append({"model": name, "cutoff": cutoff, "reason": str(error)})
+                continue
+            fitted[(name, cutoff)] = model
+            predicted = {"purchases": pred["purchases"].to_numpy(),
+                         "revenue": pred["revenue"].to_numpy(),
+                         "alive": pred["p_active"].to_numpy()}
+            for target in TARGETS:
+                for metric, value in score_predictions(actual[target], predicted[target],
+                                                       target).items():
+                    metric_rows.append((name, cutoff, target, metric, value))
+                if target != "alive":
+                    table = _calibration_table(actual[target], predicted[target])
+                    table.insert(0, "target", target)
+                    table.insert(0, "cutoff", cutoff)
+                    table.insert(0, "model", name)
+                    calibration_frames.append(table)
+            prediction_frames.append(pd.DataFrame({
+                "model": name, "cutoff": cutoff, "customer_id": summary.index,
+                "predicted_purchases": predicted["purchases"],
+                "actual_purchases": actual["purchases"],
+                "predicted_revenue": predicted["revenue"],
+                "actual_revenue": actual["revenue"],
+                "p_active": predicted["alive"],
+                "active": actual["purchases"] > 0,
+            }))
+            curve = model.tracking(summary, ts)
+            if curve is not None:
+                tracking_frames.append(pd.DataFrame({
+                    "model": name, "cutoff": cutoff, "period": ts,
+                    "actual": actual_tracking, "predicted": curve}))
+
+    if not metric_rows:
+        reasons = "; ".join(f"{f['model']}: {f['reason']}" for f in failures)
+        raise ConvergenceError(f"No model could be fitted. {reasons}")
+    return BacktestResult(
+        metrics=pd.DataFrame(metric_rows, columns=["model", "cutoff", "target", "metric",
+                                                   "value"]),
+        predictions=pd.concat(prediction_frames, ignore_index=True),
+        calibration=pd.concat(calibration_frames, ignore_index=True),
+        tracking=(pd.concat(tracking_frames, ignore_index=True) if tracking_frames
+                  else pd.DataFrame(columns=["model", "cutoff", "period", "actual",
+                                             "predicted"])),
+        summaries=summaries, fitted=fitted,
+        failures=pd.DataFrame(failures, columns=["model", "cutoff", "reason"]),
+        time_unit=time_unit,
+        settings={"cutoffs": cut_list, "observation_period_end": observation_period_end,
+                  "holdout_length": holdout_length, "columns": columns},
+    )
+
+
+def _copy(candidate: Candidate) -> Candidate:
+    import copy
+
+    return copy.deepcopy(candidate)
+
+
+def _actual_tracking(source, columns, summary, cutoff, ts, time_unit, summary_kwargs):
+    """Actual cumulative purchases of the calibration cohort at times after the cutoff."""
+    from .data import purchase_days
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ClvModelsWarning)
+        days = purchase_days(source, columns[0], columns[1], columns[2],
+                             observation_period_end=summary.attrs["observation_period_end"],
+                             **{k: v for k, v in summary_kwargs.items()
+                                if k in ("datetime_format", "returns", "merge_within")})
+    after = days[(days[columns[1]] > cutoff) & days[columns[0]].isin(summary.index)]
+    elapsed = (after[columns[1]] - cutoff.normalize()) / pd.Timedelta(days=1) / unit_days(time_unit)
+    elapsed = np.sort(elapsed.to_numpy(dtype=float))
+    return np.searchsorted(elapsed, ts, side="right").astype(float)
