@@ -1,0 +1,531 @@
+"""One self-contained HTML file that tells how the models of a backtest compare.
+
+The file embeds its figures as base64 PNG and its style sheet inline; it has no
+JavaScript and no external reference, so it opens offline and can be sent by
+e-mail. Sections:
+
+1. data summary per cutoff;
+2. leaderboard (model x metric, the best model per metric highlighted) with a
+   one-line explanation of each metric;
+3. tracking of cumulative purchases into the holdout, actual vs each model;
+4. calibration: mean predicted vs actual per decile of predicted purchases;
+5. gain and lift of holdout revenue;
+6. P(alive) and expected-purchase matrices of the first probabilistic model;
+7. parameters with intervals, fit diagnostics and failed fits.
+
+Example
+-------
+>>> result = backtest(tx, "customer_id", "date", "amount",
+...                   calibration_period_end="1997-09-30")   # doctest: +SKIP
+>>> write_report(result, "report.html", tables_dir="tables")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import base64
+import warnings
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..exceptions import ClvModelsWarning
+from . import plots
+from .tables import (
+    METRIC_INFO,
+    TARGET_INFO,
+    cutoffs,
+    data_summary_table,
+    diagnostics_table,
+    format_metric,
+    format_number,
+    model_names,
+    parameter_table,
+    unit_name,
+    write_tables,
+)
+
+__all__ = ["render_report", "write_report"]
+
+DEFAULT_TITLE = "Customer lifetime value: model backtest"
+
+_CSS = """
+:root { --ink: #1d2430; --muted: #5b6575; --line: #d9dee6; --soft: #f4f6f9;
+        --win: #dff3e3; --win-ink: #14592a; --accent: #1f5fa8; }
+* { box-sizing: border-box; }
+body { margin: 0; background: #ffffff; color: var(--ink);
+       font: 15px/1.5 -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
+             "DejaVu Sans", sans-serif; }
+main { max-width: 1200px; margin: 0 auto; padding: 28px 28px 48px; }
+header { border-bottom: 3px solid var(--accent); padding-bottom: 12px; margin-bottom: 8px; }
+h1 { font-size: 28px; margin: 0 0 6px; line-height: 1.2; }
+h2 { font-size: 21px; margin: 36px 0 8px; padding-top: 8px; border-top: 1px solid var(--line); }
+h3 { font-size: 16px; margin: 22px 0 6px; }
+p { margin: 6px 0 10px; max-width: 80ch; }
+.meta { color: var(--muted); font-size: 14px; margin: 0; }
+.note { color: var(--muted); font-size: 13.5px; }
+nav ol { margin: 8px 0 0; padding-left: 22px; columns: 2; font-size: 14px; }
+nav a { color: var(--accent); text-decoration: none; }
+.headline { background: var(--soft); border-left: 4px solid var(--accent); padding: 10px 14px;
+            margin: 14px 0; }
+.scroll { overflow-x: auto; }
+table { border-collapse: collapse; margin: 8px 0 14px; font-size: 13.5px; }
+th, td { border: 1px solid var(--line); padding: 5px 9px; vertical-align: top; }
+thead th { background: var(--soft); font-weight: 600; text-align: center; }
+tbody th { text-align: left; font-weight: 600; background: #fbfcfd; white-space: nowrap; }
+table.board { font-size: 13px; }
+table.board th, table.board td { padding: 4px 6px; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.text { text-align: left; }
+td.reason { max-width: 720px; font-size: 12.5px; }
+tbody tr:nth-child(even) td { background: #fafbfc; }
+td.win, tbody tr:nth-child(even) td.win { background: var(--win); color: var(--win-ink);
+                                         font-weight: 700; }
+.swatch { display: inline-block; padding: 0 6px; background: var(--win); color: var(--win-ink);
+          font-weight: 700; border: 1px solid #b9dfc2; }
+dl.glossary { display: grid; grid-template-columns: max-content 1fr; gap: 3px 14px;
+              font-size: 13.5px; margin: 8px 0 12px; }
+dl.glossary dt { font-weight: 600; }
+dl.glossary dd { margin: 0; color: var(--muted); }
+figure { margin: 12px 0 20px; }
+figure img { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); }
+figcaption { color: var(--muted); font-size: 13.5px; margin-top: 6px; max-width: 90ch; }
+footer { margin-top: 40px; border-top: 1px solid var(--line); padding-top: 10px;
+         color: var(--muted); font-size: 13px; }
+@media print { main { max-width: none; padding: 0; } h2 { break-before: auto; }
+               figure, table { break-inside: avoid; } }
+"""
+
+
+# ---------------------------------------------------------------------------
+# Small HTML helpers
+
+
+def _e(value: Any) -> str:
+    return escape(str(value), quote=True)
+
+
+def _date(value) -> str:
+    return "\u2014" if value is None or pd.isna(value) else f"{pd.Timestamp(value):%Y-%m-%d}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]],
+           caption: str | None = None) -> str:
+    """A table; each cell is ``(kind, text)`` with kind ``th``, ``num``, ``text`` or
+    ``reason`` (text is escaped here)."""
+    out = ['<div class="scroll"><table>']
+    if caption:
+        out.append(f"<caption>{_e(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f'<th scope="col">{_e(h)}</th>' for h in headers)
+               + "</tr></thead><tbody>")
+    for row in rows:
+        cells = []
+        for kind, text in row:
+            if kind == "th":
+                cells.append(f'<th scope="row">{_e(text)}</th>')
+            else:
+                cells.append(f'<td class="{kind}">{_e(text)}</td>')
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table></div>")
+    return "".join(out)
+
+
+def _figure_html(fig, alt: str, caption: str) -> str:
+    width = int(round(fig.get_figwidth() * 100))
+    height = int(round(fig.get_figheight() * 100))
+    data = base64.b64encode(plots.figure_to_png(fig)).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" width="{width}" '
+            f'height="{height}" alt="{_e(alt)}"><figcaption>{_e(caption)}</figcaption></figure>')
+
+
+def _guarded(section: str, build: Callable[[], str]) -> str:
+    """Build one model-dependent part; a failure becomes a note (and a warning)."""
+    try:
+        return build()
+    except Exception as error:  # noqa: BLE001 - one part must not sink the whole report
+        warnings.warn(f"The report's {section} could not be drawn: "
+                      f"{type(error).__name__}: {error}", ClvModelsWarning, stacklevel=3)
+        return (f'<p class="note">The {_e(section)} could not be drawn: '
+                f"{_e(type(error).__name__)}: {_e(error)}</p>")
+
+
+# ---------------------------------------------------------------------------
+# Sections
+
+
+def _header(result, title: str, generated: datetime) -> str:
+    from .. import __version__
+
+    cuts = cutoffs(result)
+    names = model_names(result)
+    cut_text = ", ".join(_date(c) for c in cuts)
+    meta = (f"Generated {generated:%Y-%m-%d %H:%M} {generated.tzname() or ''}".rstrip()
+            + f" \u00b7 clvmodels {__version__}"
+            + f" \u00b7 {len(names)} model{'s' if len(names) != 1 else ''}"
+            + f" \u00b7 cutoff{'s' if len(cuts) != 1 else ''} {cut_text}"
+            + f" \u00b7 time unit: {unit_name(result.time_unit)}")
+    toc = "".join(f'<li><a href="#{anchor}">{_e(text)}</a></li>' for anchor, text in _SECTIONS)
+    return (f"<header><h1>{_e(title)}</h1><p class=\"meta\">{_e(meta)}</p></header>"
+            f'<nav aria-label="Contents"><ol>{toc}</ol></nav>')
+
+
+_SECTIONS = (
+    ("data", "Data"),
+    ("leaderboard", "Leaderboard"),
+    ("tracking", "Tracking into the holdout"),
+    ("calibration", "Calibration vs holdout"),
+    ("gain", "Gain and lift"),
+    ("matrices", "Frequency / recency matrices"),
+    ("parameters", "Parameters and fit diagnostics"),
+)
+
+
+def _data_section(result) -> str:
+    table = data_summary_table(result)
+    out = ['<section id="data"><h2>Data</h2>']
+    if table.empty:
+        return out[0] + '<p class="note">The result holds no calibration summary.</p></section>'
+    out.append("<p>Each model is fitted on the calibration period only and predicts the "
+               "holdout period that follows the cutoff; the holdout is then compared with "
+               "what the same customers really did.</p>")
+    unit = unit_name(result.time_unit)
+    labels = (
+        ("Customers", lambda r: format_number(r["customers"])),
+        ("Transactions in the log", lambda r: format_number(r["transactions"])),
+        ("Calibration period", lambda r: f"{_date(r['calibration_start'])} to "
+                                         f"{_date(r['calibration_end'])} "
+                                         f"({format_number(r['calibration_length'], 3)} {unit})"),
+        ("Holdout period", lambda r: f"{_date(r['holdout_start'])} to {_date(r['holdout_end'])} "
+                                     f"({format_number(r['holdout_length'], 3)} {unit})"),
+        ("Time unit", lambda r: f"{unit_name(r['time_unit'])} ({r['time_unit']})"),
+        ("Repeat purchases, calibration", lambda r: format_number(
+            r["repeat_purchases_calibration"], 6)),
+        ("Repeat purchases, holdout", lambda r: format_number(r["repeat_purchases_holdout"], 6)),
+        ("Revenue, holdout", lambda r: format_number(r["revenue_holdout"], 6)),
+        ("Customers buying in the holdout", lambda r: f"{100 * r['share_active_holdout']:.1f}%"),
+        ("Exclusions", lambda r: r["exclusions"]),
+    )
+    headers = ["", *(f"Cutoff {_date(c)}" for c in table["cutoff"])]
+    rows = []
+    for label, cell in labels:
+        kind = "text" if label in ("Exclusions", "Calibration period", "Holdout period",
+                                   "Time unit") else "num"
+        rows.append([("th", label), *((kind, str(cell(r))) for _, r in table.iterrows())])
+    out.append(_table(headers, rows))
+    out.append('<p class="note">Customers are those who made their first purchase by the '
+               "cutoff. The calibration period starts at the first purchase of the oldest "
+               "customer. Exclusions are rows or customers the summary left out.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def _leaderboard_section(result) -> str:
+    board = result.leaderboard()
+    winners = result.winners()
+    n_cuts = len(cutoffs(result))
+    out = ['<section id="leaderboard"><h2>Leaderboard</h2>']
+    if board.empty:
+        return out[0] + '<p class="note">No model was scored.</p></section>'
+    wins = pd.Series(list(winners.values), dtype=object).value_counts()
+    if not wins.empty:
+        parts = [f"{_e(name)} on {count}" for name, count in wins.items()]
+        lead = (f"<b>{_e(wins.index[0])}</b> is best on {wins.iloc[0]} of {len(winners)} "
+                "metrics")
+        if len(parts) > 1:
+            lead += "; then " + ", ".join(parts[1:])
+        out.append(f'<p class="headline">{lead}.</p>')
+    averaged = (f"Averaged over {n_cuts} cutoffs. " if n_cuts > 1 else "")
+    out.append(f"<p>{averaged}The best model of each metric is highlighted "
+               '(<span class="swatch">like this</span>); for the bias the best is the one '
+               "closest to 0. Hover a metric's name for its meaning; all are explained "
+               "below the table.</p>")
+    targets = list(dict.fromkeys(t for t, _ in board.columns))
+    head1 = ['<th scope="col" rowspan="2">Model</th>']
+    head2 = []
+    for target in targets:
+        metrics = [m for t, m in board.columns if t == target]
+        head1.append(f'<th scope="colgroup" colspan="{len(metrics)}">'
+                     f"{_e(TARGET_INFO.get(target, (target,))[0])}</th>")
+        for metric in metrics:
+            label, explanation, _ = METRIC_INFO.get(metric, (metric, "", "plain"))
+            head2.append(f'<th scope="col" title="{_e(explanation)}">{_e(label)}</th>')
+    rows = []
+    for model, values in board.iterrows():
+        cells = [f'<th scope="row">{_e(model)}</th>']
+        for (target, metric), value in values.items():
+            win = winners.get((target, metric)) == model
+            cls = "num win" if win else "num"
+            mark = ' title="best"' if win else ""
+            cells.append(f'<td class="{cls}"{mark}>{_e(format_metric(value, metric))}</td>')
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    out.append('<div class="scroll"><table class="board"><thead><tr>' + "".join(head1)
+               + "</tr><tr>" + "".join(head2) + "</tr></thead><tbody>" + "".join(rows)
+               + "</tbody></table></div>")
+    unranked = [n for n in model_names(result) if n not in board.index]
+    if unranked:
+        out.append('<p class="note">Not ranked because they could not be fitted: '
+                   + _e(", ".join(unranked))
+                   + ' (see <a href="#failures">the reasons</a>).</p>')
+    unit = unit_name(result.time_unit)
+    out.append("<h3>What the columns mean</h3><dl class=\"glossary\">")
+    for target in targets:
+        label, text = TARGET_INFO.get(target, (target, ""))
+        out.append(f"<dt>{_e(label)}</dt><dd>Target: {_e(text)}.</dd>")
+    used = list(dict.fromkeys(m for _, m in board.columns))
+    for metric in used:
+        label, explanation, _ = METRIC_INFO.get(metric, (metric, "", "plain"))
+        out.append(f"<dt>{_e(label)}</dt><dd>{_e(explanation)}</dd>")
+    out.append("</dl>")
+    out.append(f'<p class="note">Errors are per customer over the whole holdout ({_e(unit)}); '
+               "revenue is in the currency of the transaction log.</p></section>")
+    return "".join(out)
+
+
+def _tracking_section(result, colors) -> str:
+    out = ['<section id="tracking"><h2>Tracking into the holdout</h2>']
+    fig = plots.tracking_figure(result, colors)
+    if fig is None:
+        return out[0] + ('<p class="note">None of the models gives a cohort tracking '
+                         "curve.</p></section>")
+    with_curve = set(result.tracking["model"])
+    without = [n for n in dict.fromkeys(result.metrics["model"]) if n not in with_curve]
+    caption = ("Cumulative repeat purchases of all calibration customers after the cutoff: "
+               "actual (black) and expected by each model (dashed). A curve above the black "
+               "line over-forecasts.")
+    if without:
+        caption += " No tracking curve for: " + ", ".join(without) + "."
+    out.append(_figure_html(fig, "Cumulative purchases into the holdout, actual vs models",
+                            caption))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _calibration_section(result, colors) -> str:
+    out = ['<section id="calibration"><h2>Calibration vs holdout</h2>']
+    cut = cutoffs(result)[-1]
+    fig = plots.calibration_figure(result, cut, "purchases", colors)
+    if fig is None:
+        return out[0] + '<p class="note">No decile table to show.</p></section>'
+    caption = ("Customers split into ten equal groups by their predicted number of purchases "
+               "(1 = lowest). In each group: mean predicted and mean actual purchases in the "
+               "holdout. A well-calibrated model's dashed line lies on the black one.")
+    if len(cutoffs(result)) > 1:
+        caption += f" Cutoff {_date(cut)} (the latest)."
+    out.append(_figure_html(fig, "Calibration: predicted vs actual purchases per decile",
+                            caption))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _gain_section(result, colors) -> str:
+    out = ['<section id="gain"><h2>Gain and lift</h2>']
+    cut = cutoffs(result)[-1]
+    fig = plots.gain_figure(result, cut, colors)
+    if fig is None:
+        return out[0] + '<p class="note">No holdout revenue to rank customers by.</p></section>'
+    caption = ("Customers ranked by predicted revenue: the share of the holdout revenue "
+               "captured when targeting the top x% (left) and how many times better than "
+               "random that is (right). Higher and further left is better; the dotted line "
+               "is the best any ranking can do.")
+    if len(cutoffs(result)) > 1:
+        caption += f" Cutoff {_date(cut)} (the latest)."
+    out.append(_figure_html(fig, "Gain and lift of holdout revenue", caption))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _matrices_section(result) -> str:
+    out = ['<section id="matrices"><h2>Frequency / recency matrices</h2>']
+    cut = cutoffs(result)[-1]
+    found = plots.matrix_model(result, cut)
+    summary = result.summaries.get(cut)
+    if found is None or summary is None or summary.empty:
+        return out[0] + ('<p class="note">No fitted model gives P(alive) and expected '
+                         "purchases per customer (e.g. BG/NBD), so there is no matrix to "
+                         "show.</p></section>")
+    name, role, model = found
+    horizon = (float(summary["duration_holdout"].iloc[0]) if "duration_holdout" in summary
+               else float(summary["T"].max()))
+    unit = summary.attrs.get("time_unit", result.time_unit)
+
+    def build() -> str:
+        fig = plots.matrix_figure(model, summary, horizon, unit,
+                                  title=f"{name} ({type(model).__name__})")
+        caption = (f"{name} ({type(model).__name__}) at the cutoff {_date(cut)}: for a "
+                   "customer with a given number of repeat purchases (frequency) and time of "
+                   "the last one (recency), the probability of still being a customer and the "
+                   f"purchases expected in the holdout horizon ({horizon:g} "
+                   f"{unit_name(unit)}). Customers who bought recently and often are the most "
+                   "valuable (upper right). The bottom row, customers without a repeat "
+                   "purchase, has one value throughout; frequencies go up to the 99.5th "
+                   "percentile of the customers'.")
+        return _figure_html(fig, f"P(alive) and expected purchases of {name}", caption)
+
+    out.append(_guarded("frequency/recency matrices", build))
+    out.append("</section>")
+    return "".join(out)
+
+
+_ROLE_TEXT = {"purchases": "purchase model", "spend": "spend model", "model": "model"}
+
+
+def _parameters_section(result) -> str:
+    out = ['<section id="parameters"><h2>Parameters and fit diagnostics</h2>']
+    multi = len(cutoffs(result)) > 1
+
+    def parameters() -> str:
+        table = parameter_table(result)
+        if table.empty:
+            return '<p class="note">No fitted model has parameters.</p>'
+        parts = []
+        for (name, role, cls), group in table.groupby(["model", "component", "model_class"],
+                                                      sort=False):
+            has_interval = group["standard_error"].notna().any() or group["lower"].notna().any()
+            level = next((lv for lv in group["level"] if lv), "")
+            headers = ["Parameter", *(["Cutoff"] if multi else []), "Estimate"]
+            if has_interval:
+                headers += ["Std. error", f"Lower {level}".strip(), f"Upper {level}".strip()]
+            with_text = group["description"].astype(bool).any()
+            if with_text:
+                headers.append("Meaning")
+            order = {p: i for i, p in enumerate(dict.fromkeys(group["parameter"]))}
+            group = group.sort_values(["parameter", "cutoff"], key=lambda col: (
+                col.map(order) if col.name == "parameter" else col), kind="stable")
+            rows = []
+            for _, r in group.iterrows():
+                row = [("th", r["parameter"]), *([("num", _date(r["cutoff"]))] if multi else []),
+                       ("num", format_number(r["estimate"], 4))]
+                if has_interval:
+                    row += [("num", format_number(r["standard_error"], 3)),
+                            ("num", format_number(r["lower"], 4)),
+                            ("num", format_number(r["upper"], 4))]
+                if with_text:
+                    row.append(("text", r["description"]))
+                rows.append(row)
+            parts.append(f"<h3>{_e(name)}: {_e(_ROLE_TEXT.get(role, role))} "
+                         f"<span class=\"note\">({_e(cls)})</span></h3>")
+            parts.append(_table(headers, rows))
+        skipped = [n for (n, _c), cand in result.fitted.items()
+                   if not any(hasattr(m, "params_") for m in
+                              plots.fitted_components(cand).values())]
+        if skipped:
+            parts.append('<p class="note">Without parameters (machine-learning models): '
+                         + _e(", ".join(dict.fromkeys(skipped))) + ".</p>")
+        if table["lower"].notna().any():
+            parts.append(f'<p class="note">Durations (such as BG/NBD\u2019s alpha) are in '
+                         f"{_e(unit_name(result.time_unit))}; amounts in the currency of the "
+                         "log. Intervals come from the curvature of the likelihood (delta "
+                         "method).</p>")
+        return "".join(parts)
+
+    def diagnostics() -> str:
+        table = diagnostics_table(result)
+        if table.empty:
+            return ""
+        headers = ["Model", "Component", *(["Cutoff"] if multi else []), "Log-likelihood",
+                   "AIC", "BIC", "Converged", "Customers fitted"]
+        rows = []
+        for _, r in table.iterrows():
+            rows.append([("th", r["model"]),
+                         ("text", f"{_ROLE_TEXT.get(r['component'], r['component'])} "
+                                  f"({r['model_class']})"),
+                         *([("num", _date(r["cutoff"]))] if multi else []),
+                         ("num", f"{r['log_likelihood']:,.1f}"),
+                         ("num", f"{r['aic']:,.1f}"), ("num", f"{r['bic']:,.1f}"),
+                         ("text", format_number(r["converged"])),
+                         ("num", format_number(r["customers"], 6))])
+        return ("<h3>Fit diagnostics</h3>" + _table(headers, rows)
+                + '<p class="note">Log-likelihood: higher is better; AIC and BIC: lower is '
+                  "better, comparable only between models fitted to the same customers "
+                  "(a spend model is fitted on repeat customers only).</p>")
+
+    out.append(_guarded("parameter tables", parameters))
+    out.append(_guarded("fit diagnostics", diagnostics))
+    out.append(_failures(result))
+    out.append("</section>")
+    return "".join(out)
+
+
+def _failures(result) -> str:
+    failures = result.failures
+    if failures is None or failures.empty:
+        return ""
+    rows = [[("th", r["model"]), ("num", _date(r["cutoff"])), ("reason", r["reason"])]
+            for _, r in failures.iterrows()]
+    return ('<h3 id="failures">Models that could not be fitted</h3>'
+            "<p>These models are missing from the leaderboard at the cutoffs listed.</p>"
+            + _table(["Model", "Cutoff", "Reason"], rows))
+
+
+def _footer(result) -> str:
+    return ("<footer>Made with clvmodels. Predictions are made at each cutoff from the "
+            "calibration data only; every metric compares them with the holdout. "
+            "Figures are embedded; this file needs no network access.</footer>")
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+
+
+def render_report(result, *, title: str | None = None, generated: datetime | None = None) -> str:
+    """The report of a backtest as an HTML string (see :func:`write_report`)."""
+    title = title or DEFAULT_TITLE
+    generated = generated or datetime.now(timezone.utc).astimezone()
+    colors = plots.model_colors(result)
+    body = [
+        _header(result, title, generated),
+        _data_section(result),
+        _leaderboard_section(result),
+        _guarded("tracking figure", lambda: _tracking_section(result, colors)),
+        _guarded("calibration figure", lambda: _calibration_section(result, colors)),
+        _guarded("gain figure", lambda: _gain_section(result, colors)),
+        _matrices_section(result),
+        _parameters_section(result),
+        _footer(result),
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{_CSS}</style></head>"
+            "<body><main>" + "\n".join(body) + "</main></body></html>\n")
+
+
+def write_report(result, path, *, title: str | None = None, tables_dir=None) -> Path:
+    """Write a backtest's report as one self-contained HTML file.
+
+    Parameters
+    ----------
+    result
+        A :class:`~clvmodels.backtest.BacktestResult` (not modified).
+    path
+        File to write (its folder is created if needed).
+    title
+        Heading of the report (default: "Customer lifetime value: model backtest").
+    tables_dir
+        If given, the tables (leaderboard, metrics, calibration, parameters,
+        diagnostics, data summary, failures) are also written there as CSV
+        (full precision) and Markdown (rounded); see
+        :func:`clvmodels.report.tables.write_tables`.
+
+    Returns
+    -------
+    pathlib.Path
+        The path written.
+
+    Examples
+    --------
+    >>> from clvmodels.backtest import backtest
+    >>> from clvmodels.datasets import load_cdnow
+    >>> result = backtest(load_cdnow("sample"), "customer_id", "date", "amount",
+    ...                   calibration_period_end="1997-09-30")   # doctest: +SKIP
+    >>> write_report(result, "backtest.html", tables_dir="tables")  # doctest: +SKIP
+    """
+    path = Path(path)
+    text = render_report(result, title=title)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    if tables_dir is not None:
+        write_tables(result, tables_dir)
+    return path
