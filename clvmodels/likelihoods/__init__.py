@@ -1,0 +1,11 @@
+"""Log-likelihoods and prediction formulas, one module per model.
+
+Each log-likelihood is written once against a math namespace
+(:mod:`clvmodels.likelihoods._math`), so the maximum-likelihood engine (numpy /
+compiled pytensor gradients) and the Bayesian engine (PyMC) share it.
+"""
+
+from . import beta_geo, gamma_gamma, modified_beta_geo
+from ._math import NUMPY, pytensor_namespace
+
+__all__ = ["NUMPY", "beta_geo", "gamma_gamma", "modified_beta_geo", "pytensor_namespace"]

@@ -1,0 +1,76 @@
+r"""Gamma-Gamma model of average spend per transaction.
+
+Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value" (Hardie note
+025; below: FH), building on Colombo & Jiang (1999) and Fader, Hardie & Lee (2005),
+"RFM and CLV: using iso-value curves for customer base analysis", *Journal of
+Marketing Research* 42(4), 415-430.
+
+Assumptions (FH section 2): a customer's transaction values are
+:math:`z_i \sim \mathrm{Gamma}(p, \nu)`; the rate varies across customers as
+:math:`\nu \sim \mathrm{Gamma}(q, \gamma)`; spend is independent of the purchase
+process. ``v`` stands for :math:`\gamma` and is in money units. The data of a
+customer are ``x`` (number of transactions averaged, the repeat purchases) and
+``m`` (their mean value, :math:`\bar z`); only customers with ``x > 0`` carry
+information.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._math import NUMPY
+
+__all__ = [
+    "expected_spend", "loglik", "loglik_amount_terms", "loglik_count_terms",
+    "population_mean_spend",
+]
+
+
+def loglik_count_terms(x, p, q, v, xp=NUMPY):
+    r"""Terms of FH eq. 3 that depend on ``x`` only:
+    :math:`\ln\Gamma(px+q) - \ln\Gamma(px) - \ln\Gamma(q) + q\ln\gamma + px\ln x`."""
+    px = p * x
+    return xp.gammaln(px + q) - xp.gammaln(px) - xp.gammaln(q) + q * xp.log(v) + px * xp.log(x)
+
+
+def loglik_amount_terms(x, m, p, q, v, xp=NUMPY):
+    r"""Terms of FH eq. 3 that depend on the mean spend ``m``:
+    :math:`(px-1)\ln m - (px+q)\ln(\gamma + x m)`."""
+    px = p * x
+    return (px - 1.0) * xp.log(m) - (px + q) * xp.log(v + x * m)
+
+
+def loglik(x, m, p, q, v, xp=NUMPY):
+    r"""Per-customer log-density of the mean spend :math:`\bar z = m`: FH eq. 3.
+
+    .. math::
+        \ln f(m | p, q, \gamma; x) = \ln\Gamma(px+q) - \ln\Gamma(px) - \ln\Gamma(q)
+            + q\ln\gamma + (px-1)\ln m + px\ln x - (px+q)\ln(\gamma + x m)
+
+    Requires ``x > 0`` and ``m > 0``.
+    """
+    return loglik_count_terms(x, p, q, v, xp) + loglik_amount_terms(x, m, p, q, v, xp)
+
+
+def expected_spend(x, m, p, q, v):
+    r"""E[mean spend | x, m]: FH eq. 5.
+
+    .. math::
+        E(Z | p, q, \gamma, \bar z, x) = \frac{q-1}{px+q-1}\frac{p\gamma}{q-1}
+            + \frac{px}{px+q-1}\bar z = \frac{p(\gamma + x\bar z)}{px+q-1}
+
+    For ``x = 0`` this is the population mean :math:`p\gamma/(q-1)`. The
+    expectation exists only when ``px + q > 1``; NaN is returned otherwise.
+    """
+    x = np.asarray(x, dtype=float)
+    m = np.where(x > 0, np.asarray(m, dtype=float), 0.0)
+    denom = p * x + q - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denom > 0, p * (v + x * m) / denom, np.nan)
+
+
+def population_mean_spend(p, q, v):
+    r"""Mean spend per transaction in the population, :math:`p\gamma/(q-1)` (FH
+    section 4), NaN when ``q <= 1`` (the mean does not exist)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(np.asarray(q) > 1.0, p * v / (np.asarray(q) - 1.0), np.nan)

@@ -1,0 +1,54 @@
+"""MBG/NBD model fitted by maximum likelihood (Batislam, Denizel & Filiztekin 2007)."""
+
+from __future__ import annotations
+
+from ..inference.mle import LikelihoodSpec
+from ..likelihoods import modified_beta_geo as _formulas
+from .parametric import Parameter, TransactionModel
+
+__all__ = ["ModifiedBetaGeoModel"]
+
+
+class ModifiedBetaGeoModel(TransactionModel):
+    r"""MBG/NBD ("modified BG/NBD") model of repeat purchases.
+
+    Batislam, Denizel & Filiztekin (2007), "Empirical validation and comparison
+    of models for customer base analysis", *International Journal of Research in
+    Marketing* 24(3), 201-209; Wagner & Hoppe (2008), "Erratum on the MBG/NBD
+    model", *IJRM* 25(3), 225-226.
+
+    As the BG/NBD (:class:`~clvmodels.models.beta_geo.BetaGeoModel`), except that
+    a customer may also drop out right after the first purchase, so customers
+    without repeat purchases are not certainly alive. Likelihood:
+    :func:`clvmodels.likelihoods.modified_beta_geo.loglik`.
+
+    Parameters, attributes and methods are those of
+    :class:`~clvmodels.models.beta_geo.BetaGeoModel`.
+
+    Examples
+    --------
+    >>> import clvmodels
+    >>> from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
+    >>> log = clvmodels.datasets.load_cdnow("sample")
+    >>> summary = clvmodels.rfm_summary(log, "customer_id", "date", "amount",
+    ...                                 calibration_period_end="1997-09-30", time_unit="W")
+    >>> ModifiedBetaGeoModel().fit(summary).params_.round(3).tolist()
+    [0.525, 6.183, 0.891, 1.614]
+    """
+
+    parameters = (
+        Parameter("r", start=1.0, description="shape of the gamma purchase-rate distribution"),
+        Parameter("alpha", time_power=1, start=1.0,
+                  description="scale (a duration) of the gamma purchase-rate distribution"),
+        Parameter("a", start=1.0, description="beta dropout-probability parameter a"),
+        Parameter("b", start=2.0, description="beta dropout-probability parameter b"),
+    )
+    alternative_starts = (
+        {"r": 0.3, "alpha": 0.2, "a": 0.5, "b": 1.0},
+        {"r": 3.0, "alpha": 5.0, "a": 2.0, "b": 10.0},
+    )
+    likelihood = LikelihoodSpec(
+        loglik=_formulas.loglik, n_params=4, n_data=3,
+        count_terms=_formulas.loglik_count_terms, rest_terms=_formulas.loglik_timing_terms,
+    )
+    formulas = _formulas

@@ -1,0 +1,842 @@
+"""Base classes of the declared parametric models (fitted by maximum likelihood).
+
+A model is a *declaration*: its parameters (name, physical dimension, starting
+value), the RFM columns its likelihood reads, the likelihood itself (written once
+in :mod:`clvmodels.likelihoods`) and its prediction formulas. Everything else
+comes from :class:`ParametricModel`:
+
+* ``fit(summary, weights=None, time_unit=None)``: validation, compression of
+  identical rows into weights, rescaling of time (and money) for conditioning,
+  optimisation in log-parameters with exact gradients
+  (:mod:`clvmodels.inference.mle`), undoing the scaling;
+* fitted attributes ``params_``, ``cov_``, ``standard_errors_``,
+  ``log_likelihood_`` (the true total in the user's units, comparable with the
+  papers), ``aic_``, ``bic_``, ``converged_``, ``n_customers_``, ``time_unit_``;
+* ``confidence_intervals(level)``, ``summary()``, ``sample_parameters(n)``,
+  ``with_parameters(params)``, ``save(path)`` (:mod:`clvmodels.persistence`).
+
+:class:`TransactionModel` adds the prediction methods every purchase-count model
+shares (expected purchases, P(alive), purchase probabilities), computed from a
+``formulas`` module with a fixed set of functions; a new purchase model (e.g.
+Pareto/NBD) is a declaration of parameters, likelihood and formulas module.
+
+Example
+-------
+A purchase model is a declaration (see :mod:`clvmodels.models.beta_geo`)::
+
+    class BetaGeoModel(TransactionModel):
+        parameters = (Parameter("r"), Parameter("alpha", time_power=1),
+                      Parameter("a"), Parameter("b", start=2.0))
+        likelihood = LikelihoodSpec(loglik=beta_geo.loglik, n_params=4, n_data=3)
+        formulas = beta_geo
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .._checks import check_summary, fail_rows
+from ..exceptions import ConvergenceError, ConvergenceWarning, DataError
+from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
+from ..units import convert, normalize_unit
+from .base import BaseModel
+
+__all__ = ["MODEL_REGISTRY", "Parameter", "ParametricModel", "TransactionModel"]
+
+#: Every concrete parametric model class by name (filled by subclassing); used by
+#: :func:`clvmodels.persistence.load`.
+MODEL_REGISTRY: dict[str, type] = {}
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """Declaration of one model parameter.
+
+    Attributes
+    ----------
+    name
+        The paper's symbol (``"r"``, ``"alpha"``, ...).
+    time_power
+        The parameter scales as time to this power (``alpha`` of a gamma-
+        distributed purchase rate is a duration: 1).
+    money_power
+        The parameter scales as money to this power (Gamma-Gamma ``v``: 1).
+    start
+        Starting value of the optimiser in rescaled units (durations divided by
+        the median customer age, amounts by the median amount).
+    description
+        One line for ``summary()`` and the docs.
+    """
+
+    name: str
+    time_power: int = 0
+    money_power: int = 0
+    start: float = 1.0
+    description: str = ""
+
+
+_U64 = np.uint64
+
+
+def _mix64(u: np.ndarray) -> np.ndarray:
+    """splitmix64 finaliser (wrapping uint64 arithmetic)."""
+    u = (u ^ (u >> _U64(30))) * _U64(0xBF58476D1CE4E5B9)
+    u = (u ^ (u >> _U64(27))) * _U64(0x94D049BB133111EB)
+    return u ^ (u >> _U64(31))
+
+
+def row_hashes(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each row of float columns (deterministic across runs)."""
+    h = np.full(len(arrays[0]), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for a in arrays:
+            bits = (np.ascontiguousarray(a, dtype=np.float64) + 0.0).view(np.uint64)  # -0 -> 0
+            h ^= bits
+            h *= _U64(0xFF51AFD7ED558CCD)
+            h ^= h >> _U64(29)
+    return _mix64(h)
+
+
+def group_rows(arrays: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Exact grouping of identical rows: ``(codes, first)``.
+
+    ``codes[i]`` is the group of row ``i`` (in order of first appearance) and
+    ``first[g]`` the first row of group ``g``. Rows are grouped by a 64-bit hash,
+    then checked column by column; in the (astronomically rare) case of a hash
+    collision pandas' exact groupby is used instead.
+    """
+    n = len(arrays[0])
+    codes, uniques = pd.factorize(row_hashes(arrays))
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    if not all(np.array_equal(a[first][codes], a) for a in arrays):  # pragma: no cover
+        frame = pd.DataFrame({f"c{i}": a for i, a in enumerate(arrays)})
+        codes = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+        first = np.empty(int(codes.max()) + 1, dtype=np.int64)
+        first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    return codes, first
+
+
+def worth_grouping(arrays: Sequence[np.ndarray], sample: int = 100_000,
+                   max_distinct: float = 0.9) -> bool:
+    """Whether grouping identical rows will pay: always for small data; for large
+    data, when a random sample of ``sample`` rows has at most ``max_distinct``
+    distinct rows (continuous ages do not repeat, whole days do)."""
+    n = len(arrays[0])
+    if n <= 2 * sample:
+        return True
+    rows = np.random.default_rng(0).choice(n, size=sample, replace=False)
+    distinct = len(pd.unique(row_hashes([a[rows] for a in arrays])))
+    return distinct <= max_distinct * sample
+
+
+def _as_random_state(random_state) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    return np.random.default_rng(random_state)
+
+
+class ParametricModel(BaseModel):
+    """Base class of models with a declared likelihood, fitted by maximum likelihood.
+
+    Subclasses declare:
+
+    ``parameters``
+        tuple of :class:`Parameter`.
+    ``data_columns``
+        the summary columns passed, in order, to the likelihood (e.g.
+        ``("frequency", "recency", "T")``).
+    ``time_columns`` / ``money_columns``
+        which of those are durations / amounts (rescaled during the fit).
+    ``likelihood``
+        a :class:`~clvmodels.inference.mle.LikelihoodSpec`.
+    ``alternative_starts``
+        further starting points (dicts of rescaled values) tried when the
+        declared start fails.
+
+    Parameters
+    ----------
+    initial_params
+        Optional starting values (dict or Series in the units of the data) for
+        the optimiser; the declared starts are tried after them.
+    tol
+        Gradient tolerance of the optimiser on the mean log-likelihood per
+        customer.
+    max_iter
+        Iteration limit of each optimiser run.
+    """
+
+    parameters: ClassVar[tuple[Parameter, ...]] = ()
+    data_columns: ClassVar[tuple[str, ...]] = ("frequency", "recency", "T")
+    time_columns: ClassVar[tuple[str, ...]] = ("recency", "T")
+    money_columns: ClassVar[tuple[str, ...]] = ()
+    likelihood: ClassVar[LikelihoodSpec | None] = None
+    alternative_starts: ClassVar[tuple[dict, ...]] = ()
+    #: Whether the model has a time unit (purchase models) or not (spend models).
+    uses_time: ClassVar[bool] = True
+    #: How the optimiser gets gradients: ``"pytensor"`` (exact, compiled) or
+    #: ``"numpy"`` (central finite differences; for likelihoods pytensor cannot
+    #: differentiate well).
+    gradient_backend: ClassVar[str] = "pytensor"
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000) -> None:
+        self.initial_params = initial_params
+        self.tol = tol
+        self.max_iter = max_iter
+
+    def __init_subclass__(cls, **kwargs) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.likelihood is not None and not cls.__name__.startswith("_"):
+            MODEL_REGISTRY[cls.__name__] = cls
+
+    # ------------------------------------------------------------------ declaration
+    @classmethod
+    def param_names(cls) -> list[str]:
+        """Names of the model parameters, in the likelihood's order."""
+        return [p.name for p in cls.parameters]
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, summary: pd.DataFrame, columns: Sequence[str], *, fitting: bool) -> None:
+        """Check ``summary`` before use (overridden by models with extra rules)."""
+        check_summary(summary, columns)
+
+    def _fit_mask(self, summary: pd.DataFrame) -> np.ndarray:
+        """Rows of the summary the likelihood uses (all by default)."""
+        return np.ones(len(summary), dtype=bool)
+
+    def _after_fit(self, summary: pd.DataFrame, mask: np.ndarray, weights: np.ndarray) -> None:
+        """Hook for model-specific checks after a successful fit."""
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, summary: pd.DataFrame, weights=None, time_unit: str | None = None):
+        """Fit the model to an RFM summary by maximum likelihood.
+
+        Parameters
+        ----------
+        summary
+            RFM summary (see :func:`clvmodels.rfm_summary`), one row per customer
+            or per group of identical customers when ``weights`` is given. It is
+            not modified.
+        weights
+            Optional number of customers each row stands for: an array aligned
+            with the rows, or the name of a column of ``summary``. Identical
+            rows are compressed into weights automatically.
+        time_unit
+            Time unit of the model (``"h", "D", "W", "M", "Y"``): rates and
+            prediction horizons are expressed in it. Default:
+            ``summary.attrs["time_unit"]``, else ``"D"``. ``recency`` and ``T``
+            are in ``summary.attrs["time_unit"]`` if set (converted when it
+            differs from ``time_unit``), else in ``time_unit``.
+
+        Returns
+        -------
+        self
+
+        Raises
+        ------
+        DataError
+            If the summary or the weights break a rule (the message names the
+            column, the rule and the number of rows).
+        ConvergenceError
+            If no optimiser run converged; ``err.result`` holds the best run.
+        """
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            delattr(self, name)  # a failed refit must not leave the old fit in place
+        data, cw, unit, mask, w = self._data_for_fit(summary, weights, time_unit)
+        self._fit_arrays(data, cw, unit)
+        self._after_fit(summary, mask, w)
+        return self
+
+    def _data_for_fit(self, summary, weights, time_unit):
+        """Validated, compressed fit data: (arrays, weights, unit, row mask, row weights)."""
+        columns = list(self.data_columns)
+        self._validate(summary, columns, fitting=True)
+        w = self._weights(summary, weights)
+        mask = self._fit_mask(summary) & (w > 0)
+        if not mask.any():
+            raise DataError(
+                f"No row of the summary can be used to fit {type(self).__name__} "
+                f"({self._fit_rows_description()}).",
+                rule="no_usable_rows", n_rows=0,
+            )
+        unit = None
+        arrays = [summary[c].to_numpy(dtype=float)[mask] for c in columns]
+        if self.uses_time:
+            data_unit = summary.attrs.get("time_unit")
+            unit = normalize_unit(time_unit if time_unit is not None
+                                  else data_unit if data_unit is not None else "D")
+            if data_unit is not None and normalize_unit(data_unit) != unit:
+                arrays = [convert(a, data_unit, unit) if c in self.time_columns else a
+                          for c, a in zip(columns, arrays)]
+        data, cw = self._compress(arrays, w[mask])
+        return data, cw, unit, mask, w
+
+    def data_fingerprint(self, summary: pd.DataFrame, weights=None) -> dict:
+        """Fingerprint of the data a fit on ``summary`` would use.
+
+        Equal to ``data_fingerprint_`` (set by ``fit`` and kept by save/load)
+        when the model was fitted on the same customers (in any row order,
+        compressed or not): the number of customers and a SHA-256 digest of
+        the multiset of rows.
+        """
+        data, cw, *_ = self._data_for_fit(summary, weights, getattr(self, "time_unit_", None))
+        return self._fingerprint(data, cw)
+
+    def _fit_rows_description(self) -> str:
+        return "all rows with positive weight"
+
+    @staticmethod
+    def _weights(summary: pd.DataFrame, weights) -> np.ndarray:
+        if weights is None:
+            return np.ones(len(summary))
+        if isinstance(weights, str):
+            if weights not in summary.columns:
+                raise DataError(
+                    f"The weights column {weights!r} is not in the summary.",
+                    column=weights, rule="missing_columns",
+                )
+            values = summary[weights]
+            name = weights
+        else:
+            values = pd.Series(np.asarray(weights).ravel())
+            name = "weights"
+            if len(values) != len(summary):
+                raise DataError(
+                    f"weights has {len(values)} values but the summary has {len(summary)} rows.",
+                    column=name, rule="length_mismatch", n_rows=abs(len(values) - len(summary)),
+                )
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(f"Column {name!r} must be numeric, got dtype {values.dtype}.",
+                            column=name, rule="not_numeric", n_rows=len(values))
+        arr = values.to_numpy(dtype=float, na_value=np.nan)
+        fail_rows(~np.isfinite(arr), values, column=name, rule="not_finite",
+                  what="are missing, NaN or infinite")
+        fail_rows(arr < 0, values, column=name, rule="negative", what="are negative")
+        return arr
+
+    @staticmethod
+    def _compress(arrays: list[np.ndarray], weights: np.ndarray):
+        """Merge identical data rows, summing their weights (when that pays)."""
+        if not worth_grouping(arrays):
+            return [np.ascontiguousarray(a, dtype=float) for a in arrays], weights
+        codes, first = group_rows(arrays)
+        cw = np.bincount(codes, weights=weights, minlength=len(first))
+        return [a[first] for a in arrays], cw
+
+    def _scales(self, data: list[np.ndarray], weights: np.ndarray) -> tuple[float, float]:
+        """Time and money scales that make the rescaled data of order one (1 / the
+        weighted mean age or amount)."""
+        cols = list(self.data_columns)
+
+        def scale(names):
+            present = [data[cols.index(c)] for c in names if c in cols]
+            if not present:
+                return 1.0
+            ref = present[-1]  # T for purchase models, the amount for spend models
+            positive = ref > 0
+            if not positive.any():
+                return 1.0
+            wp = weights * positive
+            typical = float(np.dot(wp, ref) / wp.sum())
+            return 1.0 / typical if typical > 0 else 1.0
+
+        return scale(self.time_columns), scale(self.money_columns)
+
+    def _log_shift(self, c_t: float, c_m: float) -> np.ndarray:
+        """Add to log-parameters (user units) to get the rescaled ones."""
+        return np.array([p.time_power * np.log(c_t) + p.money_power * np.log(c_m)
+                         for p in self.parameters])
+
+    def _starts(self, shift: np.ndarray) -> list[np.ndarray]:
+        starts = []
+        if self.initial_params is not None:
+            init = pd.Series(self.initial_params, dtype=float)
+            missing = set(self.param_names()) - set(init.index)
+            if missing:
+                raise ValueError(f"initial_params lacks {sorted(missing)}.")
+            vals = init[self.param_names()].to_numpy(dtype=float)
+            if np.any(~np.isfinite(vals) | (vals <= 0)):
+                raise ValueError("initial_params must be positive and finite.")
+            starts.append(np.log(vals) + shift)
+        starts.append(np.log([p.start for p in self.parameters]))
+        for alt in self.alternative_starts:
+            starts.append(np.log([alt.get(p.name, p.start) for p in self.parameters]))
+        return starts
+
+    def _fit_arrays(self, data: list[np.ndarray], weights: np.ndarray, unit: str | None) -> None:
+        """Fit on compressed arrays in the user's units and set the fitted attributes."""
+        cols = list(self.data_columns)
+        c_t, c_m = self._scales(data, weights)
+        scaled = [
+            d * (c_t if col in self.time_columns else c_m if col in self.money_columns else 1.0)
+            for col, d in zip(cols, data)
+        ]
+        shift = self._log_shift(c_t, c_m)
+        objective = make_objective(self.likelihood, scaled, weights,
+                                   backend=self.gradient_backend)
+        res = maximize_likelihood(objective, self._starts(shift), tol=self.tol,
+                                  max_iter=self.max_iter)
+        theta = res.theta - shift
+        params = np.exp(theta)
+        if not res.converged:
+            est = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.param_names(), params))
+            raise ConvergenceError(
+                f"{type(self).__name__} did not converge (largest gradient of the mean "
+                f"log-likelihood {np.max(np.abs(res.gradient)) / weights.sum():.2e}; "
+                f"last estimate {est}). Runs: " + "; ".join(res.attempts) + ". "
+                "What to try: check the summary for extreme customers (very large "
+                "frequency, recency equal to T for everybody); a parameter running to 0 or "
+                "infinity means the data do not identify the model (try a simpler model or "
+                "more customers); pass initial_params=...; raise max_iter.",
+                result=res,
+            )
+        at_boundary = [n for n, th in zip(self.param_names(), res.theta) if abs(th) > 12.0]
+        if at_boundary:
+            warnings.warn(
+                f"The estimates of {at_boundary} run to 0 or infinity (in units scaled to the "
+                "data they are below 1e-5 or above 1e5): the maximum of the likelihood is at "
+                "the edge of the parameter space, so the data do not identify the model well "
+                "(e.g. a and b of a beta distribution growing together mean that every "
+                "customer has the same dropout probability a / (a + b)). Predictions remain "
+                "usable; standard errors do not.",
+                ConvergenceWarning, stacklevel=3,
+            )
+        self.time_unit_ = unit
+        self.params_ = pd.Series(params, index=self.param_names(), name="estimate")
+        self._set_covariance(res.hessian, params, float(weights.sum()))
+        ll = self._true_log_likelihood(res.nll, data, weights, c_t, c_m, params)
+        k = len(params)
+        n = float(weights.sum())
+        ll = float(ll)
+        self.log_likelihood_ = ll
+        self.aic_ = float(2 * k - 2 * ll)
+        self.bic_ = float(k * np.log(n) - 2 * ll)
+        self.converged_ = True
+        self.n_customers_ = int(round(n)) if float(n).is_integer() else n
+        self.n_rows_ = int(len(weights))
+        self.optimizer_result_ = res
+        self.data_fingerprint_ = self._fingerprint(data, weights)
+
+    def _true_log_likelihood(self, nll_scaled, data, weights, c_t, c_m, params) -> float:
+        """The log-likelihood in the user's units (the optimiser saw rescaled data).
+
+        Generic: evaluate it again. Models whose likelihood is a density of the
+        rescaled quantities override this with the Jacobian of the rescaling.
+        """
+        objective = make_objective(self.likelihood, data, weights, backend="numpy")
+        return -objective.value(np.log(params))
+
+    def _set_covariance(self, H: np.ndarray | None, params: np.ndarray,
+                        n_customers: float = 1.0) -> None:
+        """Delta-method covariance: cov_ij = theta_i theta_j (H^-1)_ij, H in log-params."""
+        names = self.param_names()
+        k = len(names)
+        if H is None or not np.all(np.isfinite(H)):
+            cov_log = np.full((k, k), np.nan)
+            warnings.warn("The Hessian could not be computed; standard errors are NaN.",
+                          ConvergenceWarning, stacklevel=4)
+        else:
+            H = 0.5 * (H + H.T)
+            eigval, eigvec = np.linalg.eigh(H)
+            # Singular relative to the largest curvature, or in absolute terms: the
+            # Hessian of a total over n customers grows like n.
+            tol = max(1e-10 * np.max(np.abs(eigval)), 1e-8 * n_customers)
+            if np.min(eigval) <= tol:
+                weak = np.abs(eigvec[:, eigval <= tol]).max(axis=1) > 0.1
+                warnings.warn(
+                    "The Hessian of the log-likelihood is singular or not positive definite "
+                    f"(smallest eigenvalue {np.min(eigval):.3g}): the data do not identify "
+                    f"{[n for n, w in zip(names, weak) if w]}. Their standard errors are NaN; "
+                    "the others come from the pseudo-inverse on the identified directions.",
+                    ConvergenceWarning, stacklevel=4,
+                )
+                inv = np.where(eigval > tol, 1.0 / np.where(eigval > tol, eigval, 1.0), 0.0)
+                cov_log = (eigvec * inv) @ eigvec.T
+                cov_log[weak, :] = np.nan
+                cov_log[:, weak] = np.nan
+            else:
+                cov_log = np.linalg.inv(H)
+                cov_log = 0.5 * (cov_log + cov_log.T)
+        self.cov_log_ = pd.DataFrame(cov_log, index=names, columns=names)
+        self.cov_ = pd.DataFrame(cov_log * np.outer(params, params), index=names, columns=names)
+        self.standard_errors_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names,
+                                          name="standard_error")
+
+    @staticmethod
+    def _fingerprint(data: list[np.ndarray], weights: np.ndarray) -> dict:
+        """Number of customers and a hash of the multiset of (row, weight).
+
+        Order-independent and additive over identical rows, so a summary, its
+        row permutations and its compressed form (rows with weights) share it.
+        """
+        h = row_hashes(data)
+        w = np.round(np.asarray(weights, dtype=float) * 1e6).astype(np.int64).view(np.uint64)
+        with np.errstate(over="ignore"):
+            total = np.sum(h * w, dtype=np.uint64)
+        n = float(weights.sum())
+        digest = hashlib.sha256(np.uint64(total).tobytes() + repr(n).encode()).hexdigest()
+        return {"n_customers": int(round(n)) if n.is_integer() else n, "sha256": digest}
+
+    # ------------------------------------------------------------------ inference
+    def confidence_intervals(self, level: float = 0.95, method: str = "log") -> pd.DataFrame:
+        """Confidence intervals of the parameters.
+
+        Parameters
+        ----------
+        level
+            Coverage, e.g. 0.95.
+        method
+            ``"log"`` (default): Wald interval on the log-parameter (the scale of
+            the optimisation), exponentiated, so it stays positive and is
+            asymmetric. ``"wald"``: symmetric ``estimate +- z * SE``.
+
+        Returns
+        -------
+        DataFrame indexed by parameter with columns ``lower``, ``upper``.
+        """
+        self._check_fitted()
+        if not 0 < level < 1:
+            raise ValueError(f"level must be between 0 and 1, got {level!r}.")
+        z = stats.norm.ppf(0.5 + level / 2)
+        est = self.params_
+        if method == "log":
+            se_log = np.sqrt(np.diag(self.cov_log_.to_numpy()))
+            with np.errstate(over="ignore"):
+                lower, upper = est * np.exp(-z * se_log), est * np.exp(z * se_log)
+        elif method == "wald":
+            lower, upper = est - z * self.standard_errors_, est + z * self.standard_errors_
+        else:
+            raise ValueError(f"method must be 'log' or 'wald', got {method!r}.")
+        return pd.DataFrame({"lower": lower.to_numpy(), "upper": upper.to_numpy()},
+                            index=est.index)
+
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Estimates, standard errors and confidence intervals (see
+        :meth:`confidence_intervals`), one row per parameter."""
+        self._check_fitted()
+        ci = self.confidence_intervals(level)
+        pct = f"{100 * level:g}%"
+        return pd.DataFrame({
+            "estimate": self.params_.to_numpy(),
+            "standard_error": self.standard_errors_.to_numpy(),
+            f"lower {pct}": ci["lower"].to_numpy(),
+            f"upper {pct}": ci["upper"].to_numpy(),
+        }, index=self.params_.index)
+
+    def sample_parameters(self, n: int, random_state=None) -> pd.DataFrame:
+        """Draws of the parameters from their asymptotic distribution.
+
+        The log-parameters are multivariate normal with the inverse Hessian as
+        covariance (the delta method's approximation), so draws stay positive.
+        Returns a DataFrame with ``n`` rows and one column per parameter.
+        """
+        self._check_fitted()
+        cov = self.cov_log_.to_numpy()
+        if not np.all(np.isfinite(cov)):
+            raise ValueError(
+                f"{type(self).__name__} has no finite covariance for "
+                f"{list(self.params_.index[~np.isfinite(np.diag(cov))])} (not fitted, or "
+                "not identified by the data), so its parameters cannot be sampled."
+            )
+        rng = _as_random_state(random_state)
+        draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n),
+                                        method="eigh")
+        return pd.DataFrame(np.exp(draws), columns=self.params_.index)
+
+    def with_parameters(self, params, time_unit: str | None = None) -> "ParametricModel":
+        """A new model, with this one's constructor arguments, set to ``params``.
+
+        Use it to predict with published parameters or with parameter draws. The
+        new model has no covariance (NaN standard errors) and no likelihood.
+
+        Parameters
+        ----------
+        params
+            dict or Series with every parameter.
+        time_unit
+            Unit of the durations in ``params``; default this model's
+            ``time_unit_`` if fitted, else ``"D"``.
+        """
+        values = pd.Series(params, dtype=float)
+        missing = set(self.param_names()) - set(values.index)
+        if missing:
+            raise ValueError(f"params lacks {sorted(missing)}.")
+        values = values[self.param_names()]
+        if np.any(~np.isfinite(values.to_numpy()) | (values.to_numpy() <= 0)):
+            raise ValueError(f"parameters must be positive and finite, got {dict(values)}.")
+        new = type(self)(**self.get_params())
+        new.params_ = values.rename("estimate")
+        if self.uses_time:
+            new.time_unit_ = normalize_unit(
+                time_unit or getattr(self, "time_unit_", None) or "D")
+        names = self.param_names()
+        nan = np.full((len(names), len(names)), np.nan)
+        new.cov_log_ = pd.DataFrame(nan, index=names, columns=names)
+        new.cov_ = new.cov_log_.copy()
+        new.standard_errors_ = pd.Series(np.nan, index=names, name="standard_error")
+        new.converged_ = False
+        return new
+
+    def save(self, path) -> None:
+        """Write the fitted model to ``path`` as JSON (see :mod:`clvmodels.persistence`)."""
+        from ..persistence import save_model
+
+        save_model(self, path)
+
+    # ------------------------------------------------------------------ prediction helpers
+    def _params_tuple(self) -> tuple[float, ...]:
+        self._check_fitted()
+        return tuple(float(v) for v in self.params_[self.param_names()])
+
+    def _arrays(self, summary: pd.DataFrame, columns: Sequence[str]):
+        """Validated float arrays of ``columns`` in the model's time unit, and the index."""
+        self._check_fitted()
+        self._validate(summary, columns, fitting=False)
+        arrays = [summary[c].to_numpy(dtype=float) for c in columns]
+        if self.uses_time:
+            unit = summary.attrs.get("time_unit")
+            if unit is not None and normalize_unit(unit) != self.time_unit_:
+                arrays = [convert(a, unit, self.time_unit_) if c in self.time_columns else a
+                          for c, a in zip(columns, arrays)]
+        return summary.index, arrays
+
+
+def _as_horizons(t, name: str = "t") -> tuple[np.ndarray, bool]:
+    """Horizon(s) as a 1-D float array and whether a scalar was given."""
+    arr = np.asarray(t, dtype=float)
+    scalar = arr.ndim == 0
+    arr = np.atleast_1d(arr)
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a number or a 1-D sequence of numbers.")
+    if np.any(~np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f"{name} must be finite and non-negative, got {t!r}.")
+    return arr, scalar
+
+
+def _as_counts(n) -> tuple[np.ndarray, bool]:
+    arr = np.asarray(n)
+    scalar = arr.ndim == 0
+    arr = np.atleast_1d(arr).astype(float)
+    if (arr.ndim != 1 or np.any(~np.isfinite(arr)) or np.any(arr < 0)
+            or np.any(arr != np.round(arr))):
+        raise ValueError(
+            f"n must be a non-negative whole number or a 1-D sequence of them, got {n!r}.")
+    return arr, scalar
+
+
+class _History:
+    """Validated purchase histories, with formulas evaluated once per distinct row.
+
+    ``evaluate(func, names)`` calls ``func`` on the distinct rows of the named
+    columns and expands the result back to every customer when that saves work
+    (large summaries with repeated rows, e.g. ages in whole days).
+    """
+
+    #: Look for distinct rows above this many customers.
+    MIN_ROWS = 2_000
+
+    def __init__(self, index, x, t_x, T) -> None:
+        self.index = index
+        self.columns = {"x": x, "t_x": t_x, "T": T}
+        self._groups: dict[tuple, tuple | None] = {}
+
+    def _grouping(self, names: tuple):
+        if names not in self._groups:
+            cols = [self.columns[n] for n in names]
+            group = None
+            if len(cols[0]) >= self.MIN_ROWS and worth_grouping(cols):
+                codes, first = group_rows(cols)
+                if len(first) < 0.7 * len(codes):
+                    group = (codes, first)
+            self._groups[names] = group
+        return self._groups[names]
+
+    def evaluate(self, func, names: tuple = ("x", "t_x", "T")):
+        """``func(*columns)`` (rows first) for every customer."""
+        cols = [self.columns[n] for n in names]
+        group = self._grouping(tuple(names))
+        if group is None:
+            return func(*cols)
+        codes, first = group
+        return func(*(c[first] for c in cols))[codes]
+
+
+class TransactionModel(ParametricModel):
+    """Prediction methods shared by the purchase-count models (BG/NBD, MBG/NBD, ...).
+
+    A subclass declares ``formulas``: a module (or namespace) with the functions
+
+    ``probability_alive(x, t_x, T, *params)``,
+    ``conditional_expected_purchases(t, x, t_x, T, *params)``,
+    ``expected_purchases(t, *params)``,
+    ``probability_of_purchases(n, t, *params)`` and
+    ``conditional_probability_of_purchases(n, t, x, t_x, T, *params)``,
+
+    vectorised numpy functions that broadcast over their arguments. Predictions
+    are computed once per distinct ``(frequency, recency, T)`` row and returned
+    as pandas objects indexed by customer id; the summary is never modified.
+    """
+
+    formulas: ClassVar[ModuleType | Any] = None
+
+    def _true_log_likelihood(self, nll_scaled, data, weights, c_t, c_m, params) -> float:
+        # The likelihood of a history with x repeat purchases is a density of x
+        # purchase times: rescaling time by c multiplies it by c**-x.
+        x = data[list(self.data_columns).index("frequency")]
+        return -nll_scaled + np.log(c_t) * float(np.dot(weights, x))
+    #: ``expected_purchases`` accepts a sequence of horizons (used by
+    #: :func:`clvmodels.clv.customer_lifetime_value`).
+    supports_horizon_arrays: ClassVar[bool] = True
+
+    def _history(self, summary) -> "_History":
+        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        return _History(index, x, t_x, T)
+
+    def _purchases_kernel(self, summary):
+        """``f(times, params, combine=None)``: cumulative expected purchases.
+
+        Returns ``(customers, len(times))`` values, or their product with the
+        matrix ``combine`` (``(len(times), m)`` -> ``(customers, m)``), formed
+        before expanding distinct rows to customers. Validation and the search
+        for distinct rows happen once, so the kernel is cheap to evaluate for
+        many parameter draws (:func:`clvmodels.clv.customer_lifetime_value`).
+        """
+        hist = self._history(summary)
+        f = self.formulas
+        if hasattr(f, "expected_purchases_if_alive"):
+            # E = P(alive | x, t_x, T) * E(purchases | alive, x, T): the expensive
+            # second factor does not depend on recency, so it is computed once
+            # per distinct (frequency, T).
+            def kernel(times, params, combine=None):
+                times = np.asarray(times, dtype=float)
+                x, t_x, T = hist.columns["x"], hist.columns["t_x"], hist.columns["T"]
+                p_alive = f.probability_alive(x, t_x, T, *params)
+
+                def alive(x_, T_):
+                    e = f.expected_purchases_if_alive(times[None, :], x_[:, None], T_[:, None],
+                                                      *params)
+                    return e if combine is None else e @ combine
+
+                return p_alive[:, None] * hist.evaluate(alive, ("x", "T"))
+        else:
+            def kernel(times, params, combine=None):
+                times = np.asarray(times, dtype=float)
+
+                def cumulative(x_, tx_, T_):
+                    e = f.conditional_expected_purchases(
+                        times[None, :], x_[:, None], tx_[:, None], T_[:, None], *params)
+                    return e if combine is None else e @ combine
+
+                return hist.evaluate(cumulative)
+
+        return hist.index, kernel
+
+    def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
+        """Probability that each customer is alive at the end of observation.
+
+        Returns a Series indexed by customer id (see the formulas module for the
+        paper and equation).
+        """
+        hist = self._history(summary)
+        c = hist.columns  # cheap formula: no search for distinct rows
+        values = self.formulas.probability_alive(c["x"], c["t_x"], c["T"], *self._params_tuple())
+        return pd.Series(values, index=hist.index, name="probability_alive")
+
+    def expected_purchases(self, summary: pd.DataFrame, t, t_start=None):
+        """Expected number of purchases of each customer after the observation end.
+
+        Parameters
+        ----------
+        summary
+            RFM summary of the customers (its ``time_unit`` attribute, if any, is
+            converted to the model's).
+        t
+            Horizon(s) in the model's ``time_unit_``: purchases in ``(T, T + t]``.
+            A sequence gives one column per horizon.
+        t_start
+            If given, purchases in ``(T + t_start, T + t]`` instead.
+
+        Returns
+        -------
+        Series (scalar ``t``) or DataFrame (columns = horizons) indexed by customer id.
+        """
+        horizons, scalar = _as_horizons(t)
+        start = None
+        if t_start is not None:
+            start, _ = _as_horizons(t_start, "t_start")
+            if start.size != 1:
+                raise ValueError("t_start must be a single number.")
+            if np.any(horizons < start[0]):
+                raise ValueError(f"t must be >= t_start ({float(start[0])}).")
+        points = horizons if start is None else np.concatenate([start, horizons])
+        index, kernel = self._purchases_kernel(summary)
+        values = kernel(points, self._params_tuple())
+        if start is not None:
+            values = values[:, 1:] - values[:, :1]
+        if scalar:
+            return pd.Series(values[:, 0], index=index, name="expected_purchases")
+        return pd.DataFrame(values, index=index, columns=pd.Index(horizons, name="t"))
+
+    def expected_purchases_new_customer(self, t):
+        """Expected repeat purchases of a new customer in ``(0, t]`` (unconditional).
+
+        Returns a float for a scalar ``t``, else a Series indexed by ``t``.
+        """
+        horizons, scalar = _as_horizons(t)
+        values = self.formulas.expected_purchases(horizons, *self._params_tuple())
+        if scalar:
+            return float(values[0])
+        return pd.Series(values, index=pd.Index(horizons, name="t"), name="expected_purchases")
+
+    def probability_of_purchases(self, t: float, n):
+        """Probability that a new customer makes ``n`` repeat purchases in ``(0, t]``.
+
+        Returns a float for a scalar ``n``, else a Series indexed by ``n``.
+        """
+        horizon, scalar_t = _as_horizons(t)
+        if not scalar_t:
+            raise ValueError("t must be a single number.")
+        counts, scalar = _as_counts(n)
+        values = self.formulas.probability_of_purchases(counts, horizon[0], *self._params_tuple())
+        if scalar:
+            return float(values[0])
+        return pd.Series(values, index=pd.Index(counts.astype(np.int64), name="n"),
+                         name="probability")
+
+    def conditional_probability_of_purchases(self, summary: pd.DataFrame, t: float, n):
+        """Probability that each customer makes ``n`` purchases in ``(T, T + t]``.
+
+        Returns a Series (scalar ``n``) or a DataFrame (columns = ``n``) indexed by
+        customer id.
+        """
+        horizon, scalar_t = _as_horizons(t)
+        if not scalar_t:
+            raise ValueError("t must be a single number.")
+        counts, scalar = _as_counts(n)
+        hist = self._history(summary)
+        index = hist.index
+        params = self._params_tuple()
+
+        def pmf(x_, tx_, T_):
+            return self.formulas.conditional_probability_of_purchases(
+                counts[None, :], horizon[0], x_[:, None], tx_[:, None], T_[:, None], *params)
+
+        values = hist.evaluate(pmf)
+        if scalar:
+            return pd.Series(values[:, 0], index=index, name="probability")
+        return pd.DataFrame(values, index=index,
+                            columns=pd.Index(counts.astype(np.int64), name="n"))
+
+    def probability_of_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
+        """Probability that each customer makes no purchase in ``(T, T + t]``."""
+        return self.conditional_probability_of_purchases(summary, t, 0).rename(
+            "probability_no_purchase")

@@ -1,0 +1,256 @@
+"""One API suite run over every parametric model.
+
+Add a model by adding one line to ``MODELS``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvmodels.exceptions import DataError, NotFittedError
+from clvmodels.models.base import clone
+from clvmodels.models.beta_geo import BetaGeoModel
+from clvmodels.models.gamma_gamma import GammaGammaModel
+from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
+from clvmodels.persistence import load
+
+MODELS = [
+    pytest.param(BetaGeoModel, id="bgnbd"),
+    pytest.param(ModifiedBetaGeoModel, id="mbgnbd"),
+    pytest.param(GammaGammaModel, id="gamma_gamma"),
+]
+
+
+def predictions(model, summary) -> list:
+    """Every per-customer prediction a model offers (duck-typed)."""
+    out = []
+    if hasattr(model, "expected_purchases"):
+        out += [
+            model.expected_purchases(summary, 39),
+            model.expected_purchases(summary, [10, 52]),
+            model.probability_alive(summary),
+            model.probability_of_no_purchase(summary, 10),
+            model.conditional_probability_of_purchases(summary, 10, [0, 1, 2]),
+        ]
+    if hasattr(model, "expected_spend"):
+        out.append(model.expected_spend(summary))
+    return out
+
+
+def unconditional(model) -> list:
+    out = []
+    if hasattr(model, "expected_purchases_new_customer"):
+        out += [model.expected_purchases_new_customer(39),
+                model.probability_of_purchases(39, [0, 1, 2])]
+    if hasattr(model, "population_mean_spend"):
+        out.append(model.population_mean_spend())
+    return out
+
+
+@pytest.fixture(scope="module")
+def fitted(_cdnow_summary_cached):
+    cache = {}
+
+    def get(cls):
+        if cls not in cache:
+            cache[cls] = cls().fit(_cdnow_summary_cached.copy())
+        return cache[cls]
+
+    return get
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_clone_is_unfitted_with_the_same_arguments(cls, fitted):
+    model = fitted(cls)
+    copy = clone(model)
+    assert type(copy) is cls
+    assert copy.get_params() == model.get_params()
+    assert not copy.is_fitted()
+    assert model.is_fitted()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_parameters_follow_sklearn_conventions(cls):
+    model = cls(tol=1e-9)
+    assert model.get_params()["tol"] == 1e-9
+    assert model.set_params(max_iter=50) is model and model.max_iter == 50
+    with pytest.raises(ValueError, match="no parameter"):
+        model.set_params(not_an_argument=1)
+    assert cls.__name__ in repr(model)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_fit_returns_self_and_refits_reproducibly(cls, fitted, cdnow_summary):
+    model = cls()
+    assert model.fit(cdnow_summary) is model
+    pd.testing.assert_series_equal(model.params_, fitted(cls).params_)
+    assert model.log_likelihood_ == fitted(cls).log_likelihood_
+    first = model.params_.copy()
+    half = cdnow_summary.iloc[: len(cdnow_summary) // 2].copy()
+    half.attrs = dict(cdnow_summary.attrs)
+    model.fit(half)
+    assert not np.allclose(model.params_, first)
+    assert model.data_fingerprint_ != fitted(cls).data_fingerprint_
+    assert model.data_fingerprint(half) == model.data_fingerprint_
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_unfitted_use_raises_not_fitted(cls, cdnow_summary, tmp_path):
+    model = cls()
+    with pytest.raises(NotFittedError, match="fit"):
+        predictions(model, cdnow_summary)
+    with pytest.raises(NotFittedError):
+        unconditional(model)
+    for call in (model.summary, model.confidence_intervals, lambda: model.save(tmp_path / "m"),
+                 lambda: model.sample_parameters(3)):
+        with pytest.raises(NotFittedError):
+            call()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_save_load_round_trip(cls, fitted, cdnow_summary, tmp_path):
+    model = fitted(cls)
+    path = tmp_path / "model.json"
+    model.save(path)
+    doc = json.loads(path.read_text())
+    assert doc["class"] == cls.__name__
+    assert doc["data_fingerprint"]["n_customers"] == model.n_customers_
+    assert set(doc["params"]) == set(model.params_.index)
+    assert "clvmodels_version" in doc and "init_params" in doc
+    loaded = load(path)
+    assert type(loaded) is cls
+    assert loaded.get_params() == model.get_params()
+    pd.testing.assert_series_equal(loaded.params_, model.params_)
+    pd.testing.assert_frame_equal(loaded.cov_, model.cov_)
+    pd.testing.assert_frame_equal(loaded.summary(), model.summary())
+    assert loaded.log_likelihood_ == model.log_likelihood_
+    assert getattr(loaded, "time_unit_", None) == getattr(model, "time_unit_", None)
+    assert loaded.data_fingerprint_ == model.data_fingerprint(cdnow_summary)
+    for a, b in zip(predictions(loaded, cdnow_summary), predictions(model, cdnow_summary)):
+        if isinstance(a, pd.DataFrame):
+            pd.testing.assert_frame_equal(a, b)
+        else:
+            pd.testing.assert_series_equal(a, b)
+    for a, b in zip(unconditional(loaded), unconditional(model)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_load_refuses_other_files(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"format": "something else"}))
+    with pytest.raises(ValueError, match="not a saved clvmodels model"):
+        load(path)
+    path.write_text(json.dumps({"format": "clvmodels.model", "format_version": 1,
+                                "class": "Evil", "module": "os", "params": {}}))
+    with pytest.raises(ValueError, match="Unknown model class"):
+        load(path)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_input_is_not_mutated(cls, fitted, cdnow_summary):
+    before = cdnow_summary.copy()
+    attrs = dict(cdnow_summary.attrs)
+    cls().fit(cdnow_summary)
+    predictions(fitted(cls), cdnow_summary)
+    pd.testing.assert_frame_equal(cdnow_summary, before)
+    assert cdnow_summary.attrs == attrs
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_predictions_are_indexed_by_customer_id(cls, fitted, cdnow_summary):
+    named = cdnow_summary.head(20).copy()
+    named.index = pd.Index([f"c{i:03d}" for i in range(20)], name="client")
+    named.attrs = dict(cdnow_summary.attrs)
+    for out in predictions(fitted(cls), named):
+        assert out.index.equals(named.index)
+
+
+BAD_INPUTS = [
+    ("frequency", "negative", lambda s: s.assign(frequency=s["frequency"].where(s.index > 3, -1))),
+    ("frequency", "not_whole", lambda s: s.assign(frequency=s["frequency"] + 0.5)),
+    ("frequency", "not_finite", lambda s: s.assign(frequency=s["frequency"].astype(float)
+                                                   .where(s.index != 2, np.nan))),
+    ("frequency", "missing_columns", lambda s: s.drop(columns="frequency")),
+    ("frequency", "not_numeric", lambda s: s.assign(frequency=s["frequency"].astype(str))),
+]
+BAD_TIMES = [
+    ("recency", "recency_after_T", lambda s: s.assign(recency=s["recency"].where(
+        s.index != 1, s["T"] + 1))),
+    ("T", "not_finite", lambda s: s.assign(T=s["T"].where(s.index > 5, np.inf))),
+]
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("column,rule,corrupt", BAD_INPUTS + BAD_TIMES,
+                         ids=[f"{c}-{r}" for c, r, _ in BAD_INPUTS + BAD_TIMES])
+def test_bad_input_raises_data_error(cls, column, rule, corrupt, fitted, cdnow_summary):
+    if column not in cls.data_columns:
+        pytest.skip(f"{cls.__name__} does not use {column}")
+    bad = corrupt(cdnow_summary)
+    with pytest.raises(DataError) as err:
+        cls().fit(bad)
+    assert err.value.rule == rule
+    assert err.value.column == column
+    assert column in str(err.value)
+    if rule not in ("missing_columns", "not_numeric"):  # whole-column rules
+        assert err.value.n_rows >= 1
+        assert str(err.value.n_rows) in str(err.value)
+    with pytest.raises(DataError):
+        predictions(fitted(cls), bad)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_bad_weights_and_empty_data_raise_data_error(cls, cdnow_summary):
+    with pytest.raises(DataError) as err:
+        cls().fit(cdnow_summary, weights=np.ones(3))
+    assert err.value.rule == "length_mismatch"
+    w = np.ones(len(cdnow_summary))
+    w[:4] = -1
+    with pytest.raises(DataError) as err:
+        cls().fit(cdnow_summary, weights=w)
+    assert err.value.n_rows == 4 and err.value.column == "weights"
+    with pytest.raises(DataError, match="not in the summary"):
+        cls().fit(cdnow_summary, weights="no_such_column")
+    with pytest.raises(DataError, match="no customers"):
+        cls().fit(cdnow_summary.iloc[:0])
+    with pytest.raises(DataError, match="No row"):
+        cls().fit(cdnow_summary, weights=np.zeros(len(cdnow_summary)))
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_summary_intervals_and_parameter_draws(cls, fitted):
+    model = fitted(cls)
+    table = model.summary()
+    assert list(table.index) == cls.param_names()
+    assert list(table.columns) == ["estimate", "standard_error", "lower 95%", "upper 95%"]
+    assert np.all(table["lower 95%"] > 0)
+    assert np.all(table["lower 95%"] < table["estimate"])
+    assert np.all(table["estimate"] < table["upper 95%"])
+    wald = model.confidence_intervals(0.9, method="wald")
+    np.testing.assert_allclose((wald["lower"] + wald["upper"]) / 2, model.params_)
+    # Full delta-method Jacobian: cov = diag(theta) cov_log diag(theta).
+    theta = model.params_.to_numpy()
+    np.testing.assert_allclose(model.cov_.to_numpy(),
+                               model.cov_log_.to_numpy() * np.outer(theta, theta))
+    assert np.all(np.linalg.eigvalsh(model.cov_.to_numpy()) > 0)
+    draws = model.sample_parameters(4000, random_state=0)
+    assert draws.shape == (4000, len(theta)) and np.all(draws.to_numpy() > 0)
+    np.testing.assert_allclose(np.log(draws).std(), np.sqrt(np.diag(model.cov_log_)), rtol=0.1)
+    again = model.sample_parameters(4000, random_state=0)
+    pd.testing.assert_frame_equal(draws, again)
+    assert np.isfinite(model.aic_) and model.bic_ > model.aic_
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_with_parameters_predicts_without_fitting(cls, fitted, cdnow_summary):
+    model = fitted(cls)
+    copy = cls().with_parameters(model.params_.to_dict(), time_unit="W")
+    for a, b in zip(predictions(copy, cdnow_summary), predictions(model, cdnow_summary)):
+        np.testing.assert_allclose(np.asarray(a, dtype=float), np.asarray(b, dtype=float))
+    assert copy.standard_errors_.isna().all()
+    with pytest.raises(ValueError, match="lacks"):
+        cls().with_parameters({})
