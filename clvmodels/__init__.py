@@ -1,19 +1,40 @@
 """clvmodels: customer lifetime value from transaction logs.
 
-transactions -> :func:`rfm_summary` -> models -> predictions -> backtest, report, export.
+transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`,
+:func:`predict_clv` (export) and the HTML report.
 """
 
 from . import datasets
-from .data import read_transactions, rfm_summary
+from .backtest import backtest
+from .clv import customer_lifetime_value
+from .data import purchase_days, read_transactions, rfm_summary
 from .exceptions import ConvergenceError, DataError, NotFittedError
+from .export import predict_clv
+from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_segments
+from .models.beta_geo import BetaGeoModel
+from .models.gamma_gamma import GammaGammaModel
+from .models.modified_beta_geo import ModifiedBetaGeoModel
+from .persistence import load
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BaselineModel",
+    "BetaGeoModel",
     "ConvergenceError",
     "DataError",
+    "GammaGammaModel",
+    "ModifiedBetaGeoModel",
     "NotFittedError",
+    "backtest",
+    "cohort_retention",
+    "customer_lifetime_value",
     "datasets",
+    "formula_clv",
+    "load",
+    "predict_clv",
+    "purchase_days",
     "read_transactions",
+    "rfm_segments",
     "rfm_summary",
 ]

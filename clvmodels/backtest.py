@@ -216,18 +216,22 @@ def default_models() -> dict[str, Candidate]:
     from .models.gamma_gamma import GammaGammaModel
     from .models.modified_beta_geo import ModifiedBetaGeoModel
 
+    def spend():
+        # A repeat customer with zero spend cannot inform a gamma: left out, with a warning.
+        return GammaGammaModel(nonpositive_spend="exclude")
+
     models: dict[str, Candidate] = {
         "baseline": ModelPair(BaselineModel()),
         "past_rate": ModelPair(PastRateModel()),
-        "bgnbd": ModelPair(BetaGeoModel(), GammaGammaModel()),
+        "bgnbd": ModelPair(BetaGeoModel(), spend()),
     }
     try:
         from .models.pareto_nbd import ParetoNBDModel
     except ImportError:  # pragma: no cover - present in every release
         pass
     else:
-        models["pareto_nbd"] = ModelPair(ParetoNBDModel(), GammaGammaModel())
-    models["mbgnbd"] = ModelPair(ModifiedBetaGeoModel(), GammaGammaModel())
+        models["pareto_nbd"] = ModelPair(ParetoNBDModel(), spend())
+    models["mbgnbd"] = ModelPair(ModifiedBetaGeoModel(), spend())
     models["gbm"] = GradientBoostingModel()
     return models
 

@@ -153,29 +153,215 @@ def baseline(
     _show(frame, f"Formula CLV (rates per {result.period})")
 
 
+_PURCHASE_MODELS = {
+    "bgnbd": ("clvmodels.models.beta_geo", "BetaGeoModel"),
+    "mbgnbd": ("clvmodels.models.modified_beta_geo", "ModifiedBetaGeoModel"),
+    "pareto_nbd": ("clvmodels.models.pareto_nbd", "ParetoNBDModel"),
+}
+
+
+def _purchase_model(name: str):
+    import importlib
+
+    if name not in _PURCHASE_MODELS:
+        raise ValueError(f"Unknown model {name!r}: use one of {sorted(_PURCHASE_MODELS)}.")
+    module, cls = _PURCHASE_MODELS[name]
+    return getattr(importlib.import_module(module), cls)()
+
+
+def _fit_pair(rfm: pd.DataFrame, model: str, step):
+    from .models.gamma_gamma import GammaGammaModel
+
+    step(f"fitting {model}")
+    purchases = _purchase_model(model).fit(rfm)
+    step("fitting Gamma-Gamma (spend)")
+    spend = GammaGammaModel(nonpositive_spend="exclude").fit(rfm)
+    return purchases, spend
+
+
+def _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
+                   datetime_format, returns):
+    return rfm_summary(_source(log), customer_id, datetime, amount,
+                       observation_period_end=observation_end, time_unit=time_unit,
+                       datetime_format=datetime_format, returns=returns)
+
+
+@app.command()
+def fit(
+    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    output: Path = typer.Option(..., "-o", "--output", help="Folder for the fitted models (JSON)."),
+    model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
+    customer_id: str = _Columns.customer_id,
+    datetime: str = _Columns.datetime,
+    amount: str = _Columns.amount,
+    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
+    observation_end: Optional[str] = _Columns.observation_end,
+    datetime_format: Optional[str] = _Columns.datetime_format,
+    returns: str = _Columns.returns,
+) -> None:
+    """Fit a purchase model and Gamma-Gamma; save both as JSON and show the estimates."""
+    with _steps() as step:
+        step(f"summarising {log}")
+        rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
+                             datetime_format, returns)
+        purchases, spend = _fit_pair(rfm, model, step)
+        output.mkdir(parents=True, exist_ok=True)
+        purchases.save(output / "purchases.json")
+        spend.save(output / "spend.json")
+    for fitted in (purchases, spend):
+        _show(fitted.summary(), f"{type(fitted).__name__}: log-likelihood "
+                                f"{fitted.log_likelihood_:,.2f}")
+    err.print(f"models saved in {output}/purchases.json and {output}/spend.json")
+
+
+@app.command()
+def predict(
+    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    output: Path = typer.Option(..., "-o", "--output", help="Export file (.csv or .parquet)."),
+    models: Optional[Path] = typer.Option(
+        None, "--models", help="Folder written by 'clvmodels fit' (default: fit now)."),
+    model: str = typer.Option("bgnbd", "--model", help="Model to fit when --models is not given."),
+    horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
+    time_unit: str = typer.Option("W", "--time-unit", help="Unit of the summary and horizon."),
+    discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
+    discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
+    margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
+    interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
+    customer_id: str = _Columns.customer_id,
+    datetime: str = _Columns.datetime,
+    amount: str = _Columns.amount,
+    observation_end: Optional[str] = _Columns.observation_end,
+    datetime_format: Optional[str] = _Columns.datetime_format,
+    returns: str = _Columns.returns,
+) -> None:
+    """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
+    from .export import predict_clv
+    from .persistence import load
+
+    with _steps() as step:
+        step(f"summarising {log}")
+        rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
+                             datetime_format, returns)
+        if models is not None:
+            step(f"loading models from {models}")
+            purchases, spend = load(models / "purchases.json"), load(models / "spend.json")
+        else:
+            purchases, spend = _fit_pair(rfm, model, step)
+        step(f"scoring {len(rfm):,} customers into {output}")
+        predict_clv(rfm, purchases, spend, horizon=horizon, time_unit=time_unit,
+                    discount_rate=discount_rate, discount_period=discount_period,
+                    margin=margin, interval=interval or None, path=output)
+    err.print(f"{len(rfm):,} customers written to {output}")
+
+
+def _cutoff_options(calibration_end, cutoff):
+    if cutoff:
+        return {"cutoffs": cutoff}
+    return {"calibration_period_end": calibration_end}
+
+
+@app.command()
+def backtest(
+    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    output: Path = typer.Option(Path("backtest"), "-o", "--output", help="Folder for the tables."),
+    calibration_end: Optional[str] = typer.Option(None, "--calibration-end", help="The cutoff."),
+    cutoff: Optional[list[str]] = typer.Option(None, "--cutoff", help="Several cutoffs (repeat)."),
+    holdout_length: Optional[float] = typer.Option(
+        None, "--holdout-length", help="Holdout after each cutoff, in --time-unit."),
+    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
+    customer_id: str = _Columns.customer_id,
+    datetime: str = _Columns.datetime,
+    amount: str = _Columns.amount,
+    observation_end: Optional[str] = _Columns.observation_end,
+    datetime_format: Optional[str] = _Columns.datetime_format,
+    returns: str = _Columns.returns,
+) -> None:
+    """Compare every model on held-out time; write the tables (and the HTML report)."""
+    with _steps() as step:
+        result = _run_backtest(
+            _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
+            calibration_end=calibration_end, cutoff=cutoff, tables=output,
+            report_path=output / "report.html" if report else None,
+            observation_period_end=observation_end, holdout_length=holdout_length,
+            time_unit=time_unit, datetime_format=datetime_format, returns=returns)
+    err.print(f"backtest written to {output}/")
+    _show(result.leaderboard().round(4), "Leaderboard (mean over cutoffs)")
+
+
+def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
+                  amount="amount", calibration_end=None, cutoff=None, tables=None,
+                  report_path=None, **options):
+    """Run the backtest; write its tables to ``tables`` and its report to ``report_path``."""
+    from .backtest import backtest as run
+
+    if not calibration_end and not cutoff:
+        raise ValueError("pass --calibration-end or --cutoff")
+    result = run(source, customer_id, datetime, amount,
+                 **_cutoff_options(calibration_end, cutoff), progress=step, **options)
+    if tables is not None:
+        step(f"writing {tables}")
+        tables.mkdir(parents=True, exist_ok=True)
+        result.metrics.to_csv(tables / "metrics.csv", index=False)
+        result.predictions.to_csv(tables / "predictions.csv", index=False)
+    if report_path is not None:
+        step(f"writing {report_path}")
+        result.report(report_path, tables_dir=tables)
+    return result
+
+
+@app.command()
+def report(
+    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file."),
+    calibration_end: Optional[str] = typer.Option(None, "--calibration-end", help="The cutoff."),
+    cutoff: Optional[list[str]] = typer.Option(None, "--cutoff", help="Several cutoffs (repeat)."),
+    holdout_length: Optional[float] = typer.Option(
+        None, "--holdout-length", help="Holdout after each cutoff, in --time-unit."),
+    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
+    customer_id: str = _Columns.customer_id,
+    datetime: str = _Columns.datetime,
+    amount: str = _Columns.amount,
+    observation_end: Optional[str] = _Columns.observation_end,
+    datetime_format: Optional[str] = _Columns.datetime_format,
+    returns: str = _Columns.returns,
+) -> None:
+    """Run the backtest and write the model comparison as one HTML file."""
+    with _steps() as step:
+        _run_backtest(
+            _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
+            calibration_end=calibration_end, cutoff=cutoff, report_path=output,
+            observation_period_end=observation_end, holdout_length=holdout_length,
+            time_unit=time_unit, datetime_format=datetime_format, returns=returns)
+    err.print(f"report written to {output}")
+
+
 @app.command()
 def demo(
     output: Path = typer.Option(Path("out"), "-o", "--output", help="Folder for the results."),
 ) -> None:
-    """Run the main job on the bundled CDNOW master log and write the results."""
+    """Backtest every model on the bundled CDNOW master log; write the report and CLV export.
+
+    Calibration: January to September 1997 (39 weeks); holdout: the next 39 weeks.
+    Then BG/NBD + Gamma-Gamma are fitted on the whole log and every customer's
+    CLV over the next 52 weeks (10% a year discount) is written to clv.csv.
+    """
     from .datasets import load_cdnow
-    from .models.baseline import formula_clv, rfm_segments
+    from .export import predict_clv
 
     with _steps() as step:
         step("loading the CDNOW master log")
         tx = load_cdnow("master")
-        step("summarising")
-        rfm = rfm_summary(tx, "customer_id", "date", "amount",
-                          calibration_period_end="1997-09-30", time_unit="W")
-        rfm = rfm.join(rfm_segments(rfm))
-        step(f"writing {output}")
-        _write(rfm, output / "summary.csv")
-        result = formula_clv(tx, "customer_id", "date", "amount", margin=0.3,
-                             acquisition_cost=10.0)
-    err.print(f"{len(rfm):,} customers summarised into {output / 'summary.csv'}")
-    frame = result.to_series().to_frame("value")
-    frame.index.name = "figure"
-    _show(frame, "Formula CLV of CDNOW (rates per year, margin 30%, acquisition cost $10)")
+        result = _run_backtest(tx, step, calibration_end="1997-09-30", time_unit="W",
+                               tables=output, report_path=output / "report.html")
+        step("fitting BG/NBD and Gamma-Gamma on the whole log")
+        rfm = rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+        purchases, spend = _fit_pair(rfm, "bgnbd", step)
+        step(f"scoring {len(rfm):,} customers")
+        predict_clv(rfm, purchases, spend, horizon=52, time_unit="W", discount_rate=0.1,
+                    discount_period="Y", path=output / "clv.csv")
+    _show(result.leaderboard().round(3).T, "Leaderboard on the CDNOW holdout (weeks 40-78)")
+    err.print(f"report: {output / 'report.html'}   per-customer CLV: {output / 'clv.csv'}")
 
 
 def main() -> None:
