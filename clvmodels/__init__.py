@@ -4,7 +4,7 @@ transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`
 :func:`predict_clv` (export) and the HTML report.
 """
 
-from . import datasets
+from . import datasets, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .data import purchase_days, read_transactions, rfm_summary
@@ -14,6 +14,7 @@ from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_s
 from .models.beta_geo import BetaGeoModel
 from .models.gamma_gamma import GammaGammaModel
 from .models.modified_beta_geo import ModifiedBetaGeoModel
+from .models.pareto_nbd import ParetoNBDModel
 from .persistence import load
 
 __version__ = "0.1.0"
@@ -26,6 +27,7 @@ __all__ = [
     "GammaGammaModel",
     "ModifiedBetaGeoModel",
     "NotFittedError",
+    "ParetoNBDModel",
     "backtest",
     "cohort_retention",
     "customer_lifetime_value",
@@ -37,4 +39,5 @@ __all__ = [
     "read_transactions",
     "rfm_segments",
     "rfm_summary",
+    "simulate",
 ]

@@ -16,11 +16,13 @@ from clvmodels.models.base import clone
 from clvmodels.models.beta_geo import BetaGeoModel
 from clvmodels.models.gamma_gamma import GammaGammaModel
 from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
+from clvmodels.models.pareto_nbd import ParetoNBDModel
 from clvmodels.persistence import load
 
 MODELS = [
     pytest.param(BetaGeoModel, id="bgnbd"),
     pytest.param(ModifiedBetaGeoModel, id="mbgnbd"),
+    pytest.param(ParetoNBDModel, id="pareto_nbd"),
     pytest.param(GammaGammaModel, id="gamma_gamma"),
 ]
 

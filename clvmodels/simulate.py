@@ -1,0 +1,461 @@
+r"""Simulate customers from the buy-till-you-die models, to check parameter recovery.
+
+Two kinds of generators, all seeded through ``random_state`` (an int, ``None`` or a
+:class:`numpy.random.Generator`) and vectorised:
+
+* **transaction logs** (:func:`beta_geo`, :func:`modified_beta_geo`,
+  :func:`pareto_nbd`): a DataFrame with columns ``customer_id`` (int64), ``date``
+  (datetime64[ns]) and ``amount`` (float), one row per purchase, the first row of a
+  customer being the first purchase. They follow each model's story purchase by
+  purchase (exponential gaps between purchases, a dropout draw after every
+  purchase or an exponential lifetime). ``df.attrs`` holds ``observation_end``
+  and ``time_unit``.
+* **summaries** (:func:`beta_geo_summary`, :func:`modified_beta_geo_summary`,
+  :func:`pareto_nbd_summary`): the RFM summary directly (``frequency, recency, T``
+  and ``monetary_value`` with ``spend``), without materialising the log. Given a
+  customer's rates, the number of events of a Poisson process in a window is
+  Poisson and, given that number, the event times are sorted uniforms; so the
+  count and the time of the last purchase are drawn directly (the k-th of M
+  sorted uniforms on (0, L) is ``L * Beta(k, M - k + 1)``). Ten million customers
+  take seconds and memory proportional to the output (generated in chunks).
+
+Both kinds are in continuous time. :func:`clvmodels.rfm_summary` merges purchases
+made on the same calendar day (the convention of the published CDNOW summary), so
+a summary computed from a simulated log with a daily resolution has fewer repeat
+purchases than the model generated when customers buy more than about once every
+few days. To recover parameters from simulated logs, use purchase rates well
+below one per day (``alpha`` large in days, e.g. mean rate ``r / alpha <= 0.05``
+per day), a finer summary resolution, or the summary generators. ``resolution=``
+floors the simulated timestamps (e.g. ``"D"`` to dates only) to mimic real data.
+
+Spend (``spend=dict(p=..., q=..., v=...)``) follows the Gamma-Gamma model (Fader &
+Hardie 2013, "The Gamma-Gamma model of monetary value", section 2): each
+customer's :math:`\nu \sim \mathrm{Gamma}(q, v)` (shape ``q``, rate ``v``) and each
+transaction's amount :math:`z \sim \mathrm{Gamma}(p, \nu)`, so a customer's mean
+spend is :math:`p\nu^{-1}`. The summary's ``monetary_value`` is the mean amount of
+the repeat purchases (0 without one), drawn as :math:`\mathrm{Gamma}(px, \nu)/x`.
+Without ``spend`` every amount is 1.0.
+
+Parameters follow the papers: ``alpha`` and ``beta`` are durations (rate
+parameters of gamma distributions of rates) in ``time_unit``.
+
+Examples
+--------
+>>> from clvmodels import simulate
+>>> summary = simulate.pareto_nbd_summary(1000, r=0.55, alpha=10.6, s=0.61, beta=11.7,
+...                                        T=39.0, time_unit="W", random_state=1)
+>>> list(summary.columns), summary.attrs["time_unit"]
+(['frequency', 'recency', 'T'], 'W')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from .units import normalize_unit, unit_days
+
+__all__ = [
+    "beta_geo",
+    "beta_geo_summary",
+    "modified_beta_geo",
+    "modified_beta_geo_summary",
+    "pareto_nbd",
+    "pareto_nbd_summary",
+]
+
+#: Customers generated per chunk by the summary generators (bounds memory).
+_CHUNK = 1 << 20
+
+
+def _rng(random_state) -> np.random.Generator:
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if isinstance(random_state, np.random.RandomState):
+        raise TypeError("random_state must be an int, None or a numpy Generator "
+                        "(np.random.default_rng), not a legacy RandomState.")
+    return np.random.default_rng(random_state)
+
+
+def _check_positive(**params) -> None:
+    for name, value in params.items():
+        v = float(value)
+        if not np.isfinite(v) or v <= 0:
+            raise ValueError(f"{name} must be a positive finite number, got {value!r}.")
+
+
+def _check_n(n_customers) -> int:
+    n = int(n_customers)
+    if n != n_customers or n < 1:
+        raise ValueError(f"n_customers must be a positive whole number, got {n_customers!r}.")
+    return n
+
+
+def _check_spend(spend) -> dict | None:
+    if spend is None:
+        return None
+    if not isinstance(spend, dict) or set(spend) != {"p", "q", "v"}:
+        raise ValueError("spend must be a dict with keys 'p', 'q', 'v' (Gamma-Gamma "
+                         f"parameters), got {spend!r}.")
+    _check_positive(**{f"spend[{k!r}]": v for k, v in spend.items()})
+    return {k: float(v) for k, v in spend.items()}
+
+
+def _ages(T, n: int) -> np.ndarray:
+    arr = np.asarray(T, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(n, float(arr))
+    elif arr.shape != (n,):
+        raise ValueError(f"T must be a number or an array of n_customers={n} ages, "
+                         f"got shape {arr.shape}.")
+    if np.any(~np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError("T (customer ages) must be positive and finite.")
+    return arr
+
+
+# ----------------------------------------------------------------------------
+# Summary-level generators
+# ----------------------------------------------------------------------------
+
+def _last_of_first(rng, n_first, n_total, length):
+    """Time of the ``n_first``-th of ``n_total`` sorted uniforms on (0, length).
+
+    ``length * Beta(n_first, n_total - n_first + 1)``; 0 where ``n_first == 0``.
+    """
+    has = n_first > 0
+    out = np.zeros(n_first.shape)
+    k = n_first[has].astype(float)
+    out[has] = length[has] * rng.beta(k, n_total[has] - k + 1.0)
+    return out
+
+
+def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
+             return_latent: bool):
+    """Run ``draw_chunk(rng, T_chunk) -> (frequency, recency, latent...)`` in chunks.
+
+    Returns the summary, or ``(summary, latent)`` with ``return_latent`` (latent
+    arrays are only kept when asked for).
+    """
+    ages = _ages(T, n)
+    freq = np.empty(n, dtype=np.int64)
+    rec = np.empty(n)
+    names = list(latent_names) + (["nu"] if spend is not None else [])
+    latent = {name: np.empty(n) for name in names} if return_latent else {}
+    money = np.zeros(n) if spend is not None else None
+    for lo in range(0, n, _CHUNK):
+        hi = min(n, lo + _CHUNK)
+        f, r, *lat = draw_chunk(rng, ages[lo:hi])
+        freq[lo:hi] = f
+        rec[lo:hi] = r
+        if spend is not None:
+            nu = rng.gamma(spend["q"], 1.0 / spend["v"], size=hi - lo)
+            has = f > 0
+            total = np.zeros(hi - lo)
+            total[has] = rng.gamma(spend["p"] * f[has], 1.0 / nu[has])
+            money[lo:hi] = np.where(has, total / np.maximum(f, 1), 0.0)
+            lat.append(nu)
+        for name, value in zip(names, lat):
+            if return_latent:
+                latent[name][lo:hi] = value
+    cols = {"frequency": freq, "recency": rec, "T": ages}
+    if spend is not None:
+        cols["monetary_value"] = money
+    index = pd.Index(np.arange(n, dtype=np.int64), name="customer_id")
+    summary = pd.DataFrame(cols, index=index)
+    summary.attrs["time_unit"] = time_unit
+    if not return_latent:
+        return summary
+    if "alive" in latent:
+        latent["alive"] = latent["alive"].astype(bool)
+    return summary, pd.DataFrame(latent, index=index.copy())
+
+
+def pareto_nbd_summary(n_customers, r, alpha, s, beta, T, random_state=None, *,
+                       spend=None, time_unit="D", return_latent=False):
+    r"""RFM summary of customers simulated from the Pareto/NBD model.
+
+    Each customer has a purchase rate :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`
+    and a lifetime :math:`\tau \sim \mathrm{Exp}(\mu)`,
+    :math:`\mu \sim \mathrm{Gamma}(s, \beta)` (Schmittlein, Morrison & Colombo 1987).
+    Purchases while alive form a Poisson process, observed over ``(0, T]`` after the
+    first purchase: the count is :math:`\mathrm{Poisson}(\lambda\min(\tau, T))` and
+    the last purchase is the maximum of that many uniforms on
+    :math:`(0, \min(\tau, T))`.
+
+    Parameters
+    ----------
+    n_customers
+        Number of customers.
+    r, alpha, s, beta
+        Model parameters (``alpha``, ``beta`` in ``time_unit``).
+    T
+        Age of every customer at the end of observation (a number or one per customer).
+    random_state
+        Seed or :class:`numpy.random.Generator`.
+    spend
+        ``dict(p=, q=, v=)``: add ``monetary_value`` from the Gamma-Gamma model.
+    time_unit
+        Unit of ``T``, ``recency``, ``alpha``, ``beta`` (stored in ``attrs``).
+    return_latent
+        Also return a DataFrame of the latent ``lam``, ``mu``, ``lifetime``,
+        ``alive`` (at ``T``) and, with ``spend``, ``nu``.
+
+    Returns
+    -------
+    DataFrame indexed by ``customer_id`` with ``frequency`` (int64), ``recency``,
+    ``T`` (floats, continuous time) [, ``monetary_value``]; ``(summary, latent)``
+    with ``return_latent``.
+    """
+    n = _check_n(n_customers)
+    _check_positive(r=r, alpha=alpha, s=s, beta=beta)
+    spend = _check_spend(spend)
+    rng = _rng(random_state)
+    unit = normalize_unit(time_unit)
+
+    def draw(rng, ages):
+        m = ages.size
+        lam = rng.gamma(r, 1.0 / alpha, size=m)
+        mu = rng.gamma(s, 1.0 / beta, size=m)
+        life = rng.exponential(1.0, size=m) / mu
+        window = np.minimum(life, ages)
+        count = rng.poisson(lam * window)
+        rec = _last_of_first(rng, count, count, window)
+        return count, rec, lam, mu, life, (life > ages).astype(float)
+
+    return _summary(n, T, rng, spend, unit, draw, ("lam", "mu", "lifetime", "alive"),
+                    return_latent)
+
+
+def _geometric_summary(n, r, alpha, a, b, T, rng, spend, unit, return_latent, *,
+                       at_first: bool):
+    def draw(rng, ages):
+        m = ages.size
+        lam = rng.gamma(r, 1.0 / alpha, size=m)
+        p = rng.beta(a, b, size=m)
+        # Repeat purchases made before dropping out: the dropout is drawn after
+        # every repeat purchase (BG/NBD) or after every purchase including the first
+        # (MBG/NBD).
+        k = rng.geometric(p) - (1 if at_first else 0)
+        total = rng.poisson(lam * ages)  # events of the purchase process in (0, T]
+        count = np.minimum(total, k)
+        rec = _last_of_first(rng, count, total, ages)
+        alive = (total < k).astype(float)
+        return count, rec, lam, p, alive
+
+    return _summary(n, T, rng, spend, unit, draw, ("lam", "p", "alive"), return_latent)
+
+
+def beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
+                     spend=None, time_unit="D", return_latent=False):
+    r"""RFM summary of customers simulated from the BG/NBD model.
+
+    Fader, Hardie & Lee (2005): purchase rate :math:`\lambda \sim \mathrm{Gamma}(r,
+    \alpha)`; after each repeat purchase the customer drops out with probability
+    :math:`p \sim \mathrm{Beta}(a, b)`, so the number of repeat purchases before
+    dropping out is :math:`K \sim \mathrm{Geometric}(p)` on ``1, 2, ...``. With
+    :math:`M \sim \mathrm{Poisson}(\lambda T)` events of the purchase process in
+    ``(0, T]``, the customer makes :math:`\min(M, K)` repeat purchases, the last at
+    the :math:`\min(M, K)`-th of :math:`M` sorted uniforms on ``(0, T)``.
+
+    Parameters and return value as :func:`pareto_nbd_summary` (latent columns
+    ``lam``, ``p``, ``alive``).
+    """
+    n = _check_n(n_customers)
+    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    spend = _check_spend(spend)
+    rng = _rng(random_state)
+    return _geometric_summary(n, r, alpha, a, b, T, rng, spend, normalize_unit(time_unit),
+                              return_latent, at_first=False)
+
+
+def modified_beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
+                              spend=None, time_unit="D", return_latent=False):
+    r"""RFM summary of customers simulated from the MBG/NBD model.
+
+    Batislam, Denizel & Filiztekin (2007): as :func:`beta_geo_summary`, but the
+    customer may also drop out right after the first purchase, so the number of
+    repeat purchases before dropping out is :math:`\mathrm{Geometric}(p) - 1` on
+    ``0, 1, ...``.
+    """
+    n = _check_n(n_customers)
+    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    spend = _check_spend(spend)
+    rng = _rng(random_state)
+    return _geometric_summary(n, r, alpha, a, b, T, rng, spend, normalize_unit(time_unit),
+                              return_latent, at_first=True)
+
+
+# ----------------------------------------------------------------------------
+# Transaction logs
+# ----------------------------------------------------------------------------
+
+def _purchase_times(rng, lam, horizon, after_purchase: Callable | None, lifetime=None):
+    """Repeat purchase times of every customer, gap by gap (the model's story).
+
+    All customers draw an exponential gap at each round; a customer stops when the
+    next purchase falls after ``horizon`` (or after ``lifetime``), or when
+    ``after_purchase(active_index) -> bool mask`` says it dropped out after the
+    purchase just made. Returns (customer index, time) of every repeat purchase.
+    """
+    n = lam.size
+    limit = horizon if lifetime is None else np.minimum(horizon, lifetime)
+    active = np.flatnonzero(lam > 0)
+    clock = np.zeros(n)
+    who, when = [], []
+    while active.size:
+        t = clock[active] + rng.exponential(1.0, size=active.size) / lam[active]
+        made = t <= limit[active]
+        active, t = active[made], t[made]
+        clock[active] = t
+        who.append(active)
+        when.append(t)
+        if after_purchase is not None and active.size:
+            active = active[~after_purchase(active)]
+    if who:
+        return np.concatenate(who), np.concatenate(when)
+    return np.empty(0, dtype=np.int64), np.empty(0)
+
+
+def _log(n, first, times_who, times_when, rng, spend, *, observation_end, unit, start,
+         resolution) -> pd.DataFrame:
+    """Assemble the transaction log from first-purchase and repeat-purchase times."""
+    cid = np.concatenate([np.arange(n, dtype=np.int64), times_who.astype(np.int64)])
+    t = np.concatenate([first, first[times_who] + times_when])
+    order = np.lexsort((t, cid))
+    cid, t = cid[order], t[order]
+    if spend is None:
+        amount = np.ones(cid.size)
+    else:
+        nu = rng.gamma(spend["q"], 1.0 / spend["v"], size=n)
+        amount = rng.gamma(spend["p"], 1.0 / nu[cid])
+    origin = pd.Timestamp(start)
+    ns = np.rint(t * unit_days(unit) * 86_400e9).astype(np.int64)
+    dates = pd.to_datetime(origin.value + ns, unit="ns")
+    if resolution is not None:
+        dates = dates.floor(resolution)
+    log = pd.DataFrame({"customer_id": cid, "date": dates, "amount": amount})
+    log["date"] = log["date"].astype("datetime64[ns]")
+    log.attrs["observation_end"] = origin + pd.Timedelta(
+        np.rint(observation_end * unit_days(unit) * 86_400e9).astype(np.int64), unit="ns")
+    log.attrs["time_unit"] = unit
+    return log
+
+
+def _log_setup(n_customers, observation_length, acquisition_period, time_unit, spend,
+               random_state):
+    n = _check_n(n_customers)
+    _check_positive(observation_length=observation_length)
+    acq = float(acquisition_period)
+    if not np.isfinite(acq) or acq < 0:
+        raise ValueError(f"acquisition_period must be >= 0, got {acquisition_period!r}.")
+    unit = normalize_unit(time_unit)
+    rng = _rng(random_state)
+    first = rng.uniform(0.0, acq, size=n) if acq > 0 else np.zeros(n)
+    end = acq + float(observation_length)
+    return n, unit, rng, first, end, _check_spend(spend)
+
+
+_LOG_PARAMS_DOC = """
+    Parameters
+    ----------
+    n_customers
+        Number of customers (ids ``0 .. n_customers - 1``).
+    observation_length
+        Length of observation after the acquisition period, in ``time_unit``.
+    time_unit
+        Unit of ``observation_length``, ``acquisition_period`` and the durations
+        among the model parameters.
+    acquisition_period
+        First purchases are spread uniformly over ``[0, acquisition_period)`` after
+        ``start``; every customer is observed until
+        ``start + acquisition_period + observation_length`` (``attrs['observation_end']``).
+    start
+        Date of the beginning of the acquisition period.
+    spend
+        ``dict(p=, q=, v=)``: Gamma-Gamma amounts (else every amount is 1.0).
+    resolution
+        ``None`` (exact timestamps) or a pandas frequency (``"D"``, ``"h"``, ...)
+        to floor the timestamps to.
+    random_state
+        Seed or :class:`numpy.random.Generator`.
+
+    Returns
+    -------
+    DataFrame with columns ``customer_id`` (int64), ``date`` (datetime64[ns]),
+    ``amount`` (float), sorted by customer and date.
+"""
+
+
+def pareto_nbd(n_customers, r, alpha, s, beta, *, observation_length, time_unit="D",
+               acquisition_period=0.0, start="2024-01-01", spend=None, resolution=None,
+               random_state=None):
+    """Transaction log of customers simulated from the Pareto/NBD model.
+
+    Each customer draws :math:`\\lambda \\sim \\mathrm{Gamma}(r, \\alpha)`,
+    :math:`\\mu \\sim \\mathrm{Gamma}(s, \\beta)` and a lifetime
+    :math:`\\mathrm{Exp}(\\mu)` from the first purchase; repeat purchases follow at
+    exponential gaps of rate :math:`\\lambda` until death or the observation end.
+    """
+    _check_positive(r=r, alpha=alpha, s=s, beta=beta)
+    n, unit, rng, first, end, spend = _log_setup(
+        n_customers, observation_length, acquisition_period, time_unit, spend, random_state)
+    lam = rng.gamma(r, 1.0 / alpha, size=n)
+    mu = rng.gamma(s, 1.0 / beta, size=n)
+    life = rng.exponential(1.0, size=n) / mu
+    who, when = _purchase_times(rng, lam, end - first, None, lifetime=life)
+    return _log(n, first, who, when, rng, spend, observation_end=end, unit=unit,
+                start=start, resolution=resolution)
+
+
+def _geometric_log(n_customers, r, alpha, a, b, observation_length, time_unit,
+                   acquisition_period, start, spend, resolution, random_state, at_first):
+    _check_positive(r=r, alpha=alpha, a=a, b=b)
+    n, unit, rng, first, end, spend = _log_setup(
+        n_customers, observation_length, acquisition_period, time_unit, spend, random_state)
+    lam = rng.gamma(r, 1.0 / alpha, size=n)
+    p = rng.beta(a, b, size=n)
+    if at_first:
+        dead_at_start = rng.random(n) < p
+        lam = np.where(dead_at_start, 0.0, lam)
+
+    def dropout(active):
+        return rng.random(active.size) < p[active]
+
+    who, when = _purchase_times(rng, lam, end - first, dropout)
+    return _log(n, first, who, when, rng, spend, observation_end=end, unit=unit,
+                start=start, resolution=resolution)
+
+
+def beta_geo(n_customers, r, alpha, a, b, *, observation_length, time_unit="D",
+             acquisition_period=0.0, start="2024-01-01", spend=None, resolution=None,
+             random_state=None):
+    """Transaction log of customers simulated from the BG/NBD model.
+
+    Each customer draws :math:`\\lambda \\sim \\mathrm{Gamma}(r, \\alpha)` and
+    :math:`p \\sim \\mathrm{Beta}(a, b)`; repeat purchases follow at exponential gaps
+    of rate :math:`\\lambda`, and after each repeat purchase the customer drops out
+    with probability :math:`p` (Fader, Hardie & Lee 2005).
+    """
+    return _geometric_log(n_customers, r, alpha, a, b, observation_length, time_unit,
+                          acquisition_period, start, spend, resolution, random_state,
+                          at_first=False)
+
+
+def modified_beta_geo(n_customers, r, alpha, a, b, *, observation_length, time_unit="D",
+                      acquisition_period=0.0, start="2024-01-01", spend=None,
+                      resolution=None, random_state=None):
+    """Transaction log of customers simulated from the MBG/NBD model.
+
+    As :func:`beta_geo`, but the customer may also drop out right after the first
+    purchase (Batislam, Denizel & Filiztekin 2007).
+    """
+    return _geometric_log(n_customers, r, alpha, a, b, observation_length, time_unit,
+                          acquisition_period, start, spend, resolution, random_state,
+                          at_first=True)
+
+
+for _f in (pareto_nbd, beta_geo, modified_beta_geo):
+    _f.__doc__ = (_f.__doc__ or "") + _LOG_PARAMS_DOC
+del _f
