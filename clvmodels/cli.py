@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -19,7 +20,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from .data import rfm_summary
-from .exceptions import DataError
+from .exceptions import ClvModelsWarning, DataError
 
 app = typer.Typer(
     add_completion=False,
@@ -32,8 +33,8 @@ err = Console(stderr=True)
 _BUNDLED = ("cdnow:sample", "cdnow:master")
 
 
-class _Columns:
-    """The column options shared by the commands."""
+class _Opt:
+    """The options shared by the commands."""
 
     customer_id = typer.Option("customer_id", "--customer-id", help="Customer id column.")
     datetime = typer.Option("date", "--datetime", help="Timestamp column.")
@@ -44,6 +45,12 @@ class _Columns:
                                    help="Last observed day (default: last transaction).")
     returns = typer.Option("error", "--returns",
                            help="Negative amounts: error, drop or net.")
+    log = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master.")
+    time_unit = typer.Option("W", "--time-unit", help="h, D, W, M or Y.")
+    calibration_end = typer.Option(None, "--calibration-end", help="The cutoff.")
+    cutoff = typer.Option(None, "--cutoff", help="Several cutoffs (repeat the option).")
+    holdout_length = typer.Option(None, "--holdout-length",
+                                  help="Holdout after each cutoff, in --time-unit.")
 
 
 def _source(log: str):
@@ -56,17 +63,32 @@ def _source(log: str):
 
 @contextlib.contextmanager
 def _steps():
-    """A spinner with the current step; errors become one line and exit code 2."""
+    """A spinner with the current step; errors become one line and exit code 2.
+
+    Warnings raised meanwhile (exclusions, convergence doubts) are shown after the
+    work as one ``warning:`` line each, not as Python tracebacks.
+    """
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                         TimeElapsedColumn(), console=err, transient=True,
                         disable=not err.is_terminal)
-    try:
-        with progress:
-            task = progress.add_task("starting")
-            yield lambda text: progress.update(task, description=text)
-    except (DataError, FileNotFoundError, ValueError) as error:
-        err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False, soft_wrap=True)
-        raise typer.Exit(code=2) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ClvModelsWarning)
+        try:
+            with progress:
+                task = progress.add_task("starting")
+                yield lambda text: progress.update(task, description=text)
+        except (DataError, FileNotFoundError, ValueError) as error:
+            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(code=2) from None
+        finally:
+            seen = set()
+            for w in caught:
+                text = str(w.message)
+                if issubclass(w.category, ClvModelsWarning) and text not in seen:
+                    seen.add(text)
+                    err.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False,
+                              soft_wrap=True)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -77,6 +99,14 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
         frame.to_csv(path)
     else:
         raise ValueError(f"Cannot write {path}: use a .csv or .parquet file name.")
+
+
+def _readable(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard with one row per target and metric, for the terminal."""
+    table = board.T.round(3)
+    table.index = [f"{target} {metric}" for target, metric in table.index]
+    table.index.name = "metric"
+    return table
 
 
 def _fmt(value) -> str:
@@ -97,17 +127,17 @@ def _show(frame: pd.DataFrame, title: str) -> None:
 
 @app.command()
 def summary(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Where to write (.csv or .parquet)."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: Optional[str] = _Columns.amount,
-    observation_end: Optional[str] = _Columns.observation_end,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: Optional[str] = _Opt.amount,
+    observation_end: Optional[str] = _Opt.observation_end,
     calibration_end: Optional[str] = typer.Option(
         None, "--calibration-end", help="Split calibration/holdout at this day."),
     time_unit: str = typer.Option("D", "--time-unit", help="h, D, W, M or Y."),
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Summarise a transaction log into one RFM row per customer."""
     with _steps() as step:
@@ -123,10 +153,10 @@ def summary(
 
 @app.command()
 def baseline(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: str = _Columns.amount,
+    log: str = _Opt.log,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
     period: str = typer.Option("Y", "--period", help="Period of the rates: D, W, M or Y."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
     acquisition_cost: float = typer.Option(0.0, "--acquisition-cost", help="Cost to acquire one customer."),
@@ -134,9 +164,9 @@ def baseline(
     churn_rate: Optional[float] = typer.Option(None, "--churn-rate", help="Churn per period."),
     conversion_rate: Optional[float] = typer.Option(
         None, "--conversion-rate", help="Visitor-to-customer conversion, for the affordable CPC."),
-    observation_end: Optional[str] = _Columns.observation_end,
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Print the formula CLV: AOV x frequency x lifespan x margin - acquisition cost."""
     from .models.baseline import formula_clv
@@ -188,16 +218,16 @@ def _summarise_log(log, customer_id, datetime, amount, observation_end, time_uni
 
 @app.command()
 def fit(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the fitted models (JSON)."),
     model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: str = _Columns.amount,
-    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
-    observation_end: Optional[str] = _Columns.observation_end,
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
+    time_unit: str = _Opt.time_unit,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Fit a purchase model and Gamma-Gamma; save both as JSON and show the estimates."""
     with _steps() as step:
@@ -216,7 +246,7 @@ def fit(
 
 @app.command()
 def predict(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.csv or .parquet)."),
     models: Optional[Path] = typer.Option(
         None, "--models", help="Folder written by 'clvmodels fit' (default: fit now)."),
@@ -227,12 +257,12 @@ def predict(
     discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
     interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: str = _Columns.amount,
-    observation_end: Optional[str] = _Columns.observation_end,
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
     from .export import predict_clv
@@ -262,20 +292,19 @@ def _cutoff_options(calibration_end, cutoff):
 
 @app.command()
 def backtest(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    log: str = _Opt.log,
     output: Path = typer.Option(Path("backtest"), "-o", "--output", help="Folder for the tables."),
-    calibration_end: Optional[str] = typer.Option(None, "--calibration-end", help="The cutoff."),
-    cutoff: Optional[list[str]] = typer.Option(None, "--cutoff", help="Several cutoffs (repeat)."),
-    holdout_length: Optional[float] = typer.Option(
-        None, "--holdout-length", help="Holdout after each cutoff, in --time-unit."),
-    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
+    calibration_end: Optional[str] = _Opt.calibration_end,
+    cutoff: Optional[list[str]] = _Opt.cutoff,
+    holdout_length: Optional[float] = _Opt.holdout_length,
+    time_unit: str = _Opt.time_unit,
     report: bool = typer.Option(True, "--report/--no-report", help="Also write report.html."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: str = _Columns.amount,
-    observation_end: Optional[str] = _Columns.observation_end,
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Compare every model on held-out time; write the tables (and the HTML report)."""
     with _steps() as step:
@@ -286,7 +315,7 @@ def backtest(
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"backtest written to {output}/")
-    _show(result.leaderboard().round(4), "Leaderboard (mean over cutoffs)")
+    _show(_readable(result.leaderboard()), "Leaderboard (mean over cutoffs)")
 
 
 def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
@@ -312,19 +341,18 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
 
 @app.command()
 def report(
-    log: str = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master."),
+    log: str = _Opt.log,
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file."),
-    calibration_end: Optional[str] = typer.Option(None, "--calibration-end", help="The cutoff."),
-    cutoff: Optional[list[str]] = typer.Option(None, "--cutoff", help="Several cutoffs (repeat)."),
-    holdout_length: Optional[float] = typer.Option(
-        None, "--holdout-length", help="Holdout after each cutoff, in --time-unit."),
-    time_unit: str = typer.Option("W", "--time-unit", help="h, D, W, M or Y."),
-    customer_id: str = _Columns.customer_id,
-    datetime: str = _Columns.datetime,
-    amount: str = _Columns.amount,
-    observation_end: Optional[str] = _Columns.observation_end,
-    datetime_format: Optional[str] = _Columns.datetime_format,
-    returns: str = _Columns.returns,
+    calibration_end: Optional[str] = _Opt.calibration_end,
+    cutoff: Optional[list[str]] = _Opt.cutoff,
+    holdout_length: Optional[float] = _Opt.holdout_length,
+    time_unit: str = _Opt.time_unit,
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
 ) -> None:
     """Run the backtest and write the model comparison as one HTML file."""
     with _steps() as step:
@@ -360,7 +388,7 @@ def demo(
         step(f"scoring {len(rfm):,} customers")
         predict_clv(rfm, purchases, spend, horizon=52, time_unit="W", discount_rate=0.1,
                     discount_period="Y", path=output / "clv.csv")
-    _show(result.leaderboard().round(3).T, "Leaderboard on the CDNOW holdout (weeks 40-78)")
+    _show(_readable(result.leaderboard()), "Leaderboard on the CDNOW holdout (weeks 40-78)")
     err.print(f"report: {output / 'report.html'}   per-customer CLV: {output / 'clv.csv'}")
 
 

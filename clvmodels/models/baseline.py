@@ -131,7 +131,7 @@ def formula_clv(
     >>> f = formula_clv(load_cdnow("sample"), "customer_id", "date", "amount",
     ...                 margin=0.3, acquisition_cost=10.0)
     >>> round(f.average_order_value, 2)
-    36.13
+    36.45
     """
     period = normalize_unit(period)
     days = purchase_days(transactions, customer_id_col, datetime_col, monetary_value_col,

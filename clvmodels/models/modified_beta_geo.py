@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import modified_beta_geo as _formulas
-from .parametric import Parameter, TransactionModel
+from .beta_geo import BetaGeoModel
+from .parametric import TransactionModel
 
 __all__ = ["ModifiedBetaGeoModel"]
 
@@ -36,17 +37,9 @@ class ModifiedBetaGeoModel(TransactionModel):
     [0.525, 6.183, 0.891, 1.614]
     """
 
-    parameters = (
-        Parameter("r", start=1.0, description="shape of the gamma purchase-rate distribution"),
-        Parameter("alpha", time_power=1, start=1.0,
-                  description="scale (a duration) of the gamma purchase-rate distribution"),
-        Parameter("a", start=1.0, description="beta dropout-probability parameter a"),
-        Parameter("b", start=2.0, description="beta dropout-probability parameter b"),
-    )
-    alternative_starts = (
-        {"r": 0.3, "alpha": 0.2, "a": 0.5, "b": 1.0},
-        {"r": 3.0, "alpha": 5.0, "a": 2.0, "b": 10.0},
-    )
+    # Same parameters, meanings and starting points as BG/NBD.
+    parameters = BetaGeoModel.parameters
+    alternative_starts = BetaGeoModel.alternative_starts
     likelihood = LikelihoodSpec(
         loglik=_formulas.loglik, n_params=4, n_data=3,
         count_terms=_formulas.loglik_count_terms, rest_terms=_formulas.loglik_timing_terms,
