@@ -359,8 +359,9 @@ class BacktestResult:
     calibration
         Decile tables: ``model, cutoff, target, decile, predicted, actual, customers``.
     tracking
-        Cumulative repeat purchases of the cohort by period into the holdout, actual
-        and predicted: ``model, cutoff, period, actual, predicted``.
+        Cumulative repeat purchases of the cohort at each time unit into the holdout
+        (weekly with ``time_unit="W"``), actual and predicted: ``model, cutoff,
+        period, actual, predicted``.
     summaries
         The calibration summary of each cutoff (with holdout columns).
     fitted
@@ -431,7 +432,6 @@ def backtest(
     holdout_length: float | None = None,
     time_unit: str = "W",
     models: Mapping[str, Any] | None = None,
-    tracking_points: int = 20,
     progress: Callable[[str], None] | None = None,
     **summary_kwargs,
 ) -> BacktestResult:
@@ -494,7 +494,7 @@ def backtest(
         actual = {"purchases": summary["frequency_holdout"].to_numpy(dtype=float),
                   "revenue": summary["revenue_holdout"].to_numpy(dtype=float)}
         actual["alive"] = actual["purchases"]
-        ts = np.linspace(0.0, horizon, tracking_points + 1)[1:]
+        ts = _tracking_times(horizon)
         actual_tracking = _actual_tracking(source, columns, summary, cutoff, ts, time_unit,
                                            summary_kwargs)
         for name, candidate in candidates.items():
@@ -552,6 +552,14 @@ def backtest(
         settings={"cutoffs": cut_list, "observation_period_end": observation_period_end,
                   "holdout_length": holdout_length, "columns": columns},
     )
+
+
+def _tracking_times(horizon: float) -> np.ndarray:
+    """One point per time unit into the holdout (weekly for weeks), and its end."""
+    steps = np.arange(1.0, np.floor(horizon) + 1.0)
+    if steps.size == 0 or steps[-1] < horizon - 1e-9:
+        steps = np.append(steps, horizon)
+    return steps
 
 
 def _copy(candidate: Candidate) -> Candidate:

@@ -83,6 +83,9 @@ def test_holdout_actuals_match_a_separate_computation(result, sample):
                                   purchases.reindex(pred.index, fill_value=0))
     np.testing.assert_allclose(pred["actual_revenue"], revenue.reindex(pred.index, fill_value=0))
     tracking = result.tracking[result.tracking["model"] == "baseline"]
+    assert tracking["period"].tolist() == [float(w) for w in range(1, 40)]  # weekly, 39 weeks
+    weeks = (per_day.reset_index()["date"] - pd.Timestamp(CUTOFF)).dt.days / 7
+    assert tracking["actual"].tolist() == [float((weeks <= w).sum()) for w in range(1, 40)]
     assert tracking["actual"].iloc[-1] == purchases.sum()
     assert tracking["actual"].is_monotonic_increasing
     assert tracking["predicted"].is_monotonic_increasing
