@@ -131,6 +131,12 @@ def main() -> None:
             for (bench, library), (setup, job) in jobs.items():
                 if bench == "fit + clv" and "simulated" not in case:
                     continue
+                if (bench, library) == ("pareto_nbd fit", "lifetimes") and "10,000,000" in case:
+                    # 311 s at 1M customers in our runs, linear in customers: far past the
+                    # time limit, so it is not started.
+                    rows.append({"benchmark": bench, "case": case, "library": library,
+                                 "error": "not run: about 50 minutes expected (311 s at 1M)"})
+                    continue
                 result = measure(setup.replace("@PATH@", repr(str(path))),
                                  job.replace("@PATH@", repr(str(path))), timeout=args.timeout)
                 row = {"benchmark": bench, "case": case, "library": library,

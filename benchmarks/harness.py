@@ -19,14 +19,17 @@ import pandas as pd
 RESULTS = Path(__file__).resolve().parent / "results"
 
 _RUNNER = textwrap.dedent("""
-    import json, resource, sys, time
+    import json, sys, time
     setup, job = sys.argv[1], sys.argv[2]
     scope = {}
     exec(setup, scope)
     start = time.perf_counter()
     extra = eval(job, scope)
     seconds = time.perf_counter() - start
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM: peak resident memory of this process's own address space. (ru_maxrss
+    # would also count the parent's memory at fork, which Linux keeps across exec.)
+    with open("/proc/self/status") as status:
+        peak_kb = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
     json.dump({"seconds": seconds, "peak_mb": peak_kb / 1024, "extra": extra or {}},
               sys.stdout)
 """)
