@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -20,7 +21,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 _RUNNER = textwrap.dedent("""
     import json, sys, time
-    setup, job = sys.argv[1], sys.argv[2]
+    setup, job, out = sys.argv[1], sys.argv[2], sys.argv[3]
     scope = {}
     exec(setup, scope)
     start = time.perf_counter()
@@ -30,8 +31,8 @@ _RUNNER = textwrap.dedent("""
     # would also count the parent's memory at fork, which Linux keeps across exec.)
     with open("/proc/self/status") as status:
         peak_kb = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
-    json.dump({"seconds": seconds, "peak_mb": peak_kb / 1024, "extra": extra or {}},
-              sys.stdout)
+    with open(out, "w") as f:  # not stdout: libraries may print there
+        json.dump({"seconds": seconds, "peak_mb": peak_kb / 1024, "extra": extra or {}}, f)
 """)
 
 
@@ -39,15 +40,17 @@ def measure(setup: str, job: str, *, timeout: float = 600.0) -> dict:
     """Run ``setup`` (untimed) then ``job`` (timed; an expression returning a dict of
     extra figures) in a fresh interpreter. Returns seconds, peak_mb and the extras,
     or ``{"error": ...}`` when the job fails or runs out of time."""
-    try:
-        done = subprocess.run([sys.executable, "-c", _RUNNER, setup, job],
-                              capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"did not finish in {timeout:.0f} s"}
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["failed"])[-1]
-        return {"error": last[:200]}
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryDirectory() as tmp:
+        result_file = Path(tmp) / "result.json"
+        try:
+            done = subprocess.run([sys.executable, "-c", _RUNNER, setup, job, str(result_file)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"did not finish in {timeout:.0f} s"}
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            return {"error": last[:200]}
+        out = json.loads(result_file.read_text())
     return {"seconds": out["seconds"], "peak_mb": out["peak_mb"], **out["extra"]}
 
 
