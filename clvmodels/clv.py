@@ -17,6 +17,17 @@ The models are duck-typed: any ``transaction_model`` with
 ``expected_purchases(summary, t)`` (a Series of expected purchases in
 ``(T, T + t]``, ``t`` in its ``time_unit_`` or the summary's unit) and any
 ``spend_model`` with ``expected_spend(summary)`` work.
+
+Uncertainty: with Bayesian fits (``method="nuts"`` or ``"advi"``) the CLV of a
+customer is a posterior distribution. The purchase and spend models are fitted
+independently, so their posteriors are independent and a joint draw is a pair
+(purchase-model draw, spend-model draw); CLV is computed for every pair, and
+``clv`` is its posterior mean and ``clv_lower``/``clv_upper`` its equal-tailed
+quantiles, so the interval carries both uncertainties. Maximum-likelihood fits
+use asymptotic normal draws of both models for the interval and the plug-in
+estimate for ``clv``. The draws are reduced block by block over the distinct
+customer histories (:mod:`clvmodels.inference.draws`): memory does not grow
+with customers x draws.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from .exceptions import ClvModelsWarning
+from .inference.draws import MAX_BYTES, reduce_draws
 from .models.base import summary_time_unit
 from .units import normalize_unit, unit_days
 
@@ -78,6 +90,60 @@ def _params(model):
     return model._params_tuple() if hasattr(model, "_params_tuple") else model
 
 
+def _has_posterior(model) -> bool:
+    return bool(getattr(model, "_has_posterior", lambda: False)())
+
+
+def _n_posterior(model) -> int:
+    return len(model._posterior_draws()) if _has_posterior(model) else 0
+
+
+def _vectorised(transaction_model, spend_model) -> bool:
+    """Whether both models evaluate many parameter draws at once."""
+    buys = hasattr(transaction_model, "_purchases_draws_function") and hasattr(
+        transaction_model, "sample_parameters")
+    spends = hasattr(spend_model, "_spend_draws_function") or not hasattr(
+        spend_model, "sample_parameters")
+    return buys and spends
+
+
+def _clv_over_draws(transaction_model, spend_model, summary, times, weights, margin,
+                    n_draws, interval, rng, max_bytes):
+    """CLV, purchases and spend over joint parameter draws, reduced per customer.
+
+    Returns the :class:`~clvmodels.inference.draws.DrawSummary` of the columns
+    ``(clv, expected_purchases, expected_spend)``.
+    """
+    tm, sm = transaction_model, spend_model
+    index, (x, T, t_x) = tm._history_columns(summary)
+    tm_draws = tm.sample_parameters(n_draws, random_state=rng).to_numpy(dtype=float)
+    k1 = tm_draws.shape[1]
+    if hasattr(sm, "_spend_draws_function"):
+        _, (x_s, m), spend_of = sm._spend_draws_function(summary)
+        sm_draws = sm.sample_parameters(n_draws, random_state=rng).to_numpy(dtype=float)
+        fixed = False
+    else:  # a spend model without uncertainty is held fixed
+        m = _aligned(sm.expected_spend(summary), summary.index, "expected_spend")
+        sm_draws = np.zeros((n_draws, 0))
+        fixed = True
+    draws = np.column_stack([tm_draws, sm_draws])
+    cumulative = tm._purchases_draws_function(times)
+    combine = np.column_stack([weights, np.eye(len(times))[-1]])
+
+    def func(cols, d):
+        x_, T_, tx_, m_ = cols
+        both = cumulative([x_, T_, tx_], d[:, :k1]) @ combine      # (rows, draws, 2)
+        if fixed:
+            spend = np.broadcast_to(m_[:, None], both.shape[:2])
+        else:
+            spend = spend_of([x_, m_], d[:, k1:])
+        return np.stack([margin * spend * both[..., 0], both[..., 1], spend], axis=-1)
+
+    work = 4 * len(times) + 12  # float64 temporaries per row and draw
+    return reduce_draws([x, T, t_x, m], func, draws, interval=interval,
+                        max_bytes=max(1, int(max_bytes * 3 / work)))
+
+
 def _draws(model, n_draws: int, rng) -> list | None:
     """Parameter draws (tuples for clvmodels models, model copies otherwise)."""
     if not hasattr(model, "sample_parameters"):
@@ -99,7 +165,7 @@ def customer_lifetime_value(
     discount_period: str | None = None,
     cash_flows: bool = False,
     interval: float | None = None,
-    n_draws: int = 200,
+    n_draws: int | None = None,
     random_state=None,
 ):
     """Expected, discounted value of each customer over a horizon.
@@ -132,12 +198,16 @@ def customer_lifetime_value(
         Also return the expected cash flow of every customer and step.
     interval
         If given (e.g. 0.9), add ``clv_lower`` and ``clv_upper``: the central
-        ``interval`` range of CLV over ``n_draws`` draws of BOTH models'
-        parameters from their fitted (asymptotic) distributions. A model without
-        ``sample_parameters`` (e.g. a formula baseline) is held fixed.
+        ``interval`` range (equal-tailed quantiles) of CLV over ``n_draws`` joint
+        draws of BOTH models' parameters: posterior draws of Bayesian fits,
+        draws from the fitted asymptotic distribution of maximum-likelihood
+        fits. A model without ``sample_parameters`` (e.g. a formula baseline) is
+        held fixed.
     n_draws
-        Number of parameter draws for ``interval``. The cost is ``n_draws``
-        times that of the point estimate.
+        Number of joint parameter draws. Default: every posterior draw when a
+        model is a NUTS or ADVI fit (the other model contributes as many draws,
+        paired at random), else 200. The cost is ``n_draws`` times that of the
+        point estimate.
     random_state
         Seed or ``numpy.random.Generator`` for the draws.
 
@@ -145,7 +215,9 @@ def customer_lifetime_value(
     -------
     DataFrame indexed by customer id with columns ``expected_purchases``
     (undiscounted, over the whole horizon), ``expected_spend``, ``clv`` (and
-    ``clv_lower``, ``clv_upper``). With ``cash_flows=True`` a tuple
+    ``clv_lower``, ``clv_upper``). With a NUTS or ADVI fit among the models the
+    three are posterior means over the joint draws; otherwise plug-in
+    estimates. With ``cash_flows=True`` a tuple
     ``(clv, flows)`` where ``flows`` is a long DataFrame with one row per customer
     and step: the customer id, ``period`` (1..horizon), ``expected_purchases``,
     ``cash_flow``, ``discount_factor``, ``discounted_cash_flow``.
@@ -199,6 +271,39 @@ def customer_lifetime_value(
         spend = spending(sm_params)
         return both[:, 1], spend, margin * spend * both[:, 0]
 
+    bayesian = _has_posterior(transaction_model) or _has_posterior(spend_model)
+    if n_draws is None:
+        n_draws = max(_n_posterior(transaction_model), _n_posterior(spend_model)) or 200
+    if isinstance(n_draws, bool) or int(n_draws) != n_draws or n_draws < 2:
+        raise ValueError(f"n_draws must be a whole number >= 2, got {n_draws!r}.")
+    n_draws = int(n_draws)
+    rng = np.random.default_rng(random_state) if not isinstance(
+        random_state, np.random.Generator) else random_state
+
+    if (bayesian or interval is not None) and _vectorised(transaction_model, spend_model):
+        res = _clv_over_draws(transaction_model, spend_model, summary, times, weights, margin,
+                              n_draws, interval, rng, MAX_BYTES)
+        if res.n_undefined:
+            warnings.warn(
+                f"{res.n_undefined} (customer, draw) value(s) gave no defined CLV (e.g. a "
+                "Gamma-Gamma draw with q <= 1 for a customer without repeat purchases) and "
+                "were left out of the mean and interval.", ClvModelsWarning, stacklevel=2)
+        if bayesian:
+            total, spend, value = res.mean[:, 1], res.mean[:, 2], res.mean[:, 0]
+        else:
+            total, spend, value = clv_values(_params(transaction_model), _params(spend_model))
+        result = pd.DataFrame(
+            {"expected_purchases": total, "expected_spend": spend, "clv": value},
+            index=summary.index,
+        )
+        if interval is not None:
+            result["clv_lower"] = res.lower[:, 0]
+            result["clv_upper"] = res.upper[:, 0]
+        if not cash_flows:
+            return result
+        return result, _flows(summary, purchases, times, transaction_model, margin, spend,
+                              discount, horizon)
+
     total, spend, value = clv_values(_params(transaction_model), _params(spend_model))
     result = pd.DataFrame(
         {"expected_purchases": total, "expected_spend": spend, "clv": value},
@@ -206,11 +311,6 @@ def customer_lifetime_value(
     )
 
     if interval is not None:
-        rng = np.random.default_rng(random_state) if not isinstance(
-            random_state, np.random.Generator) else random_state
-        n_draws = int(n_draws)
-        if n_draws < 2:
-            raise ValueError("n_draws must be at least 2.")
         tms = _draws(transaction_model, n_draws, rng)
         sms = _draws(spend_model, n_draws, rng)
         if tms is None and sms is None:
@@ -259,6 +359,13 @@ def customer_lifetime_value(
 
     if not cash_flows:
         return result
+    return result, _flows(summary, purchases, times, transaction_model, margin, spend, discount,
+                          horizon)
+
+
+def _flows(summary, purchases, times, transaction_model, margin, spend, discount, horizon):
+    """Long table of the expected cash flow of every customer and step (plug-in
+    purchases per step; ``spend`` as in the CLV table)."""
     n = len(summary)
     id_name = summary.index.name or "customer_id"
     steps = np.diff(purchases(times, _params(transaction_model)), axis=1, prepend=0.0)
@@ -271,4 +378,4 @@ def customer_lifetime_value(
         "discount_factor": np.tile(discount, n),
         "discounted_cash_flow": (flow * discount).ravel(),
     })
-    return result, flows
+    return flows

@@ -9,7 +9,18 @@ A saved model is a small JSON document::
      "params": {"r": ..., ...},
      "cov": [[...]], "cov_log": [[...]], # natural and log-parameter covariance
      "attributes": {"time_unit_": "W", "log_likelihood_": ..., ...},
-     "data_fingerprint": {"n_customers": 2357, "sha256": "..."}}
+     "data_fingerprint": {"n_customers": 2357, "sha256": "..."},
+     "inference": {...},                 # Bayesian fits: method, sampler, settings
+     "idata_file": "m.nc"}               # NUTS/ADVI fits: the posterior (NetCDF)
+
+A Bayesian fit (``method="nuts"`` or ``"advi"``) also writes its ArviZ
+``InferenceData`` (posterior draws, sample statistics, observed data) as NetCDF
+beside the JSON file, with the same name and the suffix ``.nc``
+(``model.save("m.json")`` writes ``m.json`` and ``m.nc``); :func:`load` reads
+both. Priors given as :class:`~clvmodels.priors.Prior` objects are saved as
+data; a prior given as a Python callable cannot be, so a loaded model keeps
+its posterior but would use the default prior for that parameter if refitted
+(a warning says so).
 
 :func:`load` only instantiates classes registered by
 :class:`~clvmodels.models.parametric.ParametricModel` (modules inside
@@ -23,6 +34,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +48,7 @@ FORMAT_VERSION = 1
 # Scalar fitted attributes written when present.
 _SCALAR_ATTRIBUTES = (
     "time_unit_", "log_likelihood_", "aic_", "bic_", "converged_", "n_customers_", "n_rows_",
-    "spend_frequency_correlation_",
+    "spend_frequency_correlation_", "log_posterior_", "inference_", "diagnostics_",
 )
 
 
@@ -60,6 +72,8 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
+    if isinstance(value, np.ndarray):
+        return [_jsonable(v) for v in value.tolist()]
     raise TypeError(
         f"Cannot save a constructor argument of type {type(value).__name__} as JSON."
     )
@@ -73,15 +87,21 @@ def save_model(model, path) -> None:
     NotFittedError
         If the model is not fitted.
     """
+    from .priors import priors_to_json
+
     model._check_fitted()
+    path = Path(path)
     names = list(model.params_.index)
+    init_params = dict(model.get_params())
+    if "priors" in init_params:
+        init_params["priors"] = priors_to_json(init_params["priors"])
     doc = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "clvmodels_version": _version(),
         "class": type(model).__name__,
         "module": type(model).__module__,
-        "init_params": _jsonable(model.get_params()),
+        "init_params": _jsonable(init_params),
         "params": {n: float(model.params_[n]) for n in names},
         "cov": model.cov_.loc[names, names].to_numpy().tolist(),
         "cov_log": model.cov_log_.loc[names, names].to_numpy().tolist(),
@@ -89,7 +109,21 @@ def save_model(model, path) -> None:
                        if hasattr(model, a)},
         "data_fingerprint": getattr(model, "data_fingerprint_", None),
     }
-    Path(path).write_text(json.dumps(doc, indent=2, allow_nan=True))
+    for key in ("mle_params_", "mle_cov_log_"):
+        value = getattr(model, key, None)
+        if isinstance(value, pd.Series):
+            doc.setdefault("bayes", {})[key] = {str(k): float(v) for k, v in value.items()}
+        elif isinstance(value, pd.DataFrame):
+            doc.setdefault("bayes", {})[key] = value.loc[names, names].to_numpy().tolist()
+    idata = getattr(model, "idata_", None)
+    if idata is not None:
+        nc = path.with_suffix(".nc")
+        if nc == path:
+            raise ValueError(f"Save a Bayesian model to a .json path, not {path}: the "
+                             "posterior is written beside it as .nc.")
+        idata.to_netcdf(str(nc))
+        doc["idata_file"] = nc.name
+    path.write_text(json.dumps(doc, indent=2, allow_nan=True))
 
 
 def _model_class(name: str, module: str):
@@ -124,8 +158,18 @@ def load(path):
             f"{path} was written by a newer clvmodels ({doc.get('clvmodels_version')}); "
             "upgrade clvmodels to read it."
         )
+    from .priors import priors_from_json
+
     cls = _model_class(doc["class"], doc.get("module", ""))
-    model = cls(**doc.get("init_params", {}))
+    init_params = dict(doc.get("init_params", {}))
+    if "priors" in init_params:
+        init_params["priors"], lost = priors_from_json(init_params["priors"])
+        if lost:
+            warnings.warn(
+                f"The priors of {lost} were Python callables and could not be saved; the "
+                "loaded model predicts with its saved posterior, but a refit would use the "
+                "default priors for them.", UserWarning, stacklevel=2)
+    model = cls(**init_params)
     names = list(doc["params"])
     model.params_ = pd.Series([float(doc["params"][n]) for n in names], index=names,
                               name="estimate")
@@ -145,4 +189,21 @@ def load(path):
             setattr(model, key, value)
     if doc.get("data_fingerprint") is not None:
         model.data_fingerprint_ = doc["data_fingerprint"]
+    bayes = doc.get("bayes", {})
+    if "mle_params_" in bayes:
+        model.mle_params_ = pd.Series(bayes["mle_params_"], dtype=float, name="estimate")
+    if "mle_cov_log_" in bayes:
+        model.mle_cov_log_ = pd.DataFrame(
+            np.array([[math.nan if v is None else v for v in row]
+                      for row in bayes["mle_cov_log_"]], dtype=float),
+            index=names, columns=names)
+    if doc.get("idata_file"):
+        import arviz as az
+
+        nc = Path(path).with_name(doc["idata_file"])
+        if not nc.exists():
+            raise ValueError(f"{path} refers to the posterior {nc}, which does not exist; keep "
+                             "the .nc file beside the .json file.")
+        with az.rc_context({"data.load": "eager"}):
+            model.idata_ = az.from_netcdf(str(nc))
     return model

@@ -55,6 +55,11 @@ class GammaGammaModel(ParametricModel):
         the fit with a :class:`~clvmodels.exceptions.DataWarning` counting them,
         and :meth:`expected_spend` shrinks their observed mean towards the
         population mean like any other customer's.
+    method, priors
+        ``"mle"`` (default), ``"nuts"``, ``"map"`` or ``"advi"``, and the priors of
+        the Bayesian methods (see
+        :class:`~clvmodels.models.parametric.ParametricModel` and
+        :mod:`clvmodels.priors`).
 
     Attributes
     ----------
@@ -98,8 +103,10 @@ class GammaGammaModel(ParametricModel):
     uses_time = False
 
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 correlation_threshold: float = 0.3, nonpositive_spend: str = "error") -> None:
-        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter)
+                 correlation_threshold: float = 0.3, nonpositive_spend: str = "error",
+                 method: str = "mle", priors=None) -> None:
+        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
+                         method=method, priors=priors)
         self.correlation_threshold = correlation_threshold
         self.nonpositive_spend = nonpositive_spend
 
@@ -195,16 +202,28 @@ class GammaGammaModel(ParametricModel):
             )
         return float(_formulas.population_mean_spend(p, q, v))
 
-    def expected_spend(self, summary: pd.DataFrame) -> pd.Series:
+    def expected_spend(self, summary: pd.DataFrame, *, interval: float | None = None,
+                       return_draws: bool = False, n_draws: int | None = None,
+                       random_state=None):
         r"""Expected mean spend per transaction of each customer: FH eq. 5.
 
         A weighted average of the customer's observed mean spend and the
         population mean, :math:`p(v + x\bar z)/(px + q - 1)`; customers with
         ``frequency == 0`` get the population mean.
 
+        Parameters
+        ----------
+        summary
+            RFM summary with ``frequency`` and ``monetary_value``.
+        interval, return_draws, n_draws, random_state
+            Uncertainty over parameter draws, as in
+            :meth:`~clvmodels.models.parametric.TransactionModel.expected_purchases`
+            (draws without a defined expectation are left out, with a warning).
+
         Returns
         -------
-        Series indexed by customer id.
+        Series indexed by customer id (the posterior mean for NUTS and ADVI
+        fits); a DataFrame ``mean, lower, upper`` with ``interval``.
 
         Raises
         ------
@@ -213,8 +232,28 @@ class GammaGammaModel(ParametricModel):
             (``p * frequency + q <= 1``, e.g. ``q <= 1`` and a customer without
             repeat purchases).
         """
+        if self._uses_draws(interval, return_draws):
+            index, cols, func = self._spend_draws_function(summary)
+            res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
+                               interval=interval, return_draws=return_draws)
+            return self._format(res, index, "expected_spend", interval=interval,
+                                return_draws=return_draws)
         index, kernel = self._spend_kernel(summary)
         return pd.Series(kernel(self._params_tuple()), index=index, name="expected_spend")
+
+    def _spend_draws_function(self, summary: pd.DataFrame):
+        """``(index, [frequency, monetary_value], func)`` with ``func(cols, draws)`` the
+        expected spend of each row for each parameter draw, shape ``(rows, draws)``
+        (NaN where the expectation does not exist); used for intervals and by
+        :func:`clvmodels.clv.customer_lifetime_value`."""
+        index, (x, m) = self._arrays(summary, ("frequency", "monetary_value"))
+        m = np.where(x > 0, m, 0.0)
+
+        def func(cols, draws):
+            x_, m_ = (np.asarray(c, dtype=float)[:, None] for c in cols)
+            return _formulas.expected_spend(x_, m_, *(d[None, :] for d in draws.T))
+
+        return index, [x, m], func
 
     def _spend_kernel(self, summary: pd.DataFrame):
         """``f(params) -> expected spend of every customer``, validated once

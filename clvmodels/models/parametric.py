@@ -15,6 +15,26 @@ comes from :class:`ParametricModel`:
 * ``confidence_intervals(level)``, ``summary()``, ``sample_parameters(n)``,
   ``with_parameters(params)``, ``save(path)`` (:mod:`clvmodels.persistence`).
 
+The same classes are fitted by Bayesian inference with ``method="nuts"``,
+``"map"`` or ``"advi"`` in the constructor (and ``priors=``, see
+:mod:`clvmodels.priors`); ``fit`` then takes the sampler's controls
+(``draws, tune, chains, random_state, progressbar, nuts_sampler``) and
+:mod:`clvmodels.inference.bayes` does the work. A Bayesian fit sets ``params_``
+to the posterior means, ``cov_`` to the posterior covariance and ``idata_`` to
+the ArviZ ``InferenceData``, so code written for maximum-likelihood fits keeps
+working; ``sample_parameters(n)`` returns posterior draws.
+
+Every per-customer prediction takes ``interval=`` (e.g. 0.9: a DataFrame
+``mean, lower, upper``, the mean and the equal-tailed 5% and 95% quantiles over
+parameter draws), ``return_draws=True`` (an xarray ``DataArray`` of every draw)
+and ``n_draws=``/``random_state=``. Draws are posterior draws for NUTS and ADVI
+fits and asymptotic normal draws of the log-parameters for maximum-likelihood
+and MAP fits. Without these arguments, a maximum-likelihood or MAP fit returns
+the plug-in prediction (a Series, as always) and a NUTS or ADVI fit the
+posterior mean of the prediction. Reductions run block by block over the
+distinct customer histories (:mod:`clvmodels.inference.draws`), so memory does
+not grow with customers x draws.
+
 :class:`TransactionModel` adds the prediction methods every purchase-count model
 shares (expected purchases, P(alive), purchase probabilities), computed from a
 ``formulas`` module with a fixed set of functions; a new purchase model (e.g.
@@ -45,7 +65,8 @@ import pandas as pd
 from scipy import stats
 
 from .._checks import check_summary, fail_rows
-from ..exceptions import ConvergenceError, ConvergenceWarning, DataError
+from ..exceptions import ClvModelsWarning, ConvergenceError, ConvergenceWarning, DataError
+from ..inference.draws import interval_quantiles, reduce_draws
 from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
 from ..units import convert, normalize_unit
 from .base import BaseModel
@@ -173,6 +194,14 @@ class ParametricModel(BaseModel):
         customer.
     max_iter
         Iteration limit of each optimiser run.
+    method
+        ``"mle"`` (default): maximum likelihood. ``"nuts"``: full posterior by
+        the No-U-Turn sampler; ``"map"``: posterior mode; ``"advi"``: mean-field
+        variational approximation (:mod:`clvmodels.inference.bayes`).
+    priors
+        Priors of the Bayesian methods: ``None`` (weakly informative defaults),
+        ``"flat"``, or a dict ``{parameter: Prior(...) | "flat" | factory}``
+        (:mod:`clvmodels.priors`). Ignored by ``"mle"``.
     """
 
     parameters: ClassVar[tuple[Parameter, ...]] = ()
@@ -188,10 +217,17 @@ class ParametricModel(BaseModel):
     #: differentiate well).
     gradient_backend: ClassVar[str] = "pytensor"
 
-    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000) -> None:
+    #: Number of parameter draws of a prediction interval of a maximum-likelihood
+    #: or MAP fit (asymptotic normal draws) when ``n_draws`` is not given.
+    default_n_draws: ClassVar[int] = 1000
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
+                 method: str = "mle", priors=None) -> None:
         self.initial_params = initial_params
         self.tol = tol
         self.max_iter = max_iter
+        self.method = method
+        self.priors = priors
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -217,8 +253,11 @@ class ParametricModel(BaseModel):
         """Hook for model-specific checks after a successful fit."""
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, summary: pd.DataFrame, weights=None, time_unit: str | None = None):
-        """Fit the model to an RFM summary by maximum likelihood.
+    def fit(self, summary: pd.DataFrame, weights=None, time_unit: str | None = None, *,
+            draws: int = 1000, tune: int = 1000, chains: int = 2, random_state=None,
+            progressbar: bool | None = None, nuts_sampler: str = "auto",
+            sampler_kwargs: dict | None = None):
+        """Fit the model to an RFM summary (by ``self.method``: maximum likelihood by default).
 
         Parameters
         ----------
@@ -236,6 +275,20 @@ class ParametricModel(BaseModel):
             ``summary.attrs["time_unit"]``, else ``"D"``. ``recency`` and ``T``
             are in ``summary.attrs["time_unit"]`` if set (converted when it
             differs from ``time_unit``), else in ``time_unit``.
+        draws, tune, chains
+            NUTS: draws kept per chain, tuning steps per chain, number of chains
+            (at most two run at once). ADVI: ``draws`` draws of the fitted
+            approximation. Ignored by ``"mle"`` and ``"map"``.
+        random_state
+            Seed (int) or ``numpy.random.Generator`` of the sampler.
+        progressbar
+            Show the sampler's progress; default: in notebooks only.
+        nuts_sampler
+            ``"auto"`` (nutpie if installed, else numpyro, else PyMC), ``"nutpie"``,
+            ``"numpyro"`` or ``"pymc"``.
+        sampler_kwargs
+            Further keyword arguments of the sampler (``nutpie.sample``,
+            ``pymc.sample`` or ``pymc.fit``, e.g. ``{"n": 50_000}`` for ADVI).
 
         Returns
         -------
@@ -248,13 +301,188 @@ class ParametricModel(BaseModel):
             column, the rule and the number of rows).
         ConvergenceError
             If no optimiser run converged; ``err.result`` holds the best run.
+
+        Warns
+        -----
+        ConvergenceWarning
+            NUTS: R-hat above 1.01, bulk effective sample size below 400 or
+            divergent transitions (the message says what to do).
         """
+        method = self._method()
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # a failed refit must not leave the old fit in place
+        self._draws_cache = None
         data, cw, unit, mask, w = self._data_for_fit(summary, weights, time_unit)
-        self._fit_arrays(data, cw, unit)
+        if method == "mle":
+            self._fit_arrays(data, cw, unit)
+        else:
+            from ..inference.bayes import fit_bayesian
+
+            fit_bayesian(self, data, cw, unit, draws=draws, tune=tune, chains=chains,
+                         random_state=random_state, progressbar=progressbar,
+                         nuts_sampler=nuts_sampler, sampler_kwargs=sampler_kwargs)
         self._after_fit(summary, mask, w)
         return self
+
+    def _method(self) -> str:
+        from ..inference.bayes import METHODS
+
+        method = getattr(self, "method", "mle")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}.")
+        return method
+
+    # ------------------------------------------------------------------ Bayesian fits
+    def _has_posterior(self) -> bool:
+        """Whether the fit holds posterior draws (NUTS, ADVI)."""
+        idata = getattr(self, "idata_", None)
+        return idata is not None and "posterior" in idata.groups()
+
+    def _posterior_draws(self) -> np.ndarray:
+        """Every posterior draw, shape ``(chains * draws, parameters)`` (cached)."""
+        cache = getattr(self, "_draws_cache", None)
+        if cache is None or cache[0] is not self.idata_:
+            post = self.idata_.posterior
+            draws = np.column_stack([post[n].to_numpy().reshape(-1)
+                                     for n in self.param_names()])
+            self._draws_cache = cache = (self.idata_, draws)
+        return cache[1]
+
+    def prior_predictive(self, summary: pd.DataFrame, draws: int = 500, random_state=None,
+                         max_customers: int | None = 10_000, time_unit: str | None = None):
+        """Simulate data from the priors: what they imply for purchases (or spend).
+
+        The model need not be fitted. Each draw takes parameters from the
+        priors (``self.priors`` or the defaults, scaled to ``summary``) and
+        simulates every customer's ``frequency`` and ``recency`` over their
+        observation window ``T`` (Gamma-Gamma: the mean spend of the repeat
+        customers given their number of purchases).
+
+        Parameters
+        ----------
+        summary
+            RFM summary: the customers (their ``T``) to simulate.
+        draws
+            Number of prior draws.
+        random_state
+            Seed or ``numpy.random.Generator``.
+        max_customers
+            Simulate a random subset of at most this many customers (memory
+            grows with draws x customers); ``None``: all.
+        time_unit
+            Unit of the durations (default: the fitted model's, else the summary's).
+
+        Returns
+        -------
+        arviz.InferenceData with groups ``prior`` (parameters), ``prior_predictive``
+        (``purchases``: dims ``chain, draw, row, column`` with columns
+        ``frequency, recency``; or ``spend``), ``observed_data`` and
+        ``constant_data``; ``row`` is the customer id.
+
+        Examples
+        --------
+        >>> import clvmodels
+        >>> from clvmodels.models.beta_geo import BetaGeoModel
+        >>> log = clvmodels.datasets.load_cdnow("sample")
+        >>> summary = clvmodels.rfm_summary(log, "customer_id", "date", "amount",
+        ...                                 calibration_period_end="1997-09-30", time_unit="W")
+        >>> prior = BetaGeoModel(method="nuts").prior_predictive(summary, draws=100,
+        ...                                                      random_state=0)
+        >>> freq = prior.prior_predictive["purchases"].sel(column="frequency")
+        >>> freq.sizes["draw"], freq.sizes["row"]
+        (100, 2357)
+        """
+        from ..inference.bayes import prior_predictive
+
+        return prior_predictive(self, summary, draws=draws, random_state=random_state,
+                                max_customers=max_customers, time_unit=time_unit)
+
+    def posterior_predictive(self, summary: pd.DataFrame, n_draws: int = 500,
+                             random_state=None, max_customers: int | None = 10_000):
+        """Simulate the customers of ``summary`` from the fitted model (posterior
+        predictive check): each of ``n_draws`` parameter draws (posterior draws of a
+        NUTS or ADVI fit, asymptotic normal draws otherwise) simulates every
+        customer's ``frequency`` and ``recency`` over their ``T``.
+
+        Returns
+        -------
+        arviz.InferenceData with ``posterior_predictive`` and ``observed_data``
+        (compare e.g. the distribution of ``frequency`` with
+        ``arviz.plot_ppc``); ``row`` is the customer id.
+        """
+        from ..inference.bayes import posterior_predictive
+
+        self._check_fitted()
+        return posterior_predictive(self, summary, n_draws=n_draws, random_state=random_state,
+                                    max_customers=max_customers)
+
+    def _prediction_draws(self, n_draws, random_state) -> np.ndarray:
+        """Parameter draws for a prediction: every posterior draw (or ``n_draws`` of
+        them), else ``n_draws`` asymptotic normal draws."""
+        if n_draws is not None and (isinstance(n_draws, bool) or int(n_draws) != n_draws
+                                    or n_draws < 1):
+            raise ValueError(f"n_draws must be a whole number >= 1, got {n_draws!r}.")
+        if self._has_posterior():
+            every = self._posterior_draws()
+            if n_draws is None or int(n_draws) == len(every):
+                return every
+        n = int(n_draws) if n_draws is not None else self.default_n_draws
+        return self.sample_parameters(n, random_state=random_state).to_numpy(dtype=float)
+
+    def _uses_draws(self, interval, return_draws) -> bool:
+        if interval is not None:
+            interval_quantiles(interval)  # validate early
+        self._check_fitted()
+        return interval is not None or bool(return_draws) or self._has_posterior()
+
+    def _reduce(self, columns, func, *, n_draws, random_state, interval, return_draws):
+        draws = self._prediction_draws(n_draws, random_state)
+        res = reduce_draws(columns, func, draws, interval=interval,
+                           return_draws=bool(return_draws))
+        if res.n_undefined:
+            warnings.warn(
+                f"{res.n_undefined} (customer, draw) value(s) of {type(self).__name__} are "
+                "undefined (NaN) and were left out of the means and intervals (e.g. "
+                "Gamma-Gamma draws with q <= 1 have no population mean spend).",
+                ClvModelsWarning, stacklevel=4)
+        return res
+
+    @staticmethod
+    def _format(res, index, name, *, labels=None, label_name=None, interval=None,
+                return_draws=False):
+        """Series / DataFrame / DataArray of a :class:`DrawSummary`.
+
+        ``labels`` (horizons, counts) gives one column per label; ``None`` one column.
+        """
+        index_name = index.name or "customer_id"
+        if return_draws:
+            import xarray as xr
+
+            values = res.draws
+            coords = {index_name: index.to_numpy(), "draw": np.arange(values.shape[-1])}
+            if labels is None:
+                return xr.DataArray(values[:, 0, :], dims=(index_name, "draw"), coords=coords,
+                                    name=name)
+            coords[label_name] = np.asarray(labels)
+            return xr.DataArray(values, dims=(index_name, label_name, "draw"), coords=coords,
+                                name=name)
+        if interval is None:
+            if labels is None:
+                return pd.Series(res.mean[:, 0], index=index, name=name)
+            return pd.DataFrame(res.mean, index=index,
+                                columns=pd.Index(np.asarray(labels), name=label_name))
+        if labels is None:
+            return pd.DataFrame({"mean": res.mean[:, 0], "lower": res.lower[:, 0],
+                                 "upper": res.upper[:, 0]}, index=index)
+        parts = {}
+        for j, label in enumerate(np.asarray(labels)):
+            label = label.item() if hasattr(label, "item") else label
+            parts[(label, "mean")] = res.mean[:, j]
+            parts[(label, "lower")] = res.lower[:, j]
+            parts[(label, "upper")] = res.upper[:, j]
+        frame = pd.DataFrame(parts, index=index)
+        frame.columns = pd.MultiIndex.from_tuples(list(parts), names=[label_name, "statistic"])
+        return frame
 
     def _data_for_fit(self, summary, weights, time_unit):
         """Validated, compressed fit data: (arrays, weights, unit, row mask, row weights)."""
@@ -498,6 +726,8 @@ class ParametricModel(BaseModel):
             ``"log"`` (default): Wald interval on the log-parameter (the scale of
             the optimisation), exponentiated, so it stays positive and is
             asymmetric. ``"wald"``: symmetric ``estimate +- z * SE``.
+            For NUTS and ADVI fits both give the equal-tailed credible interval
+            (quantiles of the posterior draws).
 
         Returns
         -------
@@ -506,6 +736,10 @@ class ParametricModel(BaseModel):
         self._check_fitted()
         if not 0 < level < 1:
             raise ValueError(f"level must be between 0 and 1, got {level!r}.")
+        if self._has_posterior():
+            lo, hi = np.quantile(self._posterior_draws(), [(1 - level) / 2, (1 + level) / 2],
+                                 axis=0)
+            return pd.DataFrame({"lower": lo, "upper": hi}, index=self.params_.index)
         z = stats.norm.ppf(0.5 + level / 2)
         est = self.params_
         if method == "log":
@@ -520,11 +754,42 @@ class ParametricModel(BaseModel):
                             index=est.index)
 
     def summary(self, level: float = 0.95) -> pd.DataFrame:
-        """Estimates, standard errors and confidence intervals (see
-        :meth:`confidence_intervals`), one row per parameter."""
+        """One row per parameter.
+
+        Maximum likelihood and MAP: estimate, standard error and confidence
+        interval (see :meth:`confidence_intervals`). NUTS and ADVI: posterior
+        mean (``estimate``), posterior standard deviation (``standard_error``),
+        the highest-density interval of probability ``level`` (``lower``,
+        ``upper``), and for NUTS the convergence diagnostics ``r_hat``,
+        ``ess_bulk``, ``ess_tail`` and ``mcse_mean`` (Vehtari et al. 2021).
+        """
         self._check_fitted()
-        ci = self.confidence_intervals(level)
         pct = f"{100 * level:g}%"
+        if self._has_posterior():
+            import arviz as az
+
+            names = self.param_names()
+            if not 0 < level < 1:
+                raise ValueError(f"level must be between 0 and 1, got {level!r}.")
+            post = self.idata_.posterior[names]
+            hdi = az.hdi(post, hdi_prob=level)
+            table = pd.DataFrame({
+                "estimate": self.params_.to_numpy(),
+                "standard_error": self.standard_errors_.to_numpy(),
+                f"lower {pct}": [float(hdi[n].sel(hdi="lower")) for n in names],
+                f"upper {pct}": [float(hdi[n].sel(hdi="higher")) for n in names],
+            }, index=self.params_.index)
+            if post.sizes.get("chain", 1) > 1:
+                rhat = az.rhat(post)
+                table["r_hat"] = [float(rhat[n]) for n in names]
+            for method in ("bulk", "tail"):
+                ess = az.ess(post, method=method)
+                table[f"ess_{method}"] = [float(ess[n]) for n in names]
+            mcse = az.mcse(post, method="mean")
+            table["mcse_mean"] = [float(mcse[n]) for n in names]
+            table.attrs["interval"] = "highest density"
+            return table
+        ci = self.confidence_intervals(level)
         return pd.DataFrame({
             "estimate": self.params_.to_numpy(),
             "standard_error": self.standard_errors_.to_numpy(),
@@ -533,13 +798,22 @@ class ParametricModel(BaseModel):
         }, index=self.params_.index)
 
     def sample_parameters(self, n: int, random_state=None) -> pd.DataFrame:
-        """Draws of the parameters from their asymptotic distribution.
+        """Draws of the parameters.
 
-        The log-parameters are multivariate normal with the inverse Hessian as
+        NUTS and ADVI fits: ``n`` of the posterior draws, picked at random
+        (without replacement when ``n`` is at most their number). Maximum
+        likelihood and MAP: draws from the asymptotic distribution, the
+        log-parameters being multivariate normal with the inverse Hessian as
         covariance (the delta method's approximation), so draws stay positive.
         Returns a DataFrame with ``n`` rows and one column per parameter.
         """
         self._check_fitted()
+        if self._has_posterior():
+            every = self._posterior_draws()
+            rng = _as_random_state(random_state)
+            n = int(n)
+            rows = rng.choice(len(every), size=n, replace=n > len(every))
+            return pd.DataFrame(every[rows], columns=self.param_names())
         cov = self.cov_log_.to_numpy()
         if not np.all(np.isfinite(cov)):
             raise ValueError(
@@ -740,18 +1014,96 @@ class TransactionModel(ParametricModel):
 
         return hist.index, kernel
 
-    def probability_alive(self, summary: pd.DataFrame) -> pd.Series:
+    # ------------------------------------------------------------------ draws
+    _UNCERTAINTY_DOC = """
+        interval
+            If given (e.g. 0.9), return a DataFrame with the ``mean``, ``lower``
+            and ``upper`` over parameter draws, the bounds being the equal-tailed
+            ``(1 - interval) / 2`` and ``(1 + interval) / 2`` quantiles
+            (``numpy.quantile``, linear interpolation).
+        return_draws
+            Return every draw instead: an ``xarray.DataArray`` with dims
+            ``(customer_id[, t or n], draw)`` (customers x draws values: use it on
+            a subset of customers or with ``n_draws``).
+        n_draws
+            Number of parameter draws. NUTS/ADVI fits: default every posterior
+            draw; a smaller number picks a random subset. MLE/MAP fits: default
+            1000 asymptotic normal draws.
+        random_state
+            Seed or ``numpy.random.Generator`` of the draws.
+    """
+
+    @staticmethod
+    def _param_arrays(draws: np.ndarray) -> list[np.ndarray]:
+        """Draws as broadcastable parameter arrays of shape ``(1, n_draws, 1)``."""
+        return [draws[:, j][None, :, None] for j in range(draws.shape[1])]
+
+    def _purchases_draws_function(self, points: np.ndarray):
+        """``func([x, T, t_x], draws) -> (rows, draws, len(points))`` cumulative expected
+        purchases (for :func:`~clvmodels.inference.draws.reduce_draws`; rows are
+        sorted by ``(x, T)`` so the factor that ignores recency is computed once
+        per distinct ``(x, T)`` of a block)."""
+        f = self.formulas
+        times = np.asarray(points, dtype=float)[None, None, :]
+
+        def func(cols, draws):
+            x, T, t_x = cols
+            P = self._param_arrays(draws)
+            X, TT, TX = (c[:, None, None] for c in (x, T, t_x))
+            if not hasattr(f, "expected_purchases_if_alive"):
+                return f.conditional_expected_purchases(times, X, TX, TT, *P)
+            p_alive = f.probability_alive(X, TX, TT, *P)
+            new = np.ones(len(x), dtype=bool)
+            new[1:] = (x[1:] != x[:-1]) | (T[1:] != T[:-1])
+            group = np.cumsum(new) - 1
+            ux, uT = x[new], T[new]
+            alive = f.expected_purchases_if_alive(times, ux[:, None, None], uT[:, None, None],
+                                                  *P)
+            return p_alive * alive[group]
+
+        return func
+
+    def _history_columns(self, summary):
+        hist = self._history(summary)
+        c = hist.columns
+        return hist.index, [c["x"], c["T"], c["t_x"]]
+
+    # ------------------------------------------------------------------ predictions
+    def probability_alive(self, summary: pd.DataFrame, *, interval: float | None = None,
+                          return_draws: bool = False, n_draws: int | None = None,
+                          random_state=None):
         """Probability that each customer is alive at the end of observation.
 
-        Returns a Series indexed by customer id (see the formulas module for the
-        paper and equation).
+        Parameters
+        ----------
+        summary
+            RFM summary of the customers.
+        {uncertainty}
+        Returns
+        -------
+        Series indexed by customer id (see the formulas module for the paper and
+        equation); a DataFrame ``mean, lower, upper`` with ``interval``.
         """
+        if self._uses_draws(interval, return_draws):
+            index, cols = self._history_columns(summary)
+            f = self.formulas
+
+            def func(cols, draws):
+                x, T, t_x = (c[:, None] for c in cols)
+                return f.probability_alive(x, t_x, T, *(d[None, :] for d in draws.T))
+
+            res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
+                               interval=interval, return_draws=return_draws)
+            return self._format(res, index, "probability_alive", interval=interval,
+                                return_draws=return_draws)
         hist = self._history(summary)
         c = hist.columns  # cheap formula: no search for distinct rows
         values = self.formulas.probability_alive(c["x"], c["t_x"], c["T"], *self._params_tuple())
         return pd.Series(values, index=hist.index, name="probability_alive")
 
-    def expected_purchases(self, summary: pd.DataFrame, t, t_start=None):
+    def expected_purchases(self, summary: pd.DataFrame, t, t_start=None, *,
+                           interval: float | None = None, return_draws: bool = False,
+                           n_draws: int | None = None, random_state=None):
         """Expected number of purchases of each customer after the observation end.
 
         Parameters
@@ -764,10 +1116,12 @@ class TransactionModel(ParametricModel):
             A sequence gives one column per horizon.
         t_start
             If given, purchases in ``(T + t_start, T + t]`` instead.
-
+        {uncertainty}
         Returns
         -------
-        Series (scalar ``t``) or DataFrame (columns = horizons) indexed by customer id.
+        Series (scalar ``t``) or DataFrame (columns = horizons) indexed by customer
+        id. With ``interval``: a DataFrame ``mean, lower, upper`` (scalar ``t``) or
+        with columns ``(t, statistic)``.
         """
         horizons, scalar = _as_horizons(t)
         start = None
@@ -778,6 +1132,19 @@ class TransactionModel(ParametricModel):
             if np.any(horizons < start[0]):
                 raise ValueError(f"t must be >= t_start ({float(start[0])}).")
         points = horizons if start is None else np.concatenate([start, horizons])
+        if self._uses_draws(interval, return_draws):
+            index, cols = self._history_columns(summary)
+            cumulative = self._purchases_draws_function(points)
+
+            def func(cols, draws):
+                values = cumulative(cols, draws)
+                return values if start is None else values[:, :, 1:] - values[:, :, :1]
+
+            res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
+                               interval=interval, return_draws=return_draws)
+            return self._format(res, index, "expected_purchases",
+                                labels=None if scalar else horizons, label_name="t",
+                                interval=interval, return_draws=return_draws)
         index, kernel = self._purchases_kernel(summary)
         values = kernel(points, self._params_tuple())
         if start is not None:
@@ -786,42 +1153,105 @@ class TransactionModel(ParametricModel):
             return pd.Series(values[:, 0], index=index, name="expected_purchases")
         return pd.DataFrame(values, index=index, columns=pd.Index(horizons, name="t"))
 
-    def expected_purchases_new_customer(self, t):
+    def _unconditional(self, func, labels, label_name, name, scalar, interval, return_draws,
+                       n_draws, random_state):
+        """A prediction for a new customer (no history) with draws."""
+        res = self._reduce([], func, n_draws=n_draws, random_state=random_state,
+                           interval=interval, return_draws=return_draws)
+        if return_draws:
+            import xarray as xr
+
+            values = res.draws[0]  # (labels, draws)
+            da = xr.DataArray(values, dims=(label_name, "draw"),
+                              coords={label_name: np.asarray(labels),
+                                      "draw": np.arange(values.shape[-1])}, name=name)
+            return da.isel({label_name: 0}) if scalar else da
+        index = pd.Index(np.asarray(labels), name=label_name)
+        if interval is None:
+            if scalar:
+                return float(res.mean[0, 0])
+            return pd.Series(res.mean[0], index=index, name=name)
+        return pd.DataFrame({"mean": res.mean[0], "lower": res.lower[0],
+                             "upper": res.upper[0]}, index=index)
+
+    def expected_purchases_new_customer(self, t, *, interval: float | None = None,
+                                        return_draws: bool = False,
+                                        n_draws: int | None = None, random_state=None):
         """Expected repeat purchases of a new customer in ``(0, t]`` (unconditional).
 
-        Returns a float for a scalar ``t``, else a Series indexed by ``t``.
+        Returns a float for a scalar ``t``, else a Series indexed by ``t``; with
+        ``interval`` a DataFrame ``mean, lower, upper`` indexed by ``t`` (see
+        :meth:`expected_purchases` for ``interval``, ``return_draws``, ``n_draws``).
         """
         horizons, scalar = _as_horizons(t)
+        if self._uses_draws(interval, return_draws):
+            f = self.formulas
+
+            def func(cols, draws):
+                return f.expected_purchases(horizons[None, None, :], *self._param_arrays(draws))
+
+            return self._unconditional(func, horizons, "t", "expected_purchases", scalar,
+                                       interval, return_draws, n_draws, random_state)
         values = self.formulas.expected_purchases(horizons, *self._params_tuple())
         if scalar:
             return float(values[0])
         return pd.Series(values, index=pd.Index(horizons, name="t"), name="expected_purchases")
 
-    def probability_of_purchases(self, t: float, n):
+    def probability_of_purchases(self, t: float, n, *, interval: float | None = None,
+                                 return_draws: bool = False, n_draws: int | None = None,
+                                 random_state=None):
         """Probability that a new customer makes ``n`` repeat purchases in ``(0, t]``.
 
-        Returns a float for a scalar ``n``, else a Series indexed by ``n``.
+        Returns a float for a scalar ``n``, else a Series indexed by ``n``; with
+        ``interval`` a DataFrame ``mean, lower, upper`` indexed by ``n``.
         """
         horizon, scalar_t = _as_horizons(t)
         if not scalar_t:
             raise ValueError("t must be a single number.")
         counts, scalar = _as_counts(n)
+        if self._uses_draws(interval, return_draws):
+            f = self.formulas
+
+            def func(cols, draws):
+                return f.probability_of_purchases(counts[None, None, :], horizon[0],
+                                                  *self._param_arrays(draws))
+
+            return self._unconditional(func, counts.astype(np.int64), "n", "probability",
+                                       scalar, interval, return_draws, n_draws, random_state)
         values = self.formulas.probability_of_purchases(counts, horizon[0], *self._params_tuple())
         if scalar:
             return float(values[0])
         return pd.Series(values, index=pd.Index(counts.astype(np.int64), name="n"),
                          name="probability")
 
-    def conditional_probability_of_purchases(self, summary: pd.DataFrame, t: float, n):
+    def conditional_probability_of_purchases(self, summary: pd.DataFrame, t: float, n, *,
+                                             interval: float | None = None,
+                                             return_draws: bool = False,
+                                             n_draws: int | None = None, random_state=None):
         """Probability that each customer makes ``n`` purchases in ``(T, T + t]``.
 
         Returns a Series (scalar ``n``) or a DataFrame (columns = ``n``) indexed by
-        customer id.
+        customer id; with ``interval`` a DataFrame ``mean, lower, upper`` (scalar
+        ``n``) or with columns ``(n, statistic)`` (see :meth:`expected_purchases`).
         """
         horizon, scalar_t = _as_horizons(t)
         if not scalar_t:
             raise ValueError("t must be a single number.")
         counts, scalar = _as_counts(n)
+        if self._uses_draws(interval, return_draws):
+            index, cols = self._history_columns(summary)
+            f = self.formulas
+
+            def func(cols, draws):
+                X, TT, TX = (c[:, None, None] for c in cols)
+                return f.conditional_probability_of_purchases(
+                    counts[None, None, :], horizon[0], X, TX, TT, *self._param_arrays(draws))
+
+            res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
+                               interval=interval, return_draws=return_draws)
+            return self._format(res, index, "probability",
+                                labels=None if scalar else counts.astype(np.int64),
+                                label_name="n", interval=interval, return_draws=return_draws)
         hist = self._history(summary)
         index = hist.index
         params = self._params_tuple()
@@ -836,7 +1266,19 @@ class TransactionModel(ParametricModel):
         return pd.DataFrame(values, index=index,
                             columns=pd.Index(counts.astype(np.int64), name="n"))
 
-    def probability_of_no_purchase(self, summary: pd.DataFrame, t: float) -> pd.Series:
-        """Probability that each customer makes no purchase in ``(T, T + t]``."""
-        return self.conditional_probability_of_purchases(summary, t, 0).rename(
-            "probability_no_purchase")
+    def probability_of_no_purchase(self, summary: pd.DataFrame, t: float, *,
+                                   interval: float | None = None, return_draws: bool = False,
+                                   n_draws: int | None = None, random_state=None):
+        """Probability that each customer makes no purchase in ``(T, T + t]`` (arguments
+        as :meth:`conditional_probability_of_purchases`)."""
+        out = self.conditional_probability_of_purchases(
+            summary, t, 0, interval=interval, return_draws=return_draws, n_draws=n_draws,
+            random_state=random_state)
+        return out if isinstance(out, pd.DataFrame) else out.rename("probability_no_purchase")
+
+
+for _name in ("probability_alive", "expected_purchases"):
+    _method = getattr(TransactionModel, _name)
+    _method.__doc__ = _method.__doc__.replace(
+        "{uncertainty}", TransactionModel._UNCERTAINTY_DOC.strip("\n").lstrip() + "\n")
+del _name, _method
