@@ -7,6 +7,13 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
+
+# CI explores the same examples on every run (a red build is then reproducible);
+# locally every run explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 def _lifetimes_dataset(name: str) -> str:
