@@ -376,3 +376,18 @@ def test_removable_singularities_at_a_equal_one_and_a_plus_b_equal_one():
     one = bg.expected_purchases(t, 0.5, 3.0, 1.0, 2.0)
     near = [bg.expected_purchases(t, 0.5, 3.0, 1.0 + e, 2.0) for e in (-1e-5, 1e-5)]
     np.testing.assert_allclose(one, np.mean(near, axis=0), rtol=1e-6)
+
+
+@pytest.mark.parametrize("t", [11.5, 46.0, 500.0])
+def test_expectation_where_scipy_hyp2f1_degenerates(t):
+    """r = a - 1 makes c - a - b = 0 in FHL eq. 9, where scipy's hyp2f1 fails near
+    z = 1 (it returned -0.699 for 1.313); compare with the Euler integral."""
+    from scipy import integrate, special
+
+    r, alpha, a, b = 0.05, 0.125, 1.05, 4.0
+    A, B, C, z = a + b - 1 - r, a - 1, a + b - 1, t / (alpha + t)
+    integral, _ = integrate.quad(lambda u: u ** (B - 1) * (1 - u) ** (C - B - 1)
+                                 * (1 - z * u) ** (-A), 0, 1, limit=400)
+    f = integral * special.gamma(C) / (special.gamma(B) * special.gamma(C - B))
+    expected = C / (a - 1) * (1 - (1 - z) ** (a - 1) * f)
+    assert bg.expected_purchases_alive(t, r, alpha, a, b) == pytest.approx(expected, rel=1e-7)

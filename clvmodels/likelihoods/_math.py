@@ -107,6 +107,32 @@ def pytensor_namespace() -> MathNamespace:
     return _PYTENSOR
 
 
+#: Shift of ``a`` around an integer ``c - a - b`` (see :func:`_hyp2f1`).
+_INTEGER_GAP_SHIFT = 1e-5
+
+
+def _hyp2f1(a, b, c, z):
+    """``scipy.special.hyp2f1`` for ``0 <= z < 1``, also where ``c - a - b`` is an integer.
+
+    Near ``z = 1`` scipy evaluates through the connection formula, whose
+    degenerate (logarithmic) case at integer ``c - a - b`` it gets wrong: for
+    example ``hyp2f1(4, 0.05, 4.05, 0.9973)`` returns -0.699 instead of 1.313,
+    and ``c - a - b = 1`` can give NaN close to 1. BG/NBD predictions meet this
+    case when ``r = a - 1``. There the function is evaluated at ``a +- 1e-5``
+    and averaged: the error of the average is of order 1e-10 relative (the
+    function is smooth in ``a``), checked against the Euler integral.
+    """
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, z)))
+    out = np.array(_sp.hyp2f1(a, b, c, z), dtype=float)
+    gap = c - a - b
+    degenerate = (np.abs(gap - np.round(gap)) < 1e-9) & (z > 0.5)
+    if degenerate.any():
+        ad, bd, cd, zd = a[degenerate], b[degenerate], c[degenerate], z[degenerate]
+        out[degenerate] = 0.5 * (_sp.hyp2f1(ad + _INTEGER_GAP_SHIFT, bd, cd, zd)
+                                 + _sp.hyp2f1(ad - _INTEGER_GAP_SHIFT, bd, cd, zd))
+    return out
+
+
 def hyp2f1_scaled(a, b, c, z, power, log1mz=None):
     r""":math:`(1-z)^{power}\,{}_2F_1(a, b; c; z)` for ``0 <= z < 1`` (numpy).
 
@@ -133,11 +159,11 @@ def hyp2f1_scaled(a, b, c, z, power, log1mz=None):
         log1mz = np.log1p(-z)
     log1mz = np.broadcast_to(np.asarray(log1mz, dtype=float), z.shape)
     with np.errstate(all="ignore"):
-        out = np.exp(power * log1mz) * _sp.hyp2f1(a, b, c, z)
+        out = np.exp(power * log1mz) * _hyp2f1(a, b, c, z)
         bad = ~np.isfinite(out)
         if bad.any():
             ab, bb, cb, zb = a[bad], b[bad], c[bad], z[bad]
-            alt = np.exp((power[bad] + cb - ab - bb) * log1mz[bad]) * _sp.hyp2f1(
+            alt = np.exp((power[bad] + cb - ab - bb) * log1mz[bad]) * _hyp2f1(
                 cb - ab, cb - bb, cb, zb
             )
             out = np.array(out, copy=True)
