@@ -15,7 +15,10 @@ Models compared by default (names used in the results):
     BG/NBD, Pareto/NBD, MBG/NBD, each paired with Gamma-Gamma for revenue;
 ``gbm``
     gradient boosting on RFM features, trained on an earlier window of the same
-    length that ends at the cutoff (no holdout data is seen).
+    length that ends at the cutoff (no holdout data is seen);
+``bgnbd_bayes``
+    BG/NBD and Gamma-Gamma fitted by NUTS (2 chains of 1,000 draws, seeded); its
+    predictions are posterior means.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from .data import rfm_summary
 from .exceptions import ClvModelsWarning, ConvergenceError
 from .models.base import BaseModel, clone
 from .models.baseline import BaselineModel
+from .models.parametric import TransactionModel
 from .units import normalize_unit, unit_days
 
 __all__ = ["BacktestResult", "ModelPair", "PastRateModel", "GradientBoostingModel",
@@ -77,6 +81,10 @@ class Candidate:
         return None
 
 
+#: Posterior draws behind a Bayesian model's tracking curve.
+TRACKING_DRAWS = 500
+
+
 @dataclass
 class ModelPair(Candidate):
     """A purchase model and a spend model, used together.
@@ -87,13 +95,16 @@ class ModelPair(Candidate):
 
     transaction_model: Any
     spend_model: Any = None
+    #: Keyword arguments of both models' ``fit`` (e.g. ``draws``, ``random_state``
+    #: of Bayesian fits).
+    fit_kwargs: dict = field(default_factory=dict)
 
     def fit(self, summary, history=None):
-        self.transaction_model_ = clone(self.transaction_model).fit(summary)
+        self.transaction_model_ = clone(self.transaction_model).fit(summary, **self.fit_kwargs)
         if self.spend_model is None:
             self.spend_model_ = self.transaction_model_
         else:
-            self.spend_model_ = clone(self.spend_model).fit(summary)
+            self.spend_model_ = clone(self.spend_model).fit(summary, **self.fit_kwargs)
         return self
 
     def predict(self, summary, t):
@@ -110,6 +121,14 @@ class ModelPair(Candidate):
 
     def tracking(self, summary, ts):
         tm = self.transaction_model_
+        if isinstance(tm, TransactionModel):  # every horizon in one pass
+            # A posterior mean of the cohort's total over 500 draws: its Monte Carlo
+            # error is far below the posterior spread, at a fraction of the cost.
+            thin = ({"n_draws": TRACKING_DRAWS, "random_state": 0}
+                    if tm._has_posterior() and len(tm._posterior_draws()) > TRACKING_DRAWS
+                    else {})
+            return tm.expected_purchases(summary, np.asarray(ts, dtype=float), **thin).sum(
+                axis=0).to_numpy(dtype=float)
         return np.array([tm.expected_purchases(summary, t).sum() for t in ts])
 
     @property
@@ -233,6 +252,13 @@ def default_models() -> dict[str, Candidate]:
         models["pareto_nbd"] = ModelPair(ParetoNBDModel(), spend())
     models["mbgnbd"] = ModelPair(ModifiedBetaGeoModel(), spend())
     models["gbm"] = GradientBoostingModel()
+    # The posterior means of BG/NBD + Gamma-Gamma by NUTS: 2 chains x 1,000 draws,
+    # seeded so that a backtest gives the same numbers on every run.
+    models["bgnbd_bayes"] = ModelPair(
+        BetaGeoModel(method="nuts"),
+        GammaGammaModel(method="nuts", nonpositive_spend="exclude"),
+        fit_kwargs={"draws": 1000, "tune": 1000, "chains": 2, "random_state": 0,
+                    "progressbar": False})
     return models
 
 

@@ -417,30 +417,44 @@ def _parameters_section(result) -> str:
         if table["lower"].notna().any():
             parts.append(f'<p class="note">Durations (such as BG/NBD\u2019s alpha) are in '
                          f"{_e(unit_name(result.time_unit))}; amounts in the currency of the "
-                         "log. Intervals come from the curvature of the likelihood (delta "
-                         "method).</p>")
+                         "log. Intervals of maximum-likelihood fits come from the curvature of "
+                         "the likelihood (delta method); those of Bayesian fits are quantiles "
+                         "of the posterior draws.</p>")
         return "".join(parts)
 
     def diagnostics() -> str:
         table = diagnostics_table(result)
         if table.empty:
             return ""
-        headers = ["Model", "Component", *(["Cutoff"] if multi else []), "Log-likelihood",
-                   "AIC", "BIC", "Converged", "Customers fitted"]
+        sampled = table["max_rhat"].notna().any()
+        headers = ["Model", "Component", *(["Cutoff"] if multi else []), "Method",
+                   "Log-likelihood", "AIC", "BIC", "Converged", "Customers fitted"]
+        if sampled:
+            headers += ["Max R-hat", "Min bulk ESS", "Divergences"]
         rows = []
         for _, r in table.iterrows():
-            rows.append([("th", r["model"]),
-                         ("text", f"{_ROLE_TEXT.get(r['component'], r['component'])} "
-                                  f"({r['model_class']})"),
-                         *([("num", _date(r["cutoff"]))] if multi else []),
-                         ("num", f"{r['log_likelihood']:,.1f}"),
-                         ("num", f"{r['aic']:,.1f}"), ("num", f"{r['bic']:,.1f}"),
-                         ("text", format_number(r["converged"])),
-                         ("num", format_number(r["customers"], 6))])
-        return ("<h3>Fit diagnostics</h3>" + _table(headers, rows)
-                + '<p class="note">Log-likelihood: higher is better; AIC and BIC: lower is '
-                  "better, comparable only between models fitted to the same customers "
-                  "(a spend model is fitted on repeat customers only).</p>")
+            row = [("th", r["model"]),
+                   ("text", f"{_ROLE_TEXT.get(r['component'], r['component'])} "
+                            f"({r['model_class']})"),
+                   *([("num", _date(r["cutoff"]))] if multi else []),
+                   ("text", r["method"]),
+                   ("num", f"{r['log_likelihood']:,.1f}"),
+                   ("num", f"{r['aic']:,.1f}"), ("num", f"{r['bic']:,.1f}"),
+                   ("text", format_number(r["converged"])),
+                   ("num", format_number(r["customers"], 6))]
+            if sampled:
+                row += [("num", format_number(r["max_rhat"], 4)),
+                        ("num", format_number(r["min_ess_bulk"], 4)),
+                        ("num", format_number(r["divergences"], 4))]
+            rows.append(row)
+        note = ("Log-likelihood: higher is better; AIC and BIC: lower is better, comparable "
+                "only between models fitted to the same customers (a spend model is fitted on "
+                "repeat customers only). For Bayesian fits they are evaluated at the posterior "
+                "mean.")
+        if sampled:
+            note += (" NUTS fits converged when R-hat is at most 1.01, the bulk effective "
+                     "sample size at least 400 and there are no divergences.")
+        return "<h3>Fit diagnostics</h3>" + _table(headers, rows) + f'<p class="note">{note}</p>'
 
     out.append(_guarded("parameter tables", parameters))
     out.append(_guarded("fit diagnostics", diagnostics))

@@ -324,28 +324,39 @@ def parameter_table(result) -> pd.DataFrame:
 
 _DIAGNOSTICS = (("log_likelihood", "log_likelihood_"), ("aic", "aic_"), ("bic", "bic_"),
                 ("converged", "converged_"), ("customers", "n_customers_"))
+#: Sampler diagnostics of Bayesian fits (``model.diagnostics_``; NaN for the others).
+_SAMPLER_DIAGNOSTICS = ("max_rhat", "min_ess_bulk", "divergences")
 
 
 def diagnostics_table(result) -> pd.DataFrame:
     """Fit diagnostics of the likelihood-based components.
 
-    Columns: ``model, cutoff, component, model_class, log_likelihood, aic, bic,
-    converged, customers``; one row per component with a ``log_likelihood_``.
+    Columns: ``model, cutoff, component, model_class, method, log_likelihood,
+    aic, bic, converged, customers, max_rhat, min_ess_bulk, divergences``; one
+    row per component with a ``log_likelihood_``. ``method`` is ``mle``,
+    ``nuts``, ``map`` or ``advi``; the last three columns are the sampler's
+    diagnostics of NUTS fits (NaN otherwise).
     """
     rows = []
     for name, cutoff, role, model in _fitted_items(result):
         if not hasattr(model, "log_likelihood_"):
             continue
         row = {"model": name, "cutoff": cutoff, "component": role,
-               "model_class": type(model).__name__}
+               "model_class": type(model).__name__,
+               "method": str(getattr(model, "method", "mle"))}
         for column, attribute in _DIAGNOSTICS:
             value = getattr(model, attribute, None)
             if column == "converged":
                 row[column] = None if value is None else bool(value)
             else:
                 row[column] = float(value) if value is not None else float("nan")
+        sampler = getattr(model, "diagnostics_", None) or {}
+        for column in _SAMPLER_DIAGNOSTICS:
+            value = sampler.get(column)
+            row[column] = float(value) if value is not None else float("nan")
         rows.append(row)
-    columns = ["model", "cutoff", "component", "model_class"] + [c for c, _ in _DIAGNOSTICS]
+    columns = (["model", "cutoff", "component", "model_class", "method"]
+               + [c for c, _ in _DIAGNOSTICS] + list(_SAMPLER_DIAGNOSTICS))
     return pd.DataFrame(rows, columns=columns)
 
 
