@@ -51,6 +51,10 @@ class _Opt:
     cutoff = typer.Option(None, "--cutoff", help="Several cutoffs (repeat the option).")
     holdout_length = typer.Option(None, "--holdout-length",
                                   help="Holdout after each cutoff, in --time-unit.")
+    method = typer.Option("mle", "--method",
+                          help="Inference: mle, nuts (full posterior), map or advi.")
+    draws = typer.Option(1000, "--draws", help="NUTS: draws per chain (2 chains).")
+    seed = typer.Option(0, "--seed", help="Seed of the sampler and of the CLV draws.")
 
 
 def _source(log: str):
@@ -190,22 +194,26 @@ _PURCHASE_MODELS = {
 }
 
 
-def _purchase_model(name: str):
+def _purchase_model(name: str, method: str):
     import importlib
 
     if name not in _PURCHASE_MODELS:
         raise ValueError(f"Unknown model {name!r}: use one of {sorted(_PURCHASE_MODELS)}.")
     module, cls = _PURCHASE_MODELS[name]
-    return getattr(importlib.import_module(module), cls)()
+    return getattr(importlib.import_module(module), cls)(method=method)
 
 
-def _fit_pair(rfm: pd.DataFrame, model: str, step):
+def _fit_pair(rfm: pd.DataFrame, model: str, step, method: str = "mle", draws: int = 1000,
+              seed: int = 0):
     from .models.gamma_gamma import GammaGammaModel
 
-    step(f"fitting {model}")
-    purchases = _purchase_model(model).fit(rfm)
-    step("fitting Gamma-Gamma (spend)")
-    spend = GammaGammaModel(nonpositive_spend="exclude").fit(rfm)
+    settings = {} if method == "mle" else {"draws": draws, "random_state": seed,
+                                           "progressbar": False}
+    how = "" if method == "mle" else f" by {method}"
+    step(f"fitting {model}{how}")
+    purchases = _purchase_model(model, method).fit(rfm, **settings)
+    step(f"fitting Gamma-Gamma (spend){how}")
+    spend = GammaGammaModel(nonpositive_spend="exclude", method=method).fit(rfm, **settings)
     return purchases, spend
 
 
@@ -228,13 +236,17 @@ def fit(
     observation_end: Optional[str] = _Opt.observation_end,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
+    method: str = _Opt.method,
+    draws: int = _Opt.draws,
+    seed: int = _Opt.seed,
 ) -> None:
-    """Fit a purchase model and Gamma-Gamma; save both as JSON and show the estimates."""
+    """Fit a purchase model and Gamma-Gamma; save both as JSON (posterior draws of
+    NUTS/ADVI fits as NetCDF beside them) and show the estimates."""
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
-        purchases, spend = _fit_pair(rfm, model, step)
+        purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
         output.mkdir(parents=True, exist_ok=True)
         purchases.save(output / "purchases.json")
         spend.save(output / "spend.json")
@@ -263,6 +275,9 @@ def predict(
     observation_end: Optional[str] = _Opt.observation_end,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
+    method: str = _Opt.method,
+    draws: int = _Opt.draws,
+    seed: int = _Opt.seed,
 ) -> None:
     """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
     from .export import predict_clv
@@ -276,11 +291,11 @@ def predict(
             step(f"loading models from {models}")
             purchases, spend = load(models / "purchases.json"), load(models / "spend.json")
         else:
-            purchases, spend = _fit_pair(rfm, model, step)
+            purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
         step(f"scoring {len(rfm):,} customers into {output}")
         predict_clv(rfm, purchases, spend, horizon=horizon, time_unit=time_unit,
                     discount_rate=discount_rate, discount_period=discount_period,
-                    margin=margin, interval=interval or None, path=output)
+                    margin=margin, interval=interval or None, path=output, random_state=seed)
     err.print(f"{len(rfm):,} customers written to {output}")
 
 

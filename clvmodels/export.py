@@ -70,7 +70,7 @@ def predict_clv(
     discount_period: str | None = None,
     margin: float = 1.0,
     interval: float | None = 0.9,
-    n_draws: int = 200,
+    n_draws: int | None = None,
     model_name: str | None = None,
     path: str | os.PathLike | None = None,
     chunk_size: int = 100_000,
@@ -85,8 +85,9 @@ def predict_clv(
     transaction_model, spend_model
         Fitted models (e.g. ``BetaGeoModel`` and ``GammaGammaModel``).
     horizon, time_unit, discount_rate, discount_period, margin, interval, n_draws
-        As for :func:`clvmodels.customer_lifetime_value`. ``interval=None`` leaves
-        out the bounds.
+        As for :func:`clvmodels.customer_lifetime_value` (``n_draws``: every
+        posterior draw of Bayesian fits, else 200). ``interval=None`` leaves out
+        the bounds.
     model_name
         Written in the ``model`` column (default: the two class names).
     path

@@ -91,3 +91,32 @@ def test_cli_fit_and_predict(tmp_path):
     written = pd.read_csv(out)
     assert len(written) == 2357 and {"clv", "clv_lower", "clv_upper"} <= set(written)
     assert (written["time_unit"] == "M").all()
+
+
+def test_cli_bayesian_fit_then_predict(tmp_path):
+    models = tmp_path / "models"
+    done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "fit", "cdnow:sample",
+                           "-o", str(models), "--method", "nuts", "--draws", "300",
+                           "--seed", "3"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (models / "purchases.nc").exists() and (models / "spend.nc").exists()
+    loaded = clvmodels.load(models / "purchases.json")
+    assert loaded.method == "nuts" and loaded.idata_.posterior.sizes["draw"] == 300
+    out = tmp_path / "clv.parquet"
+    done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "predict", "cdnow:sample",
+                           "--models", str(models), "-o", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_parquet(out)
+    assert len(written) == 2357
+    scored = written.dropna(subset=["clv"])
+    assert (scored["clv_lower"] <= scored["clv"]).all()
+    assert (scored["clv"] <= scored["clv_upper"]).all()
+
+
+def test_cli_rejects_an_unknown_method(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "fit", "cdnow:sample",
+                           "-o", str(tmp_path), "--method", "gibbs"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2
+    assert "method must be one of" in done.stderr
