@@ -85,9 +85,9 @@ def predict_clv(
     transaction_model, spend_model
         Fitted models (e.g. ``BetaGeoModel`` and ``GammaGammaModel``).
     horizon, time_unit, discount_rate, discount_period, margin, interval, n_draws
-        As for :func:`clvmodels.customer_lifetime_value` (``n_draws``: every
-        posterior draw of Bayesian fits, else 200). ``interval=None`` leaves out
-        the bounds.
+        As for :func:`clvmodels.customer_lifetime_value` (``n_draws``: up to
+        1,000 posterior draws of Bayesian fits, else 200). ``interval=None``
+        leaves out the bounds.
     model_name
         Written in the ``model`` column (default: the two class names).
     path

@@ -573,6 +573,20 @@ def test_clv_of_bayesian_models_averages_joint_draws(fitted_bgnbd, fitted_gamma_
     assert list(point.columns) == ["expected_purchases", "expected_spend", "clv"]
 
 
+def test_clv_uses_at_most_a_thousand_posterior_draws_by_default(fitted_bgnbd,
+                                                                fitted_gamma_gamma,
+                                                                cdnow_summary):
+    tm, _ = _mocked(BetaGeoModel, fitted_bgnbd, n_draws=600, seed=1)  # 1,200 draws
+    sm, _ = _mocked(GammaGammaModel, fitted_gamma_gamma, n_draws=600, seed=2)
+    head = cdnow_summary.head(30)
+    kw = dict(horizon=3, time_unit="M", interval=0.8)
+    default = customer_lifetime_value(tm, sm, head, random_state=7, **kw)
+    thousand = customer_lifetime_value(tm, sm, head, n_draws=1000, random_state=7, **kw)
+    every = customer_lifetime_value(tm, sm, head, n_draws=1200, random_state=7, **kw)
+    pd.testing.assert_frame_equal(default, thousand)
+    assert not np.allclose(default["clv_lower"], every["clv_lower"], rtol=1e-12)
+
+
 def test_clv_interval_carries_spend_uncertainty(nuts_bgnbd, nuts_gamma_gamma, cdnow_summary):
     head = cdnow_summary.iloc[::10]
     both = customer_lifetime_value(nuts_bgnbd, nuts_gamma_gamma, head, 12, "M", interval=0.9,
