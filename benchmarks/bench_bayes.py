@@ -230,12 +230,11 @@ def coverage(n_sims: int, n_customers: int) -> dict:
     from clvmodels.exceptions import ConvergenceWarning
     from clvmodels.models.beta_geo import BetaGeoModel
 
+    from clvmodels import simulate
+
     hits = []
     for i in range(n_sims):
-        path = Path(tempfile.gettempdir()) / f"clv-coverage-{i}.parquet"
         rng = np.random.default_rng(1000 + i)
-        from clvmodels import simulate
-
         T = rng.integers(39 * 7, 53 * 7, n_customers) / 7.0
         s = simulate.beta_geo_summary(n_customers, **TRUTH, T=T, random_state=rng,
                                       time_unit="W")
@@ -244,7 +243,6 @@ def coverage(n_sims: int, n_customers: int) -> dict:
             model = BetaGeoModel(method="nuts").fit(s, random_state=i)
         ci = model.confidence_intervals(0.9)
         hits.append([ci.loc[k, "lower"] <= v <= ci.loc[k, "upper"] for k, v in TRUTH.items()])
-        path.unlink(missing_ok=True)
     share = np.mean(hits, axis=0)
     return {k: float(v) for k, v in zip(TRUTH, share)} | {"all": float(np.mean(hits)),
                                                          "simulations": n_sims}
