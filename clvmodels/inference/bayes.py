@@ -41,7 +41,10 @@ A model constructed with ``method="nuts"``, ``"map"`` or ``"advi"`` (e.g.
    sampled directly, with the Laplace covariance as its initial dense mass
    matrix.
 5. **MAP**: the same log-posterior without the log-Jacobian, maximised by Newton
-   steps from the MLE (BFGS if they fail); with flat priors it is the MLE. Its
+   steps from the MLE (BFGS if they fail); with flat priors it is the MLE. For
+   the models whose likelihood has numpy gradients (BG/NBD, MBG/NBD,
+   Gamma-Gamma) the maximum-likelihood fit and the MAP use them and with the
+   default priors nothing is compiled (nor is PyMC imported). The MAP's
    covariance is the Laplace approximation. **ADVI**: ``pm.fit`` (mean-field
    ADVI, Adam) on the whitened log-parameters :math:`u`, started at the
    Laplace mode, so the approximation keeps the correlations between the
@@ -461,11 +464,11 @@ class LogPosterior:
     """Log-posterior density of the parameters' logarithms ``psi = log(theta)``.
 
     ``LogPosterior(...)(psi) -> (value, gradient)``: the log-likelihood of the
-    data (the compiled function of the maximum-likelihood engine on rescaled
-    time and money, shifted back to the true value in the user's units), plus
-    the log prior densities at ``exp(psi)``, plus ``sum(psi)`` (the log-Jacobian
-    of ``theta = exp(psi)``) when ``jacobian`` is true. Without the Jacobian its
-    maximum is the MAP estimate of ``theta``.
+    data (the objective of the maximum-likelihood engine on rescaled time and
+    money, see ``kernel`` below, shifted back to the true value in the user's
+    units), plus the log prior densities at ``exp(psi)``, plus ``sum(psi)`` (the
+    log-Jacobian of ``theta = exp(psi)``) when ``jacobian`` is true. Without the
+    Jacobian its maximum is the MAP estimate of ``theta``.
 
     Parameters
     ----------
@@ -481,9 +484,14 @@ class LogPosterior:
 
     def __init__(self, model, pm_model, data, weights, *, jacobian: bool = True,
                  reference=None, prior_function=None, kernel: bool = True) -> None:
-        """``pm_model`` may be ``None`` when ``prior_function`` is given; ``kernel=False``
-        keeps the compiled pytensor function even for large data (a MAP fit needs
-        a few dozen evaluations, not worth compiling the numba loop)."""
+        """``pm_model`` may be ``None`` when ``prior_function`` is given.
+
+        ``kernel=True`` (sampling: thousands of evaluations, so compiling pays)
+        evaluates the likelihood with the compiled pytensor function, or from
+        :data:`NUMBA_MIN_ROWS` distinct rows on with the parallel numba loop
+        (:func:`rows_kernel`). ``kernel=False`` (MAP: a few dozen evaluations)
+        uses the model's ``gradient_backend``, i.e. the numpy gradients of the
+        likelihood when it has them, so nothing is compiled."""
         self.names = model.param_names()
         self.jacobian = jacobian
         cols = list(model.data_columns)
@@ -491,8 +499,10 @@ class LogPosterior:
         self.shift = model._log_shift(c_t, c_m)
         scaled = [d * (c_t if c in model.time_columns else c_m if c in model.money_columns
                        else 1.0) for c, d in zip(cols, data)]
-        self.objective = make_objective(model.likelihood, scaled, weights,
-                                        backend=model.gradient_backend)
+        backend = model.gradient_backend
+        if kernel and backend == "auto":
+            backend = "pytensor"
+        self.objective = make_objective(model.likelihood, scaled, weights, backend=backend)
         if prior_function is None:
             prior_function = _prior_function(pm_model, self.names)
         copy = getattr(prior_function, "copy", None)  # compiled: one per instance

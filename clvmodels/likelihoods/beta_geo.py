@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from scipy import special as _sp
+
 from ._math import NUMPY, hyp2f1_scaled
 
 __all__ = [
@@ -33,7 +35,9 @@ __all__ = [
     "expected_purchases_if_alive",
     "loglik",
     "loglik_count_terms",
+    "loglik_count_terms_grad",
     "loglik_timing_terms",
+    "loglik_timing_terms_grad",
     "probability_alive",
     "probability_of_purchases",
     "probability_of_purchases_alive",
@@ -68,6 +72,86 @@ def loglik_timing_terms(x, t_x, T, r, alpha, a, b, xp=NUMPY):
     log_T = xp.log(alpha + T)
     d = xp.log(a) - xp.log(b + xp.maximum(x, 1.0) - 1.0) + (r + x) * (log_T - xp.log(alpha + t_x))
     return xp.where(x > 0, xp.softplus(d), 0.0) - (r + x) * log_T
+
+
+def loglik_count_terms_grad(x, r, alpha, a, b):
+    r""":func:`loglik_count_terms` and its gradient in ``(r, alpha, a, b)`` (numpy).
+
+    With :math:`\psi` the digamma function:
+
+    .. math::
+        \partial_r = \psi(r+x) - \psi(r) + \ln\alpha, \quad
+        \partial_\alpha = r/\alpha, \quad
+        \partial_a = \psi(a+b) - \psi(a+b+x), \quad
+        \partial_b = \psi(b+x) - \psi(b) + \psi(a+b) - \psi(a+b+x)
+
+    Returns ``(values, grads)`` of shapes ``(n,)`` and ``(4, n)``. The
+    maximum-likelihood engine uses it instead of compiling the gradient of
+    :func:`loglik_count_terms` (they are tested against each other).
+    """
+    return _count_terms_grad(x, r, alpha, a, b, 0.0)
+
+
+def _count_terms_grad(x, r, alpha, a, b, shift):
+    """Count terms with ``B(a, b+x+shift)`` in the numerator (BG/NBD: 0, MBG/NBD: 1)."""
+    x = np.asarray(x, dtype=float)
+    bx = b + x + shift
+    values = (_sp.gammaln(r + x) - _sp.gammaln(r) + r * np.log(alpha)
+              + _sp.betaln(a, bx) - _sp.betaln(a, b))
+    psi_abx = _sp.digamma(a + bx)
+    psi_ab = _sp.digamma(a + b)
+    grads = np.empty((4,) + np.shape(values))
+    grads[0] = _sp.digamma(r + x) - _sp.digamma(r) + np.log(alpha)
+    grads[1] = r / alpha
+    grads[2] = psi_ab - psi_abx
+    grads[3] = _sp.digamma(bx) - _sp.digamma(b) + psi_ab - psi_abx
+    return values, grads
+
+
+def loglik_timing_terms_grad(x, t_x, T, r, alpha, a, b):
+    r""":func:`loglik_timing_terms` and its gradient in ``(r, alpha, a, b)`` (numpy).
+
+    With :math:`d` the argument of the softplus, :math:`s = \delta_{x>0}\,
+    \mathrm{expit}(d)` (the derivative of the softplus, i.e. the posterior
+    probability that the customer dropped out after the last purchase),
+    :math:`A = 1/(\alpha+T)` and :math:`A_x = 1/(\alpha+t_x)`:
+
+    .. math::
+        \partial_r = -\ln(\alpha+T) + s\,\ln\frac{\alpha+T}{\alpha+t_x}, \quad
+        \partial_\alpha = -(r+x)A + s\,(r+x)(A - A_x), \quad
+        \partial_a = s/a, \quad
+        \partial_b = -s/(b+x-1)
+
+    Returns ``(values, grads)`` of shapes ``(n,)`` and ``(4, n)``.
+    """
+    x = np.asarray(x, dtype=float)
+    return _timing_terms_grad(x, t_x, T, r, alpha, a, b + np.maximum(x, 1.0) - 1.0, x > 0)
+
+
+def _timing_terms_grad(x, t_x, T, r, alpha, a, b_x, active=None):
+    """Timing terms with ``log(a / b_x)`` in the softplus, present where ``active``
+    (BG/NBD: ``b_x = b + x - 1``, ``x > 0``; MBG/NBD: ``b_x = b + x``, ``None``:
+    everywhere), and their gradient in ``(r, alpha, a, b)``."""
+    rx = r + x
+    alpha_T = alpha + T
+    alpha_tx = alpha + t_x
+    log_T = np.log(alpha_T)
+    log_ratio = log_T - np.log(alpha_tx)
+    inv_T = 1.0 / alpha_T
+    inv_tx = 1.0 / alpha_tx
+    d = np.log(a) - np.log(b_x) + rx * log_ratio
+    soft = np.logaddexp(0.0, d)  # softplus, as NUMPY.softplus
+    s = _sp.expit(d)
+    if active is not None:
+        soft = np.where(active, soft, 0.0)
+        s = np.where(active, s, 0.0)
+    values = soft - rx * log_T
+    grads = np.empty((4,) + np.shape(values))
+    grads[0] = s * log_ratio - log_T
+    grads[1] = rx * (s * (inv_T - inv_tx) - inv_T)
+    grads[2] = s / a
+    grads[3] = -s / b_x
+    return values, grads
 
 
 def loglik(x, t_x, T, r, alpha, a, b, xp=NUMPY):

@@ -30,7 +30,9 @@ __all__ = [
     "expected_purchases_if_alive",
     "loglik",
     "loglik_count_terms",
+    "loglik_count_terms_grad",
     "loglik_timing_terms",
+    "loglik_timing_terms_grad",
     "probability_alive",
     "probability_of_purchases",
 ]
@@ -58,6 +60,42 @@ def loglik_timing_terms(x, t_x, T, r, alpha, a, b, xp=NUMPY):
     log_T = xp.log(alpha + T)
     d = xp.log(a) - xp.log(b + x) + (r + x) * (log_T - xp.log(alpha + t_x))
     return xp.softplus(d) - (r + x) * log_T
+
+
+def loglik_count_terms_grad(x, r, alpha, a, b):
+    r""":func:`loglik_count_terms` and its gradient in ``(r, alpha, a, b)`` (numpy).
+
+    As for the BG/NBD (:func:`clvmodels.likelihoods.beta_geo.loglik_count_terms_grad`)
+    with :math:`b+x+1` in place of :math:`b+x`:
+
+    .. math::
+        \partial_r = \psi(r+x) - \psi(r) + \ln\alpha, \quad
+        \partial_\alpha = r/\alpha, \quad
+        \partial_a = \psi(a+b) - \psi(a+b+x+1), \quad
+        \partial_b = \psi(b+x+1) - \psi(b) + \psi(a+b) - \psi(a+b+x+1)
+
+    Returns ``(values, grads)`` of shapes ``(n,)`` and ``(4, n)``.
+    """
+    return _bg._count_terms_grad(x, r, alpha, a, b, 1.0)
+
+
+def loglik_timing_terms_grad(x, t_x, T, r, alpha, a, b):
+    r""":func:`loglik_timing_terms` and its gradient in ``(r, alpha, a, b)`` (numpy).
+
+    With :math:`d` the argument of the softplus, :math:`s = \mathrm{expit}(d)`
+    (for every customer, ``x = 0`` included), :math:`A = 1/(\alpha+T)` and
+    :math:`A_x = 1/(\alpha+t_x)`:
+
+    .. math::
+        \partial_r = -\ln(\alpha+T) + s\,\ln\frac{\alpha+T}{\alpha+t_x}, \quad
+        \partial_\alpha = -(r+x)A + s\,(r+x)(A - A_x), \quad
+        \partial_a = s/a, \quad
+        \partial_b = -s/(b+x)
+
+    Returns ``(values, grads)`` of shapes ``(n,)`` and ``(4, n)``.
+    """
+    x = np.asarray(x, dtype=float)
+    return _bg._timing_terms_grad(x, t_x, T, r, alpha, a, b + x)
 
 
 def loglik(x, t_x, T, r, alpha, a, b, xp=NUMPY):

@@ -72,5 +72,7 @@ class BetaGeoModel(TransactionModel):
     likelihood = LikelihoodSpec(
         loglik=_formulas.loglik, n_params=4, n_data=3,
         count_terms=_formulas.loglik_count_terms, rest_terms=_formulas.loglik_timing_terms,
+        count_terms_grad=_formulas.loglik_count_terms_grad,
+        rest_terms_grad=_formulas.loglik_timing_terms_grad,
     )
     formulas = _formulas

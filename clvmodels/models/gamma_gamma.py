@@ -99,6 +99,8 @@ class GammaGammaModel(ParametricModel):
     likelihood = LikelihoodSpec(
         loglik=_formulas.loglik, n_params=3, n_data=2,
         count_terms=_formulas.loglik_count_terms, rest_terms=_formulas.loglik_amount_terms,
+        count_terms_grad=_formulas.loglik_count_terms_grad,
+        rest_terms_grad=_formulas.loglik_amount_terms_grad,
     )
     uses_time = False
 

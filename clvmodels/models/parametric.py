@@ -212,10 +212,14 @@ class ParametricModel(BaseModel):
     alternative_starts: ClassVar[tuple[dict, ...]] = ()
     #: Whether the model has a time unit (purchase models) or not (spend models).
     uses_time: ClassVar[bool] = True
-    #: How the optimiser gets gradients: ``"pytensor"`` (exact, compiled) or
+    #: How the optimiser gets gradients: ``"auto"`` (``"analytic"`` when the
+    #: likelihood declares numpy value-and-gradient functions, else
+    #: ``"pytensor"``), ``"analytic"`` (those functions: exact, nothing to
+    #: compile), ``"pytensor"`` (exact, compiled once per process) or
     #: ``"numpy"`` (central finite differences; for likelihoods pytensor cannot
-    #: differentiate well).
-    gradient_backend: ClassVar[str] = "pytensor"
+    #: differentiate well). NUTS and ADVI use the compiled function whatever
+    #: ``"auto"`` picks (see :class:`clvmodels.inference.bayes.LogPosterior`).
+    gradient_backend: ClassVar[str] = "auto"
 
     #: Number of parameter draws of a prediction interval of a maximum-likelihood
     #: or MAP fit (asymptotic normal draws) when ``n_draws`` is not given.
@@ -574,7 +578,7 @@ class ParametricModel(BaseModel):
             if not positive.any():
                 return 1.0
             wp = weights * positive
-            typical = float(np.dot(wp, ref) / wp.sum())
+            typical = float(np.einsum("n,n->", wp, ref) / wp.sum())  # no BLAS threads
             return 1.0 / typical if typical > 0 else 1.0
 
         return scale(self.time_columns), scale(self.money_columns)
@@ -966,7 +970,7 @@ class TransactionModel(ParametricModel):
         # The likelihood of a history with x repeat purchases is a density of x
         # purchase times: rescaling time by c multiplies it by c**-x.
         x = data[list(self.data_columns).index("frequency")]
-        return -nll_scaled + np.log(c_t) * float(np.dot(weights, x))
+        return -nll_scaled + np.log(c_t) * float(np.einsum("n,n->", weights, x))
     #: ``expected_purchases`` accepts a sequence of horizons (used by
     #: :func:`clvmodels.clv.customer_lifetime_value`).
     supports_horizon_arrays: ClassVar[bool] = True
