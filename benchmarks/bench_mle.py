@@ -12,6 +12,9 @@ it) is computed with clvmodels' likelihood at each library's parameters, so the
 two are compared on the same scale.
 
     .venv/bin/python benchmarks/bench_mle.py [--sizes 100000 1000000 10000000]
+
+(``--libraries clvmodels --merge`` re-measures clvmodels only and replaces its
+rows in the earlier results file, keeping the others, e.g. lifetimes'.)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import measure, ratios, save
+from harness import RESULTS, measure, ratios, save
 
 TRUTH = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
 SPEND = {"p": 6.0, "q": 4.0, "v": 15.0}
@@ -35,8 +38,10 @@ LOAD = ("import warnings, pandas as pd, numpy as np\n"
 
 OURS = LOAD + ("import clvmodels\n"
                "from clvmodels.models.pareto_nbd import ParetoNBDModel\n")
-# The first fit of a model class in a process compiles its gradient (about 2 s);
-# "warm" jobs pay it in the untimed set-up, as every fit after the first does.
+# The first fit of a model class in a process pays per-process costs: for
+# Pareto/NBD, compiling its gradient (about 2 s; BG/NBD and Gamma-Gamma have
+# numpy gradients and compile nothing). "Warm" jobs pay them in the untimed
+# set-up, as every fit after the first does.
 WARM = OURS + ("tiny = summary.iloc[:2000].copy(); tiny.attrs['time_unit'] = 'W'\n"
                "clvmodels.BetaGeoModel().fit(tiny); ParetoNBDModel().fit(tiny)\n"
                "clvmodels.GammaGammaModel().fit(tiny)\n")
@@ -114,11 +119,28 @@ def true_loglik(path: Path, model: str, params: dict) -> float:
     return float(pareto_nbd.loglik(x, t_x, T, *(params[k] for k in ("r", "alpha", "s", "beta"))).sum())
 
 
+def merged(rows: list[dict], name: str) -> list[dict]:
+    """The rows of the earlier ``results/<name>.csv``, those measured again replaced
+    in place, new ones appended."""
+    previous = RESULTS / f"{name}.csv"
+    if not previous.exists():
+        return rows
+    keys = ("benchmark", "case", "library")
+    new = {tuple(r[k] for k in keys): r for r in rows}
+    earlier = pd.read_csv(previous).to_dict("records")
+    out = [new.pop(tuple(r[k] for k in keys), r) for r in earlier]
+    return out + [r for r in rows if tuple(r[k] for k in keys) in new]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000, 10_000_000])
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--name", default="mle")
+    parser.add_argument("--libraries", nargs="+", default=["clvmodels", "lifetimes"])
+    parser.add_argument("--merge", action="store_true",
+                        help="replace the matching rows of an earlier results/<name>.csv "
+                             "instead of starting a new one")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -130,6 +152,8 @@ def main() -> None:
             jobs = {**FIT_JOBS, **CLV_JOBS}
             for (bench, library), (setup, job) in jobs.items():
                 if bench == "fit + clv" and "simulated" not in case:
+                    continue
+                if library.split(" ")[0] not in args.libraries:
                     continue
                 if (bench, library) == ("pareto_nbd fit", "lifetimes") and "10,000,000" in case:
                     # 311 s at 1M customers in our runs, linear in customers: far past the
@@ -150,6 +174,8 @@ def main() -> None:
                     row["total_clv"] = result["total_clv"]
                 rows.append(row)
                 print(row, flush=True)
+    if args.merge:
+        rows = merged(rows, args.name)
     frame = save(rows, args.name)
     for ours in ("clvmodels", "clvmodels (first fit)"):
         print(ratios(frame, anchor="lifetimes", ours=ours).to_string(index=False))
