@@ -22,7 +22,6 @@ also accept arrays of parameter draws.
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import special as _sp
 
 from ._math import NUMPY, hyp2f1_scaled

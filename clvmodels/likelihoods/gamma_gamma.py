@@ -17,7 +17,6 @@ information.
 from __future__ import annotations
 
 import numpy as np
-
 from scipy import special as _sp
 
 from ._math import NUMPY
