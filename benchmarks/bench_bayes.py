@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -62,26 +61,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import save
+from bench_mle import TRUTH, cdnow, simulated
+from harness import measure, merged, save
 
-# As harness.measure, but with a chosen interpreter (PyMC-Marketing may live in its
-# own venv). The result goes to a file: libraries print to stdout.
-_RUNNER = """
-import json, sys, time
-setup, job, out = sys.argv[1], sys.argv[2], sys.argv[3]
-scope = {}
-exec(setup, scope)
-start = time.perf_counter()
-extra = eval(job, scope)
-seconds = time.perf_counter() - start
-with open("/proc/self/status") as status:
-    peak_kb = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
-with open(out, "w") as f:
-    json.dump({"seconds": seconds, "peak_mb": peak_kb / 1024, "extra": extra or {}}, f)
-"""
+HERE = Path(__file__).resolve().parent
 
-TRUTH = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
-SPEND = {"p": 6.0, "q": 4.0, "v": 15.0}
 NUTS = {"draws": 1000, "tune": 1000, "chains": 2}
 
 LOAD = ("import warnings, json, resource, pandas as pd, numpy as np, arviz as az\n"
@@ -186,41 +170,9 @@ CLV_THEIRS_JOB = ("(lambda out: dict(customers=int(out.sizes['customer_id']), "
                   "tm, data.copy(), future_t=12, discount_rate=0.01, time_unit='W'))")
 
 
-def run(python: str, setup: str, job: str, timeout: float) -> dict:
-    """``harness.measure`` with a chosen interpreter."""
-    with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp) / "result.json"
-        try:
-            done = subprocess.run([python, "-c", _RUNNER, setup, job, str(result)],
-                                  capture_output=True, text=True, timeout=timeout,
-                                  cwd=Path(__file__).parent)
-        except subprocess.TimeoutExpired:
-            return {"error": f"did not finish in {timeout:.0f} s"}
-        if done.returncode != 0:
-            lines = [l for l in done.stderr.strip().splitlines() if l.strip()] or ["failed"]
-            return {"error": lines[-1][:200]}
-        out = json.loads(result.read_text())
-    return {"seconds": out["seconds"], "peak_mb": out["peak_mb"], **out["extra"]}
-
-
-def cdnow(path: Path) -> None:
-    import clvmodels
-
-    tx = clvmodels.datasets.load_cdnow("sample")
-    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount",
-                                    calibration_period_end="1997-09-30", time_unit="W")
-    summary.to_parquet(path)
-
-
-def simulated(n: int, path: Path) -> None:
-    from clvmodels import simulate
-
-    rng = np.random.default_rng(n)
-    T = rng.integers(39 * 7, 53 * 7, n) / 7.0
-    s = simulate.beta_geo_summary(n, **TRUTH, T=T, random_state=n, time_unit="W",
-                                  spend=SPEND)
-    s["recency"] = np.floor(s["recency"] * 7.0) / 7.0  # whole days, as from a daily log
-    s.to_parquet(path)
+def measure_in(python: str, setup: str, job: str, timeout: float) -> dict:
+    """:func:`harness.measure` with ``python`` in this folder (jobs import bench_bayes)."""
+    return measure(setup, job, timeout=timeout, python=python, cwd=HERE)
 
 
 def coverage(n_sims: int, n_customers: int) -> dict:
@@ -269,10 +221,6 @@ def main() -> None:
     cap = str(int(args.memory_cap_gb * 2**30))
     rows: list[dict] = []
 
-    earlier = []
-    previous = Path(__file__).parent / "results" / f"{args.name}.csv"
-    if args.merge and previous.exists():
-        earlier = pd.read_csv(previous).to_dict("records")
     keys = ("benchmark", "model", "case", "library")
 
     def record(bench, model, case, library, result):
@@ -282,9 +230,7 @@ def main() -> None:
         rows.append(row)
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}
         print(json.dumps(shown), flush=True)
-        new = {tuple(r[k] for k in keys) for r in rows}
-        kept = [r for r in earlier if tuple(r[k] for k in keys) not in new]
-        save(kept + rows, args.name)
+        save(merged(rows, args.name, keys) if args.merge else rows, args.name)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -310,7 +256,7 @@ def main() -> None:
                         job = job.replace("@SAVE@", repr(str(tmp / f"{model}.json")))
                         python = sys.executable if library == "clvmodels" else args.pmm_python
                         record(bench, model, case, library,
-                               run(python, setup, job, args.timeout))
+                               measure_in(python, setup, job, args.timeout))
             if "clv" in args.cases and "simulated" in case and "clvmodels" in args.libraries:
                 tm, sm = tmp / "bgnbd.json", tmp / "gamma-gamma.json"
                 if not ("nuts" in args.cases and tm.exists() and sm.exists()):
@@ -320,21 +266,23 @@ def main() -> None:
                     setup = CLV_OURS.replace("@PATH@", repr(str(path))).replace(
                         "@TM@", repr(str(tm))).replace("@SM@", repr(str(sm)))
                     record("clv 12 months, 90% interval", "bgnbd + gamma-gamma", case,
-                           "clvmodels", run(sys.executable, setup, CLV_JOB, args.timeout))
+                           "clvmodels",
+                           measure_in(sys.executable, setup, CLV_JOB, args.timeout))
                     setup = CLV_THEIRS.replace("@PATH@", repr(str(path))).replace(
                         "@CAP@", cap).replace("@TM@", repr(str(tm.with_suffix(".nc")))).replace(
                         "@SM@", repr(str(sm.with_suffix(".nc"))))
                     if "pymc-marketing" in args.libraries:
                         record("clv 12 months, 90% interval", "bgnbd + gamma-gamma", case,
-                               "pymc-marketing", run(args.pmm_python, setup, CLV_THEIRS_JOB,
-                                                     args.timeout))
+                               "pymc-marketing",
+                               measure_in(args.pmm_python, setup, CLV_THEIRS_JOB,
+                                          args.timeout))
                 for f in (tm, sm, tm.with_suffix(".nc"), sm.with_suffix(".nc")):
                     f.unlink(missing_ok=True)
         if "coverage" in args.cases:
             setup = "import sys; sys.path.insert(0, '.')\nfrom bench_bayes import coverage\n"
             record("coverage of 90% intervals", "bgnbd", "3,000 simulated x "
                    f"{args.coverage_sims}", "clvmodels",
-                   run(sys.executable, setup, f"coverage({args.coverage_sims}, 3000)",
+                   measure_in(sys.executable, setup, f"coverage({args.coverage_sims}, 3000)",
                        args.timeout * 4))
     frame = pd.DataFrame(rows)
     print(frame.to_string())

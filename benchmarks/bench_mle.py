@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness import RESULTS, measure, ratios, save
+from harness import measure, merged, ratios, save
 
 TRUTH = {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}
 SPEND = {"p": 6.0, "q": 4.0, "v": 15.0}
@@ -117,19 +117,6 @@ def true_loglik(path: Path, model: str, params: dict) -> float:
     if model.startswith("bgnbd"):
         return float(beta_geo.loglik(x, t_x, T, *(params[k] for k in ("r", "alpha", "a", "b"))).sum())
     return float(pareto_nbd.loglik(x, t_x, T, *(params[k] for k in ("r", "alpha", "s", "beta"))).sum())
-
-
-def merged(rows: list[dict], name: str) -> list[dict]:
-    """The rows of the earlier ``results/<name>.csv``, those measured again replaced
-    in place, new ones appended."""
-    previous = RESULTS / f"{name}.csv"
-    if not previous.exists():
-        return rows
-    keys = ("benchmark", "case", "library")
-    new = {tuple(r[k] for k in keys): r for r in rows}
-    earlier = pd.read_csv(previous).to_dict("records")
-    out = [new.pop(tuple(r[k] for k in keys), r) for r in earlier]
-    return out + [r for r in rows if tuple(r[k] for k in keys) in new]
 
 
 def main() -> None:

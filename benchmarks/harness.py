@@ -36,15 +36,17 @@ _RUNNER = textwrap.dedent("""
 """)
 
 
-def measure(setup: str, job: str, *, timeout: float = 600.0) -> dict:
+def measure(setup: str, job: str, *, timeout: float = 600.0, python: str = sys.executable,
+            cwd: str | Path | None = None) -> dict:
     """Run ``setup`` (untimed) then ``job`` (timed; an expression returning a dict of
-    extra figures) in a fresh interpreter. Returns seconds, peak_mb and the extras,
-    or ``{"error": ...}`` when the job fails or runs out of time."""
+    extra figures) in a fresh interpreter (``python``, default this one; a comparison
+    library may live in a venv of its own), in ``cwd``. Returns seconds, peak_mb and
+    the extras, or ``{"error": ...}`` when the job fails or runs out of time."""
     with tempfile.TemporaryDirectory() as tmp:
         result_file = Path(tmp) / "result.json"
         try:
-            done = subprocess.run([sys.executable, "-c", _RUNNER, setup, job, str(result_file)],
-                                  capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run([python, "-c", _RUNNER, setup, job, str(result_file)],
+                                  capture_output=True, text=True, timeout=timeout, cwd=cwd)
         except subprocess.TimeoutExpired:
             return {"error": f"did not finish in {timeout:.0f} s"}
         if done.returncode != 0:
@@ -61,6 +63,19 @@ def save(rows: list[dict], name: str) -> pd.DataFrame:
     frame.to_csv(RESULTS / f"{name}.csv", index=False)
     (RESULTS / f"{name}.md").write_text(frame.to_markdown(index=False, floatfmt=".4g") + "\n")
     return frame
+
+
+def merged(rows: list[dict], name: str,
+           keys: tuple[str, ...] = ("benchmark", "case", "library")) -> list[dict]:
+    """The rows of the earlier ``results/<name>.csv``, those measured again (same
+    ``keys``) replaced in place, new ones appended."""
+    previous = RESULTS / f"{name}.csv"
+    if not previous.exists():
+        return rows
+    new = {tuple(r[k] for k in keys): r for r in rows}
+    earlier = pd.read_csv(previous).to_dict("records")
+    out = [new.pop(tuple(r[k] for k in keys), r) for r in earlier]
+    return out + [r for r in rows if tuple(r[k] for k in keys) in new]
 
 
 def ratios(frame: pd.DataFrame, anchor: str, ours: str = "clvmodels",
