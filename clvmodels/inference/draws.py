@@ -21,6 +21,7 @@ customer (the caller asked for it).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -148,8 +149,6 @@ def reduce_draws(
             undefined[start:stop] = bad.sum(axis=(1, 2))
         with np.errstate(invalid="ignore", divide="ignore"):
             if n_bad:
-                import warnings
-
                 with warnings.catch_warnings():  # all-NaN rows give NaN, as intended
                     warnings.simplefilter("ignore", RuntimeWarning)
                     mean[start:stop] = np.nanmean(values, axis=1)

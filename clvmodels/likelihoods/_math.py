@@ -40,6 +40,32 @@ def _np_softplus(x):
     return np.logaddexp(0.0, x)
 
 
+#: Shift of ``a`` around an integer ``c - a - b`` (see :func:`_hyp2f1`).
+_INTEGER_GAP_SHIFT = 1e-5
+
+
+def _hyp2f1(a, b, c, z):
+    """``scipy.special.hyp2f1`` for ``0 <= z < 1``, also where ``c - a - b`` is an integer.
+
+    Near ``z = 1`` scipy evaluates through the connection formula, whose
+    degenerate (logarithmic) case at integer ``c - a - b`` it gets wrong: for
+    example ``hyp2f1(4, 0.05, 4.05, 0.9973)`` returns -0.699 instead of 1.313,
+    and ``c - a - b = 1`` can give NaN close to 1. BG/NBD predictions meet this
+    case when ``r = a - 1``. There the function is evaluated at ``a +- 1e-5``
+    and averaged: the error of the average is of order 1e-10 relative (the
+    function is smooth in ``a``), checked against the Euler integral.
+    """
+    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, z)))
+    out = np.array(_sp.hyp2f1(a, b, c, z), dtype=float)
+    gap = c - a - b
+    degenerate = (np.abs(gap - np.round(gap)) < 1e-9) & (z > 0.5)
+    if degenerate.any():
+        ad, bd, cd, zd = a[degenerate], b[degenerate], c[degenerate], z[degenerate]
+        out[degenerate] = 0.5 * (_sp.hyp2f1(ad + _INTEGER_GAP_SHIFT, bd, cd, zd)
+                                 + _sp.hyp2f1(ad - _INTEGER_GAP_SHIFT, bd, cd, zd))
+    return out
+
+
 NUMPY = MathNamespace(
     name="numpy",
     log=np.log,
@@ -54,7 +80,7 @@ NUMPY = MathNamespace(
     gammaln=_sp.gammaln,
     betaln=_sp.betaln,
     digamma=_sp.digamma,
-    hyp2f1=_sp.hyp2f1,
+    hyp2f1=_hyp2f1,
     betainc=_sp.betainc,
     softplus=_np_softplus,
     logaddexp=np.logaddexp,
@@ -105,32 +131,6 @@ def pytensor_namespace() -> MathNamespace:
             inf=np.inf,
         )
     return _PYTENSOR
-
-
-#: Shift of ``a`` around an integer ``c - a - b`` (see :func:`_hyp2f1`).
-_INTEGER_GAP_SHIFT = 1e-5
-
-
-def _hyp2f1(a, b, c, z):
-    """``scipy.special.hyp2f1`` for ``0 <= z < 1``, also where ``c - a - b`` is an integer.
-
-    Near ``z = 1`` scipy evaluates through the connection formula, whose
-    degenerate (logarithmic) case at integer ``c - a - b`` it gets wrong: for
-    example ``hyp2f1(4, 0.05, 4.05, 0.9973)`` returns -0.699 instead of 1.313,
-    and ``c - a - b = 1`` can give NaN close to 1. BG/NBD predictions meet this
-    case when ``r = a - 1``. There the function is evaluated at ``a +- 1e-5``
-    and averaged: the error of the average is of order 1e-10 relative (the
-    function is smooth in ``a``), checked against the Euler integral.
-    """
-    a, b, c, z = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (a, b, c, z)))
-    out = np.array(_sp.hyp2f1(a, b, c, z), dtype=float)
-    gap = c - a - b
-    degenerate = (np.abs(gap - np.round(gap)) < 1e-9) & (z > 0.5)
-    if degenerate.any():
-        ad, bd, cd, zd = a[degenerate], b[degenerate], c[degenerate], z[degenerate]
-        out[degenerate] = 0.5 * (_sp.hyp2f1(ad + _INTEGER_GAP_SHIFT, bd, cd, zd)
-                                 + _sp.hyp2f1(ad - _INTEGER_GAP_SHIFT, bd, cd, zd))
-    return out
 
 
 def hyp2f1_scaled(a, b, c, z, power, log1mz=None):
