@@ -43,7 +43,8 @@ import pandas as pd
 from .exceptions import DataError, DataWarning
 from .units import normalize_unit, unit_days
 
-__all__ = ["purchase_days", "read_transactions", "rfm_summary"]
+__all__ = ["ExcludedCustomers", "excluded_customers", "purchase_days", "read_transactions",
+           "rfm_summary"]
 
 #: A timestamp string that carries a UTC offset or zone ("...10:00+02:00", "...Z").
 _TZ_PATTERN = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
@@ -234,6 +235,49 @@ def read_transactions(source, columns: Sequence[str] | None = None) -> pd.DataFr
     log = _DuckDBLog(source, None, columns=columns)
     with log:
         return log.con.sql("SELECT * FROM src").df()
+
+
+class ExcludedCustomers:
+    """The customers a summary leaves out, kept in ``summary.attrs["excluded_customers"]``.
+
+    ``frame`` is indexed by customer id (named like the summary's index) with the
+    columns ``reason`` (text) and ``in_calibration_period`` (whether the customer
+    bought in the calibration period, so that a per-customer export keeps a row
+    for them). The holder is shared, not copied, when pandas copies ``attrs``
+    (pandas deep-copies attrs on every operation), and compares by identity, so
+    it never slows down or breaks operations on the summary.
+    """
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def __copy__(self):
+        return self
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+    def __repr__(self) -> str:
+        return f"ExcludedCustomers({len(self.frame)} customers)"
+
+
+def excluded_customers(summary: pd.DataFrame) -> pd.DataFrame:
+    """The customers ``summary`` leaves out, with the reason (see :class:`ExcludedCustomers`).
+
+    An empty frame when none were left out (or the summary was not built by
+    :func:`rfm_summary`).
+    """
+    holder = summary.attrs.get("excluded_customers")
+    if holder is None:
+        index = pd.Index([], name=summary.index.name, dtype=summary.index.dtype)
+        return pd.DataFrame({"reason": pd.Series([], dtype=object, index=index),
+                             "in_calibration_period": pd.Series([], dtype=bool, index=index)})
+    return holder.frame.copy()
 
 
 # ---------------------------------------------------------------------------
