@@ -60,13 +60,15 @@ def test_formula_clv_against_a_direct_computation(master):
 
 
 def test_formula_clv_estimates_churn_or_defaults(master):
-    estimated = formula_clv(master, "customer_id", "date", "amount", period="M")
-    churn = cohort_retention(master, "customer_id", "date", period="M").churn_rate
-    assert estimated.lifespan == pytest.approx(1.0 / churn)
-    assert "cohort" in estimated.lifespan_source
-    young = master[master["date"] <= "1997-06-30"]
-    with pytest.warns(DataWarning, match="3 years"):
-        f = formula_clv(young, "customer_id", "date", "amount", period="M")
+    # Non-contractual: retention over half-year windows (18 months hold three).
+    estimated = formula_clv(master, "customer_id", "date", "amount", period="M",
+                            window=182.625)
+    retention = cohort_retention(master, "customer_id", "date", period="M", window=182.625)
+    assert estimated.lifespan == pytest.approx(1.0 / retention.churn_rate)
+    assert estimated.lifespan == pytest.approx(retention.lifespan)
+    assert "retention" in estimated.lifespan_source
+    with pytest.warns(DataWarning, match="3-year rule"):
+        f = formula_clv(master, "customer_id", "date", "amount", period="M")
     assert f.lifespan == pytest.approx(36.0)
     given = formula_clv(master, "customer_id", "date", "amount", churn_rate=0.5)
     assert given.lifespan == 2.0
@@ -79,7 +81,8 @@ def test_cohort_retention_on_a_known_log():
         "ts": pd.to_datetime(["2024-01-05", "2024-02-03", "2024-03-09", "2024-01-20",
                               "2024-03-02", "2024-02-10", "2024-04-15"]),
     })
-    result = cohort_retention(tx, "id", "ts", period="M")
+    with pytest.warns(DataWarning, match="3-year rule"):
+        result = cohort_retention(tx, "id", "ts", period="M")
     table = result.table
     # April is not over, so March is the last complete month.
     assert list(table.columns) == [0, 1, 2]
@@ -88,9 +91,9 @@ def test_cohort_retention_on_a_known_log():
     assert table.loc[pd.Period("2024-02", "M"), 1] == 0.0
     assert np.isnan(table.loc[pd.Period("2024-02", "M"), 2])
     assert result.cohort_sizes.tolist() == [2, 1]
-    # Pairs (active in p, active in p+1), p before March: a Jan->Feb yes, a Feb->Mar yes,
-    # b Jan->Feb no, c Feb->Mar no: churn = 2 / 4.
-    assert result.churn_rate == pytest.approx(0.5)
+    # Four months are too short for a yearly retention window: the 3-year default.
+    assert result.lifespan == pytest.approx(36.0)
+    assert result.churn_rate == pytest.approx(1 / 36)
 
 
 def test_baseline_model_predictions(calibration):
@@ -118,15 +121,17 @@ def test_baseline_model_predictions(calibration):
 
 def test_baseline_estimates_churn_from_a_long_summary(master):
     summary = rfm_summary(master, "customer_id", "date", "amount", time_unit="D")
-    model = BaselineModel().fit(summary)
-    freq, rec, T = (summary[c].to_numpy(float) for c in ("frequency", "recency", "T"))
-    threshold = np.quantile(rec[freq > 0] / freq[freq > 0], 0.9)
-    churned = (T - rec) > threshold
-    assert model.lifespan_ == pytest.approx(np.where(churned, rec, T).sum() / churned.sum())
-    # A short history falls back to 3 years.
-    short = rfm_summary(master, "customer_id", "date", "amount",
-                        calibration_period_end="1997-06-30", time_unit="D")
-    assert BaselineModel().fit(short).lifespan_ == pytest.approx(3 * 365.25)
+    with pytest.warns(DataWarning, match="shorter than the median time"):
+        model = BaselineModel(window="M").fit(summary)
+    silent = (summary["T"] - summary["recency"]).to_numpy(float)
+    w = 365.25 / 12
+    base = (summary["T"].to_numpy(float) > w) & (silent <= 2 * w)
+    r = (base & (silent <= w)).sum() / base.sum()
+    assert model.lifespan_ == pytest.approx(-w / np.log(r))
+    assert model.lifespan_estimate_.n_customers == base.sum()
+    # A history shorter than two windows falls back to 3 years.
+    with pytest.warns(DataWarning, match="3-year rule"):
+        assert BaselineModel().fit(summary).lifespan_ == pytest.approx(3 * 365.25)
 
 
 def test_baseline_follows_model_conventions(calibration):

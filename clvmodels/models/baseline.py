@@ -26,15 +26,18 @@ import pandas as pd
 
 from .._checks import check_summary
 from ..data import purchase_days
-from ..exceptions import DataWarning
+from ..exceptions import DataError, DataWarning
 from ..units import normalize_unit, unit_days
 from .base import BaseModel, summary_time_unit
 
 __all__ = [
+    "SETTINGS",
     "BaselineModel",
     "CohortRetention",
     "FormulaCLV",
+    "LifespanEstimate",
     "cohort_retention",
+    "estimate_lifespan",
     "formula_clv",
     "rfm_segments",
 ]
@@ -42,12 +45,226 @@ __all__ = [
 #: Lifespan assumed when the history is too short to estimate churn, in years.
 DEFAULT_LIFESPAN_YEARS = 3.0
 
+#: The two settings of the lifespan estimate (see :func:`estimate_lifespan`).
+SETTINGS = ("noncontractual", "contractual")
+
+#: A payment counts as late (a gap, or a churn) only when it is this much later than
+#: one billing period: calendar months last 28 to 31 days, a month unit 30.44.
+BILLING_GRACE = 0.1
+
+
+def check_setting(setting) -> str:
+    """``setting`` if it is one of :data:`SETTINGS`, else a :class:`DataError`."""
+    if setting not in SETTINGS:
+        raise DataError(
+            f"Unknown setting {setting!r}: use 'noncontractual' (shops: customers leave "
+            "without telling you) or 'contractual' (subscriptions: cancellations are "
+            "observed).", rule="unknown_setting", n_rows=0, examples=[setting])
+    return setting
+
+
+def _as_days(value, name: str) -> float:
+    """A duration given as a unit code (``"M"``, ``"Y"``, ...) or a number of days."""
+    if isinstance(value, str):
+        return unit_days(value)
+    days = float(value)
+    if not np.isfinite(days) or days <= 0:
+        raise ValueError(f"{name} must be a time unit ('W', 'M', 'Y') or a positive number "
+                         f"of days, got {value!r}.")
+    return days
+
+
+@dataclass(frozen=True)
+class LifespanEstimate:
+    """How long a customer stays, and how that was estimated.
+
+    Attributes
+    ----------
+    setting
+        ``"noncontractual"`` or ``"contractual"``.
+    lifespan_days
+        Expected lifespan in days.
+    source
+        One line saying which estimate was used.
+    n_customers
+        Customers the estimate rests on (non-contractual: those active in the
+        window before last; contractual: every subscriber).
+    n_events
+        Non-contractual: of those, how many bought again in the last window;
+        contractual: subscribers whose payments stopped.
+    rate
+        Non-contractual: the retention over one window; contractual: the churn per
+        billing period. NaN when the default was used.
+    window_days
+        The retention window (non-contractual) or the billing period (contractual).
+    is_default
+        Whether the 3-year default was used because the log is too short.
+    """
+
+    setting: str
+    lifespan_days: float
+    source: str
+    n_customers: int
+    n_events: int
+    rate: float
+    window_days: float
+    is_default: bool
+
+    def lifespan_in(self, unit: str) -> float:
+        """The lifespan in ``unit``."""
+        return self.lifespan_days / unit_days(unit)
+
+
+def estimate_lifespan(frequency, recency, T, *, setting: str = "noncontractual",
+                      window="Y", billing_period="M", stacklevel: int = 2) -> LifespanEstimate:
+    r"""The customer lifespan of a customer base, from each customer's first and last purchase.
+
+    ``frequency`` (repeat purchase days), ``recency`` and ``T`` (days from the
+    first purchase to the last one and to the end of observation) are arrays in
+    **days**. :func:`formula_clv`, :class:`BaselineModel` and
+    :func:`cohort_retention` all call this function, so they agree on the same data.
+
+    ``setting="noncontractual"`` (shops). Nobody says they left, so a month
+    without a purchase is no evidence of churn: most customers of a shop do not buy
+    every month. The lifespan is "the time a customer typically keeps buying before
+    becoming inactive for good", measured on a ``window`` that spans the purchase
+    cycle (default one year). The customers *active in the window before last*
+    (first purchase before the last window, last purchase in the window before
+    last or later) are the base; the share of them who buy again in the last
+    window is the retention :math:`r` over one window, and the lifespan is
+    :math:`-w / \ln r`, the mean of an exponential lifetime that keeps a share
+    :math:`r` of customers over a window :math:`w` (the textbook :math:`w / (1 -
+    r)` counts whole windows and overstates the lifespan by about half a window).
+    When the log is shorter than two windows, or no base customer is lost or
+    kept, the lifespan is the rule of thumb of 3 years, with a warning.
+
+    ``setting="contractual"`` (subscriptions). A subscriber churns when their
+    payments stop: the last payment is more than one ``billing_period`` (plus a
+    10% grace, calendar months being uneven) before the end of observation. After
+    each payment a subscriber either pays again or leaves; the churn per billing
+    period is the number of churned subscribers divided by the number of such
+    observed decisions (all payments except the last of each subscriber still
+    paying), and the lifespan is :math:`1 / \text{churn}` billing periods
+    (monthly churn 2% -> 50 months). Without any churn the lifespan is the
+    3-year default, with a warning.
+
+    Parameters
+    ----------
+    frequency, recency, T
+        Per customer, durations in days.
+    setting
+        ``"noncontractual"`` (default) or ``"contractual"``; anything else is a
+        :class:`~clvmodels.DataError`.
+    window
+        Non-contractual retention window: a unit (``"M"``, ``"Y"``; default a year)
+        or a number of days.
+    billing_period
+        Contractual billing period: a unit (default ``"M"``) or a number of days.
+
+    Returns
+    -------
+    LifespanEstimate
+    """
+    setting = check_setting(setting)
+    x = np.asarray(frequency, dtype=float)
+    rec = np.asarray(recency, dtype=float)
+    T = np.asarray(T, dtype=float)
+    default_days = DEFAULT_LIFESPAN_YEARS * unit_days("Y")
+
+    def default(reason: str, n_customers: int, n_events: int, w: float) -> LifespanEstimate:
+        warnings.warn(
+            f"{reason}: the lifespan is the 3-year rule of thumb for a young business. "
+            "Pass lifespan= or churn_rate= if you know better"
+            + (", or a shorter window=." if setting == "noncontractual" else "."),
+            DataWarning, stacklevel=stacklevel + 2)
+        return LifespanEstimate(setting, default_days, "3-year default (" + reason.lower()
+                                + ")", n_customers, n_events, float("nan"), w, True)
+
+    if setting == "noncontractual":
+        w = _as_days(window, "window")
+        if len(T) == 0 or T.max() < 2 * w:
+            return default(f"The log covers less than two retention windows of {w:g} days",
+                           0, 0, w)
+        silent = T - rec
+        base = (T > w) & (silent <= 2 * w)
+        kept = base & (silent <= w)
+        n_base, n_kept = int(base.sum()), int(kept.sum())
+        if n_base == 0 or n_kept == 0 or n_kept == n_base:
+            return default(f"Of the {n_base:,} customers active in the window before last, "
+                           f"{n_kept:,} bought again in the last window, so retention cannot "
+                           "be measured", n_base, n_kept, w)
+        r = n_kept / n_base
+        return LifespanEstimate(
+            setting, float(-w / np.log(r)),
+            f"retention over {w:g}-day windows: {n_kept:,} of {n_base:,} customers active "
+            f"in the window before last bought again in the last one ({r:.1%}); "
+            "lifespan = -window / ln(retention)", n_base, n_kept, float(r), w, False)
+
+    b = _as_days(billing_period, "billing_period")
+    churned = (T - rec) > b * (1 + BILLING_GRACE)
+    payments = x + 1.0
+    decisions = float(payments.sum() - (~churned).sum())
+    n_churned = int(churned.sum())
+    if n_churned == 0 or decisions <= 0:
+        return default(f"None of the {len(T):,} subscribers has stopped paying", len(T), 0, b)
+    churn = n_churned / decisions
+    return LifespanEstimate(
+        setting, float(b / churn),
+        f"churn per {b:g}-day billing period from observed ends: {n_churned:,} of "
+        f"{len(T):,} subscribers stopped paying ({churn:.2%} per period); lifespan = 1 / churn",
+        len(T), n_churned, float(churn), b, False)
+
+
+def _median_gap_days(frequency, recency) -> float:
+    """Median over repeat customers of their mean time between purchases (days)."""
+    x = np.asarray(frequency, dtype=float)
+    rec = np.asarray(recency, dtype=float)
+    rep = x > 0
+    return float(np.median(rec[rep] / x[rep])) if rep.any() else float("nan")
+
+
+def _warn_short_lifespan(lifespan_days: float, gap_days: float, setting: str,
+                         stacklevel: int) -> None:
+    if np.isfinite(gap_days) and lifespan_days < gap_days:
+        warnings.warn(
+            f"The lifespan ({lifespan_days:.1f} days) is shorter than the median time "
+            f"between a customer's purchases ({gap_days:.1f} days): the formula assumes "
+            "customers leave before they would buy again. Check the setting (a shop is "
+            f"'noncontractual'; this is {setting!r}), that the retention window covers "
+            "several purchase cycles, and that the log is long enough; or pass lifespan=.",
+            DataWarning, stacklevel=stacklevel + 1)
+
+
+def _warn_contractual_gaps(n_gaps: int, n_customers: int, billing_days: float,
+                           stacklevel: int, *, lower_bound: bool = False) -> None:
+    if n_gaps:
+        warnings.warn(
+            f"{'At least ' if lower_bound else ''}{n_gaps:,} of {n_customers:,} subscribers "
+            f"have a gap between payments longer than one billing period ({billing_days:g} "
+            "days + 10%). In the contractual setting payments should be regular: check the "
+            "billing_period, whether these are paused or re-activated subscriptions, or use "
+            "setting='noncontractual'.", DataWarning, stacklevel=stacklevel + 1)
+
+
+def _customer_arrays(days: pd.DataFrame, cid: str, dt: str, end) -> tuple:
+    """``(frequency, recency, T, longest gap)`` per customer of purchase days, in days."""
+    g = days.groupby(cid, sort=False)[dt]
+    first, last, n = g.min(), g.max(), g.size()
+    gaps = days[dt].diff().where(days[cid].eq(days[cid].shift()))
+    longest = gaps.groupby(days[cid], sort=False).max().reindex(first.index)
+    one_day = pd.Timedelta(days=1)
+    return ((n - 1).to_numpy(dtype=float), ((last - first) / one_day).to_numpy(dtype=float),
+            ((end - first) / one_day).to_numpy(dtype=float),
+            (longest / one_day).to_numpy(dtype=float, na_value=0.0))
+
 
 @dataclass(frozen=True)
 class FormulaCLV:
     """The aggregate formula CLV and the figures it is built from.
 
-    Rates are per ``period``; ``lifespan`` is in periods.
+    Rates are per ``period``; ``lifespan`` is in periods. ``lifespan_source`` says
+    how the lifespan was obtained and ``lifespan_customers`` on how many customers
+    the estimate rests (0 when given or defaulted).
     """
 
     period: str
@@ -65,6 +282,8 @@ class FormulaCLV:
     clv: float
     ltv_cac: float
     max_cost_per_click: float | None
+    setting: str = "noncontractual"
+    lifespan_customers: int = 0
 
     @classmethod
     def from_values(
@@ -81,6 +300,8 @@ class FormulaCLV:
         orders: int = 0,
         revenue: float = 0.0,
         lifespan_source: str = "given",
+        setting: str = "noncontractual",
+        lifespan_customers: int = 0,
     ) -> "FormulaCLV":
         """Apply the formula to figures the user already has."""
         if lifespan <= 0:
@@ -95,6 +316,7 @@ class FormulaCLV:
             margin=margin, acquisition_cost=acquisition_cost, clv=clv,
             ltv_cac=clv / acquisition_cost if acquisition_cost > 0 else float("inf"),
             max_cost_per_click=clv * conversion_rate if conversion_rate is not None else None,
+            setting=check_setting(setting), lifespan_customers=lifespan_customers,
         )
 
     def to_series(self) -> pd.Series:
@@ -113,6 +335,9 @@ def formula_clv(
     lifespan: float | None = None,
     churn_rate: float | None = None,
     conversion_rate: float | None = None,
+    setting: str = "noncontractual",
+    window="Y",
+    billing_period="M",
     observation_period_end=None,
     **summary_kwargs,
 ) -> FormulaCLV:
@@ -121,19 +346,31 @@ def formula_clv(
     Orders are purchase days (same-day purchases merged, as in :func:`rfm_summary`);
     purchase frequency is orders per customer per ``period``, over the observed span.
     The lifespan (in ``period`` units) is, in order of preference: ``lifespan``;
-    ``1 / churn_rate`` (``churn_rate`` per ``period``); ``1 / churn`` with the
-    churn estimated by :func:`cohort_retention` (monthly, converted to ``period``)
-    when the log covers at least a year; otherwise a 3-year default with a warning.
+    ``1 / churn_rate`` (``churn_rate`` per ``period``); otherwise estimated by
+    :func:`estimate_lifespan` in the given ``setting`` (``"noncontractual"``:
+    retention over a ``window``, default a year; ``"contractual"``: churn per
+    ``billing_period`` from the subscribers whose payments stopped), with the
+    3-year default and a warning when the log is too short. The same estimator
+    serves :class:`BaselineModel`, so both give the same lifespan on the same data.
+
+    Warns (:class:`~clvmodels.exceptions.DataWarning`) when the lifespan is
+    shorter than the median time between a customer's purchases, when the CLV is
+    negative, and (contractual) when subscribers have gaps between payments longer
+    than a billing period.
 
     Examples
     --------
+    >>> import warnings
     >>> from clvmodels.datasets import load_cdnow
-    >>> f = formula_clv(load_cdnow("sample"), "customer_id", "date", "amount",
-    ...                 margin=0.3, acquisition_cost=10.0)
-    >>> round(f.average_order_value, 2)
-    36.45
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")  # 18 months: the 3-year default
+    ...     f = formula_clv(load_cdnow("sample"), "customer_id", "date", "amount",
+    ...                     margin=0.3, acquisition_cost=10.0)
+    >>> round(f.average_order_value, 2), f.lifespan
+    (36.45, 3.0)
     """
     period = normalize_unit(period)
+    setting = check_setting(setting)
     days = purchase_days(transactions, customer_id_col, datetime_col, monetary_value_col,
                          observation_period_end, **summary_kwargs)
     customers = int(days[customer_id_col].nunique())
@@ -142,28 +379,34 @@ def formula_clv(
     observed = days[datetime_col].max() - days.groupby(customer_id_col)[datetime_col].min().min()
     span = max(observed / pd.Timedelta(days=1), 1.0) / unit_days(period)
     purchase_frequency = orders / customers / span
-    source = "given"
+    end = (pd.Timestamp(observation_period_end) if observation_period_end is not None
+           else days[datetime_col].max())
+    freq, rec, T, longest = _customer_arrays(days, customer_id_col, datetime_col, end)
+    source, n_used = "given", 0
     if lifespan is None and churn_rate is not None:
         lifespan, source = 1.0 / churn_rate, "1 / churn_rate"
+    if setting == "contractual":
+        b = _as_days(billing_period, "billing_period")
+        _warn_contractual_gaps(int((longest > b * (1 + BILLING_GRACE)).sum()), customers, b, 2)
     if lifespan is None:
-        if span * unit_days(period) >= 365.25:
-            retention = _retention_from_days(days, customer_id_col, datetime_col, "M")
-            lifespan_months = 1.0 / retention.churn_rate
-            lifespan = lifespan_months * unit_days("M") / unit_days(period)
-            source = "1 / monthly churn from cohort retention"
-        else:
-            lifespan = DEFAULT_LIFESPAN_YEARS * unit_days("Y") / unit_days(period)
-            source = "3-year default (less than a year of history)"
-            warnings.warn(
-                "The log covers less than a year, too little to estimate churn: the "
-                "lifespan defaults to 3 years. Pass lifespan= or churn_rate= to override.",
-                DataWarning, stacklevel=2,
-            )
-    return FormulaCLV.from_values(
+        est = estimate_lifespan(freq, rec, T, setting=setting, window=window,
+                                billing_period=billing_period, stacklevel=2)
+        lifespan, source, n_used = est.lifespan_in(period), est.source, est.n_customers
+    _warn_short_lifespan(lifespan * unit_days(period), _median_gap_days(freq, rec), setting, 2)
+    result = FormulaCLV.from_values(
         revenue / orders, purchase_frequency, lifespan, margin=margin,
         acquisition_cost=acquisition_cost, conversion_rate=conversion_rate, period=period,
         customers=customers, orders=orders, revenue=revenue, lifespan_source=source,
+        setting=setting, lifespan_customers=n_used,
     )
+    if result.clv < 0:
+        warnings.warn(
+            f"The formula CLV is negative ({result.clv:.2f}): the margin earned over the "
+            f"lifespan ({result.customer_value * result.lifespan * margin:.2f}) does not cover "
+            f"the acquisition cost ({acquisition_cost:g}). Check that margin is a fraction "
+            "(0.3, not 30), that acquisition_cost is per customer, and the lifespan "
+            f"({result.lifespan:.3g} {period}: {source}).", DataWarning, stacklevel=2)
+    return result
 
 
 # ---------------------------------------------------------------------------
@@ -190,43 +433,68 @@ class BaselineModel(BaseModel):
         Churn per ``lifespan_unit``; lifespan = 1 / churn.
     lifespan_unit
         Unit of ``lifespan`` and ``churn_rate`` (default years).
-    inactive_after
-        When neither is given, churn is estimated from the summary as churned
-        customers per unit of observed customer time, a customer counting as
-        churned when silent for longer than ``inactive_after`` (in the summary's
-        unit). ``"auto"`` uses the 90th percentile of the customers' mean
-        inter-purchase times. With less than a year of history the lifespan is
-        3 years.
+    setting
+        When neither is given, the lifespan is estimated from the summary by
+        :func:`estimate_lifespan` (the estimator of :func:`formula_clv`, which
+        gives the same lifespan on the same data): ``"noncontractual"`` (default,
+        retention over ``window``) or ``"contractual"`` (churn per
+        ``billing_period`` from the observed ends of payments).
+    window, billing_period
+        A time unit (``"M"``, ``"Y"``) or a number of days; see
+        :func:`estimate_lifespan`.
+
+    Attributes
+    ----------
+    lifespan_ : float
+        In the summary's time unit (``time_unit_``).
+    lifespan_source_ : str
+        Which estimate was used.
+    lifespan_estimate_ : LifespanEstimate or None
+        The estimate (customers it rests on, retention or churn), None when given.
     """
 
     def __init__(self, lifespan: float | None = None, churn_rate: float | None = None,
-                 lifespan_unit: str = "Y", inactive_after: float | str = "auto") -> None:
+                 lifespan_unit: str = "Y", setting: str = "noncontractual", window="Y",
+                 billing_period="M") -> None:
         self.lifespan = lifespan
         self.churn_rate = churn_rate
         self.lifespan_unit = lifespan_unit
-        self.inactive_after = inactive_after
+        self.setting = setting
+        self.window = window
+        self.billing_period = billing_period
 
     def fit(self, summary: pd.DataFrame, time_unit: str | None = None) -> "BaselineModel":
         """Estimate the population lifespan and average spend from a summary."""
+        check_setting(self.setting)
         has_money = "monetary_value" in summary.columns
         check_summary(summary, ("frequency", "recency", "T")
                       + (("monetary_value",) if has_money else ()))
         self.time_unit_ = normalize_unit(time_unit or summary_time_unit(summary))
-        to_model = unit_days(self.lifespan_unit) / unit_days(self.time_unit_)
+        day = unit_days(self.time_unit_)
+        to_model = unit_days(self.lifespan_unit) / day
         freq = summary["frequency"].to_numpy(dtype=float)
         rec = summary["recency"].to_numpy(dtype=float)
         T = summary["T"].to_numpy(dtype=float)
+        estimate = None
         if self.lifespan is not None:
             lifespan, source = self.lifespan * to_model, "given"
         elif self.churn_rate is not None:
             lifespan, source = to_model / self.churn_rate, "1 / churn_rate"
-        elif T.max() * unit_days(self.time_unit_) < 365.25:
-            lifespan = DEFAULT_LIFESPAN_YEARS * unit_days("Y") / unit_days(self.time_unit_)
-            source = "3-year default (less than a year of history)"
         else:
-            lifespan, source = self._estimate_lifespan(freq, rec, T)
+            if self.setting == "contractual":
+                b = _as_days(self.billing_period, "billing_period")
+                # The summary keeps only the mean gap: a mean above the period means a gap.
+                mean_gap = np.divide(rec * day, freq, out=np.zeros(len(freq)), where=freq > 0)
+                _warn_contractual_gaps(int((mean_gap > b * (1 + BILLING_GRACE)).sum()),
+                                       len(freq), b, 2, lower_bound=True)
+            estimate = estimate_lifespan(freq, rec * day, T * day, setting=self.setting,
+                                         window=self.window, billing_period=self.billing_period,
+                                         stacklevel=2)
+            lifespan, source = estimate.lifespan_days / day, estimate.source
+        _warn_short_lifespan(lifespan * day, _median_gap_days(freq, rec * day), self.setting, 2)
         self.lifespan_ = float(lifespan)
         self.lifespan_source_ = source
+        self.lifespan_estimate_ = estimate
         repeaters = freq > 0
         if has_money:
             money = summary["monetary_value"].to_numpy(dtype=float)
@@ -236,27 +504,6 @@ class BaselineModel(BaseModel):
         self.params_ = pd.Series({"lifespan": self.lifespan_, "mean_spend": self.mean_spend_})
         self.n_customers_ = len(summary)
         return self
-
-    def _estimate_lifespan(self, freq, rec, T) -> tuple[float, str]:
-        repeaters = freq > 0
-        if self.inactive_after == "auto":
-            if not repeaters.any():
-                raise ValueError(
-                    "No customer has a repeat purchase, so churn cannot be estimated: "
-                    "pass lifespan= or churn_rate=.")
-            threshold = float(np.quantile(rec[repeaters] / freq[repeaters], 0.9))
-        else:
-            threshold = float(self.inactive_after)
-        churned = (T - rec) > threshold
-        # Exposure: a churned customer was alive until their last purchase.
-        exposure = np.where(churned, rec, T).sum()
-        if churned.sum() == 0 or exposure <= 0:
-            raise ValueError(
-                "No customer has been silent long enough to count as churned: pass "
-                "lifespan= or churn_rate=, or a smaller inactive_after.")
-        return float(exposure / churned.sum()), (
-            f"churned customers per unit of exposure (silent > {threshold:.3g} "
-            f"{self.time_unit_})")
 
     # -- predictions -------------------------------------------------------
 
@@ -346,19 +593,30 @@ def rfm_segments(summary: pd.DataFrame, bins: int = 3, labels=None) -> pd.DataFr
 
 @dataclass(frozen=True)
 class CohortRetention:
-    """Cohort retention: the share of each cohort that buys in each later period.
+    """Cohort retention: the share of each cohort still active in each later period.
 
     ``table`` has one row per cohort (the period of the first purchase) and one
     column per periods-since-first-purchase (0, 1, ...); only complete periods are
-    shown. ``churn_rate`` is the mean period-to-period churn, ``1 - (customers
-    active in both periods k and k+1) / (customers active in period k)``, pooled
-    over cohorts and periods, so ``1 / churn_rate`` is the lifespan in periods.
+    shown, later ones are NaN. Non-contractual: the share of the cohort that buys
+    in that period (a heat map of repeat buying, not a survival curve: a customer
+    who skips a period is not lost). Contractual: the share still subscribed, a
+    subscriber being active from the first payment to the last and, if they have
+    not churned (see :func:`estimate_lifespan`), up to the end of observation.
+
+    ``lifespan`` (in periods) and ``churn_rate = 1 / lifespan`` (per period) come
+    from :func:`estimate_lifespan` in the ``setting``: never from "no purchase next
+    period". ``lifespan_source`` says which estimate was used and
+    ``lifespan_customers`` on how many customers it rests.
     """
 
     period: str
     table: pd.DataFrame
     cohort_sizes: pd.Series
     churn_rate: float
+    lifespan: float = float("nan")
+    lifespan_source: str = ""
+    lifespan_customers: int = 0
+    setting: str = "noncontractual"
 
 
 def cohort_retention(
@@ -367,16 +625,35 @@ def cohort_retention(
     datetime_col: str,
     period: str = "M",
     *,
+    setting: str = "noncontractual",
+    window="Y",
+    billing_period="M",
     observation_period_end=None,
     **summary_kwargs,
 ) -> CohortRetention:
-    """Build the cohort x period retention table and the churn rate."""
+    """Build the cohort x period retention table and the churn rate per ``period``.
+
+    ``setting``, ``window`` and ``billing_period`` are those of
+    :func:`estimate_lifespan` (the lifespan estimate :func:`formula_clv` uses).
+    """
+    setting = check_setting(setting)
     days = purchase_days(transactions, customer_id_col, datetime_col,
                          observation_period_end=observation_period_end, **summary_kwargs)
-    return _retention_from_days(days, customer_id_col, datetime_col, period)
+    end = (pd.Timestamp(observation_period_end) if observation_period_end is not None
+           else days[datetime_col].max())
+    freq, rec, T, longest = _customer_arrays(days, customer_id_col, datetime_col, end)
+    if setting == "contractual":
+        b = _as_days(billing_period, "billing_period")
+        _warn_contractual_gaps(int((longest > b * (1 + BILLING_GRACE)).sum()), len(T), b, 2)
+    est = estimate_lifespan(freq, rec, T, setting=setting, window=window,
+                            billing_period=billing_period, stacklevel=2)
+    churned = (T - rec) > est.window_days * (1 + BILLING_GRACE)
+    return _retention_from_days(days, customer_id_col, datetime_col, period, est,
+                                churned if setting == "contractual" else None)
 
 
-def _retention_from_days(days: pd.DataFrame, cid: str, dt: str, period: str) -> CohortRetention:
+def _retention_from_days(days: pd.DataFrame, cid: str, dt: str, period: str,
+                         est: LifespanEstimate, churned=None) -> CohortRetention:
     period = normalize_unit(period)
     if period == "h":
         raise ValueError("cohort_retention works in days, weeks, months or years, not hours.")
@@ -388,6 +665,15 @@ def _retention_from_days(days: pd.DataFrame, cid: str, dt: str, period: str) -> 
     codes, _ = pd.factorize(days[cid])
     ordinal = days[dt].dt.to_period(freq).array.asi8  # period numbers
     active = pd.DataFrame({"id": codes, "p": ordinal}).drop_duplicates()
+    if churned is not None:
+        # Subscribed from the first payment to the last; to the end if still paying.
+        g = active.groupby("id")["p"]
+        lo, hi = g.min(), g.max()
+        hi = hi.where(~pd.Series(np.asarray(churned), index=hi.index), last_complete.ordinal)
+        lengths = (np.maximum(hi - lo, -1) + 1).to_numpy()
+        ids = np.repeat(lo.index.to_numpy(), lengths)
+        steps = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        active = pd.DataFrame({"id": ids, "p": np.repeat(lo.to_numpy(), lengths) + steps})
     active["cohort"] = active.groupby("id")["p"].transform("min")
     active["k"] = active["p"] - active["cohort"]
     active = active[active["p"] <= last_complete.ordinal]
@@ -402,14 +688,8 @@ def _retention_from_days(days: pd.DataFrame, cid: str, dt: str, period: str) -> 
     table.index = pd.PeriodIndex.from_ordinals(table.index, freq=freq)
     table.index.name, table.columns.name = "cohort", "periods_since_first_purchase"
     sizes.index = table.index
-
-    # Pooled period-to-period churn over (customer active in p) -> (active in p + 1).
-    within = active[active["p"] < last_complete.ordinal]
-    if within.empty:
-        raise ValueError("The log spans less than two complete periods: no churn to measure.")
-    n = int(active["p"].max() - active["p"].min() + 2)
-    key = active["id"].to_numpy() * n + (active["p"] - active["p"].min()).to_numpy()
-    nxt = within["id"].to_numpy() * n + (within["p"] - active["p"].min()).to_numpy() + 1
-    stayed = np.isin(nxt, key)
+    lifespan = est.lifespan_in(period)
     return CohortRetention(period=period, table=table, cohort_sizes=sizes,
-                           churn_rate=float(1.0 - stayed.mean()))
+                           churn_rate=float(1.0 / lifespan), lifespan=float(lifespan),
+                           lifespan_source=est.source, lifespan_customers=est.n_customers,
+                           setting=est.setting)
