@@ -15,6 +15,7 @@ from .models.beta_geo import BetaGeoModel
 from .models.gamma_gamma import GammaGammaModel
 from .models.modified_beta_geo import ModifiedBetaGeoModel
 from .models.pareto_nbd import ParetoNBDModel
+from .models.shifted_beta_geo import ShiftedBetaGeoModel
 from .persistence import load
 
 __version__ = "0.1.0"
@@ -28,6 +29,7 @@ __all__ = [
     "ModifiedBetaGeoModel",
     "NotFittedError",
     "ParetoNBDModel",
+    "ShiftedBetaGeoModel",
     "backtest",
     "cohort_retention",
     "customer_lifetime_value",

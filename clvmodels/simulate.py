@@ -64,6 +64,7 @@ __all__ = [
     "modified_beta_geo_summary",
     "pareto_nbd",
     "pareto_nbd_summary",
+    "shifted_beta_geo",
 ]
 
 #: Customers generated per chunk by the summary generators (bounds memory).
@@ -459,3 +460,39 @@ def modified_beta_geo(n_customers, r, alpha, a, b, *, observation_length, time_u
 for _f in (pareto_nbd, beta_geo, modified_beta_geo):
     _f.__doc__ = (_f.__doc__ or "") + _LOG_PARAMS_DOC
 del _f
+
+
+# ---------------------------------------------------------------------------
+# Contractual: the shifted-beta-geometric model
+
+
+def shifted_beta_geo(n_subscribers, alpha, beta, n_periods, random_state=None) -> pd.DataFrame:
+    r"""Subscribers of the shifted-beta-geometric model (Fader & Hardie 2007).
+
+    Each subscriber's churn probability is :math:`\theta \sim \mathrm{Beta}(\alpha,
+    \beta)`; they renew at the end of each period with probability :math:`1 - \theta`,
+    so the period in which they leave is geometric, :math:`T \ge 1`. Observed over
+    ``n_periods`` (a number, or one per subscriber for several cohorts), a
+    subscriber is a row ``t, churned, horizon``: ``(T, 1, n)`` if :math:`T \le n`,
+    else ``(n, 0, n)`` (still subscribed after ``n`` periods), the input of
+    :class:`~clvmodels.models.shifted_beta_geo.ShiftedBetaGeoModel`.
+
+    Examples
+    --------
+    >>> from clvmodels import simulate
+    >>> subs = simulate.shifted_beta_geo(1000, alpha=0.7, beta=1.2, n_periods=7,
+    ...                                  random_state=1)
+    >>> list(subs.columns), len(subs)
+    (['t', 'churned', 'horizon'], 1000)
+    """
+    n = _check_n(n_subscribers)
+    _check_positive(alpha=alpha, beta=beta)
+    horizon = np.broadcast_to(np.asarray(n_periods, dtype=float), (n,)).copy()
+    if np.any(~np.isfinite(horizon) | (horizon < 0) | (horizon != np.round(horizon))):
+        raise ValueError("n_periods must be whole numbers >= 0.")
+    rng = _rng(random_state)
+    theta = np.clip(rng.beta(alpha, beta, size=n), 1e-300, 1.0)
+    lifetime = rng.geometric(theta).astype(float)
+    churned = lifetime <= horizon
+    return pd.DataFrame({"t": np.where(churned, lifetime, horizon),
+                         "churned": churned.astype(np.int64), "horizon": horizon})

@@ -78,6 +78,7 @@ from ..likelihoods import beta_geo as _bg
 from ..likelihoods import gamma_gamma as _gg
 from ..likelihoods import modified_beta_geo as _mbg
 from ..likelihoods import pareto_nbd as _pnbd
+from ..likelihoods import shifted_beta_geo as _sbg
 from ..likelihoods._math import pytensor_namespace
 from ..priors import create_prior, prior_log_density, resolve_priors
 from . import mle as _mle
@@ -197,6 +198,20 @@ def random_gamma_gamma(p, q, v, x, weight=None, rng=None, size=None):
     return out
 
 
+def random_shifted_beta_geo(alpha, beta, horizon, weight=None, rng=None, size=None):
+    r"""Simulate ``(t, churned)`` of shifted-beta-geometric subscribers observed for
+    ``horizon`` periods (Fader & Hardie 2007): :math:`\theta \sim \mathrm{Beta}(\alpha,
+    \beta)`, the period of churn :math:`T \sim \mathrm{Geometric}(\theta)`; ``(T, 1)``
+    if :math:`T \le` ``horizon``, else ``(horizon, 0)``."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, alpha, beta, horizon)
+    alpha, beta, horizon = _bcast(shape, alpha, beta, horizon)
+    theta = np.clip(rng.beta(alpha, beta), 1e-300, 1.0)
+    lifetime = rng.geometric(theta).astype(float)
+    churned = lifetime <= horizon
+    return np.stack([np.where(churned, lifetime, horizon), churned.astype(float)], axis=-1)
+
+
 @dataclass(frozen=True)
 class Family:
     """How a model's likelihood becomes a PyMC distribution.
@@ -226,6 +241,8 @@ FAMILIES: dict[Callable, Family] = {
     _mbg.loglik: Family("purchases", *_PURCHASES, random_modified_beta_geo),
     _pnbd.loglik: Family("purchases", *_PURCHASES, random_pareto_nbd),
     _gg.loglik: Family("spend", ("monetary_value",), ("frequency",), random_gamma_gamma),
+    _sbg.loglik: Family("subscriptions", ("t", "churned"), ("horizon",),
+                        random_shifted_beta_geo),
 }
 
 
