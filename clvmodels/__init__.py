@@ -10,6 +10,7 @@ from .clv import customer_lifetime_value
 from .data import purchase_days, read_transactions, rfm_summary
 from .exceptions import ConvergenceError, DataError, NotFittedError
 from .export import predict_clv
+from .kpis import kpis
 from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_segments
 from .models.beta_geo import BetaGeoModel
 from .models.gamma_gamma import GammaGammaModel
@@ -17,6 +18,7 @@ from .models.modified_beta_geo import ModifiedBetaGeoModel
 from .models.pareto_nbd import ParetoNBDModel
 from .models.shifted_beta_geo import ShiftedBetaGeoModel
 from .persistence import load
+from .stages import lifecycle_stages, stage_counts, stage_migration, stages_at
 
 __version__ = "0.1.0"
 
@@ -35,6 +37,8 @@ __all__ = [
     "customer_lifetime_value",
     "datasets",
     "formula_clv",
+    "kpis",
+    "lifecycle_stages",
     "load",
     "predict_clv",
     "purchase_days",
@@ -42,4 +46,7 @@ __all__ = [
     "rfm_segments",
     "rfm_summary",
     "simulate",
+    "stage_counts",
+    "stage_migration",
+    "stages_at",
 ]
