@@ -145,3 +145,38 @@ def test_migration_between_two_dates_keeps_every_customer():
     cid = after.index[0]
     row = before.get(cid, "not yet a customer")
     assert matrix.loc[row, after[cid]] >= 1
+
+
+def test_customer_base_section_of_the_report():
+    from clvmodels.backtest import ModelPair, backtest
+    from clvmodels.models.baseline import BaselineModel
+    from clvmodels.report import render_report
+    from clvmodels.report.customer_base import customer_base, customer_base_section
+
+    log = clvmodels.datasets.load_cdnow("sample")
+    base = customer_base(log, "customer_id", "date", "amount", margin=0.3,
+                         acquisition_cost=10.0, conversion_rate=0.02)
+    assert base.kpis["new_customers"].sum() == 2357
+    assert base.stages.size == 2357 and base.migration.to_numpy().sum() == 2357
+    assert "3-year rule" in base.note  # 18 months: the lifespan is the default
+    html = customer_base_section(base)
+    f = base.formula
+    assert f"{f.average_order_value:,.2f}" in html and f"{f.max_cost_per_click:,.2f}" in html
+    verdict = "above" if f.ltv_cac >= 3 else "below"
+    assert f"{f.ltv_cac:.1f}:1, {verdict} the 3:1 rule of thumb" in html
+    assert "data:image/png;base64," in html  # the cohort heat map
+    for stage, n in stage_counts(base.stages).items():
+        assert f'<th scope="row">{stage}</th><td class="num">{n:,}</td>' in html
+    # From a backtest result alone: the stages of the calibration customers and the
+    # baseline's lifespan, and a note on what the log would add.
+    with pytest.warns(clvmodels.exceptions.DataWarning):
+        result = backtest(log, "customer_id", "date", "amount",
+                          calibration_period_end="1997-09-30",
+                          models={"baseline": ModelPair(BaselineModel())})
+    text = render_report(result)
+    section = text[text.index('<section id="customer-base">'):]
+    assert 'href="#customer-base"' in text and "need the transaction log" in section
+    assert "3-year default" in section
+    summary = next(iter(result.summaries.values()))
+    active = int((lifecycle_stages(summary) == "active").sum())
+    assert f'<th scope="row">active</th><td class="num">{active:,}</td>' in section

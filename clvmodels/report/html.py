@@ -180,6 +180,7 @@ _SECTIONS = (
     ("gain", "Gain and lift"),
     ("matrices", "Frequency / recency matrices"),
     ("parameters", "Parameters and fit diagnostics"),
+    ("customer-base", "Customer base"),
 )
 
 
@@ -484,8 +485,11 @@ def _footer(result) -> str:
 # Entry points
 
 
-def render_report(result, *, title: str | None = None, generated: datetime | None = None) -> str:
+def render_report(result, *, title: str | None = None, generated: datetime | None = None,
+                  customer_base=None) -> str:
     """The report of a backtest as an HTML string (see :func:`write_report`)."""
+    from . import customer_base as _cb
+
     title = title or DEFAULT_TITLE
     generated = generated or datetime.now(timezone.utc).astimezone()
     colors = plots.model_colors(result)
@@ -498,6 +502,8 @@ def render_report(result, *, title: str | None = None, generated: datetime | Non
         _guarded("gain figure", lambda: _gain_section(result, colors)),
         _matrices_section(result),
         _parameters_section(result),
+        _guarded("customer base", lambda: _cb.customer_base_section(
+            customer_base or _cb.customer_base_from_result(result))),
         _footer(result),
     ]
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
@@ -506,7 +512,8 @@ def render_report(result, *, title: str | None = None, generated: datetime | Non
             "<body><main>" + "\n".join(body) + "</main></body></html>\n")
 
 
-def write_report(result, path, *, title: str | None = None, tables_dir=None) -> Path:
+def write_report(result, path, *, title: str | None = None, tables_dir=None,
+                 customer_base=None) -> Path:
     """Write a backtest's report as one self-contained HTML file.
 
     Parameters
@@ -522,6 +529,11 @@ def write_report(result, path, *, title: str | None = None, tables_dir=None) -> 
         diagnostics, data summary, failures) are also written there as CSV
         (full precision) and Markdown (rounded); see
         :func:`clvmodels.report.tables.write_tables`.
+    customer_base
+        Optional :class:`~clvmodels.report.customer_base.CustomerBase` built from
+        the transaction log by :func:`~clvmodels.report.customer_base.customer_base`
+        (KPIs, cohort heat map, stages, formula inputs); without it the "Customer
+        base" section shows what the result holds.
 
     Returns
     -------
@@ -537,7 +549,7 @@ def write_report(result, path, *, title: str | None = None, tables_dir=None) -> 
     >>> write_report(result, "backtest.html", tables_dir="tables")  # doctest: +SKIP
     """
     path = Path(path)
-    text = render_report(result, title=title)
+    text = render_report(result, title=title, customer_base=customer_base)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     if tables_dir is not None:
