@@ -168,6 +168,13 @@ def baseline(
     churn_rate: Optional[float] = typer.Option(None, "--churn-rate", help="Churn per period."),
     conversion_rate: Optional[float] = typer.Option(
         None, "--conversion-rate", help="Visitor-to-customer conversion, for the affordable CPC."),
+    setting: str = typer.Option(
+        "noncontractual", "--setting",
+        help="noncontractual (shops: lifespan from retention over --window) or contractual "
+             "(subscriptions: churn per --billing-period from payments that stopped)."),
+    window: str = typer.Option("Y", "--window", help="Retention window: D, W, M, Y or days."),
+    billing_period: str = typer.Option("M", "--billing-period",
+                                       help="Billing period: D, W, M, Y or days."),
     observation_end: Optional[str] = _Opt.observation_end,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
@@ -180,11 +187,21 @@ def baseline(
         result = formula_clv(
             _source(log), customer_id, datetime, amount, period=period, margin=margin,
             acquisition_cost=acquisition_cost, lifespan=lifespan, churn_rate=churn_rate,
-            conversion_rate=conversion_rate, observation_period_end=observation_end,
-            datetime_format=datetime_format, returns=returns)
+            conversion_rate=conversion_rate, setting=setting,
+            window=_duration(window), billing_period=_duration(billing_period),
+            observation_period_end=observation_end, datetime_format=datetime_format,
+            returns=returns)
     frame = result.to_series().to_frame("value")
     frame.index.name = "figure"
     _show(frame, f"Formula CLV (rates per {result.period})")
+
+
+def _duration(text: str):
+    """A unit code as given, or a number of days."""
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 _PURCHASE_MODELS = {

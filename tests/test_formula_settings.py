@@ -174,3 +174,24 @@ def test_estimate_is_positive_and_order_free(rows, setting):
     assert a.n_customers == b.n_customers
     if not a.is_default and setting == "noncontractual":
         assert 0 < a.rate < 1
+
+
+def test_cli_baseline_setting(tmp_path):
+    import subprocess
+    import sys
+
+    log, end = subscription_log(n=300, seed=5)
+    path = tmp_path / "subs.csv"
+    log.to_csv(path, index=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "clvmodels.cli", "baseline", str(path), "--customer-id", "id",
+         "--setting", "contractual", "--period", "M", "--observation-end", str(end.date())],
+        capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    f = formula_clv(log, "id", "date", "amount", setting="contractual", period="M",
+                    observation_period_end=end)
+    assert "contractual" in done.stdout and f"{f.lifespan:.4g}"[:4] in done.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "clvmodels.cli", "baseline", str(path), "--customer-id", "id",
+         "--setting", "retail"], capture_output=True, text=True)
+    assert bad.returncode != 0 and "Unknown setting 'retail'" in bad.stderr
