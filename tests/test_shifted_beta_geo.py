@@ -32,7 +32,7 @@ def test_published_parameters_and_forecast(counts, alpha, beta, ll):
     forecast = 1000 * model.survival_curve(range(8, 13))
     error = forecast.to_numpy() / np.array(counts[8:]) - 1
     assert np.all(np.abs(error) < 0.05)
-    # The holdout lies inside the 99% interval's neighbourhood: the intervals are not empty.
+    # The 90% interval of the forecast brackets its mean.
     band = model.survival_curve(range(8, 13), interval=0.9, random_state=0)
     assert (band["lower"] < band["mean"]).all() and (band["mean"] < band["upper"]).all()
 

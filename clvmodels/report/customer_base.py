@@ -176,7 +176,8 @@ def customer_base_section(base: CustomerBase) -> str:
     if base.kpis is None:
         out.append('<p class="note">KPIs per period, the cohort heat map and the formula '
                    "inputs need the transaction log: pass "
-                   "<code>customer_base=customer_base(log, ...)</code> (from <code>clvmodels.report.customer_base</code>) to "
+                   "<code>customer_base=customer_base(log, ...)</code> (from "
+                   "<code>clvmodels.report.customer_base</code>) to "
                    "<code>write_report</code>.</p>")
     else:
         out.append("<h3>KPIs per period</h3><p>Retention is the share of the previous "
