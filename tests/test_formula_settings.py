@@ -195,3 +195,17 @@ def test_cli_baseline_setting(tmp_path):
         [sys.executable, "-m", "clvmodels.cli", "baseline", str(path), "--customer-id", "id",
          "--setting", "retail"], capture_output=True, text=True)
     assert bad.returncode != 0 and "Unknown setting 'retail'" in bad.stderr
+
+
+@pytest.mark.parametrize("setting", ["noncontractual", "contractual"])
+def test_both_engines_and_any_row_order_give_the_same_formula(setting):
+    log, end = subscription_log(n=600, seed=11)
+    kwargs = dict(setting=setting, window="M", period="M", observation_period_end=end)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        pandas = formula_clv(log, "id", "date", "amount", engine="pandas", **kwargs)
+        duck = formula_clv(log.sample(frac=1, random_state=2), "id", "date", "amount",
+                           engine="duckdb", **kwargs)
+    assert pandas.lifespan == pytest.approx(duck.lifespan, rel=1e-12)
+    assert pandas.clv == pytest.approx(duck.clv, rel=1e-12)
+    assert pandas.lifespan_source == duck.lifespan_source
