@@ -432,7 +432,8 @@ def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool
                 r.revenue_holdout, fh, out=np.zeros(len(fh)), where=fh > 0)
             data["revenue_holdout"] = np.asarray(r.revenue_holdout, dtype=float)
         data["duration_holdout"] = np.full(len(fh), (obs_tick - cal_tick) * scale)
-    index = pd.Index(r.ids, name=spec.customer_id_col)
+    # The ids' own type, inferred alike from both engines (text ids: str in pandas 3).
+    index = pd.Index(np.asarray(r.ids), name=spec.customer_id_col)
     return pd.DataFrame(data, index=index)
 
 
@@ -826,10 +827,10 @@ def _is_read_error(err: BaseException, reading: bool = False) -> bool:
     """Whether DuckDB failed on the files' content (not on clvmodels' own SQL)."""
     import duckdb
 
+    if reading:  # only the files' schema was asked for: any DuckDB error is theirs
+        return isinstance(err, duckdb.Error)
     kinds = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
-    if reading:  # sniffing the files: a binder error means their columns do not fit
-        kinds += (duckdb.BinderException,)
-    return isinstance(err, kinds)
+    return isinstance(err, kinds) or type(err) is duckdb.Error
 
 
 def _unreadable(paths: Sequence[str], err: BaseException) -> DataError:
@@ -914,21 +915,22 @@ class _DuckDBLog(_Log):
 
         self.spec = spec
         self.paths: list[str] = []
-        if isinstance(source, pd.DataFrame):
-            if spec is not None:
-                _check_frame(source, spec)
-            self.con = duckdb.connect()
-            self.con.register("src", source)
-            return
-        paths = _source_paths(source)
-        kinds = {Path(p).suffix.lower() for p in paths}
-        if not (kinds <= {".parquet", ".pq"} or kinds <= {".csv", ".txt", ".gz", ".tsv"}):
-            raise ValueError(
-                f"Cannot tell the format of {paths[0]!r}: use a .csv or .parquet file.")
-        self.paths = paths
+        is_frame = isinstance(source, pd.DataFrame)
+        if is_frame and spec is not None:
+            _check_frame(source, spec)  # in Python, before DuckDB converts the values
+        if not is_frame:
+            paths = _source_paths(source)
+            kinds = {Path(p).suffix.lower() for p in paths}
+            if not (kinds <= {".parquet", ".pq"} or kinds <= {".csv", ".txt", ".gz", ".tsv"}):
+                raise ValueError(
+                    f"Cannot tell the format of {paths[0]!r}: use a .csv or .parquet file.")
         self.con = duckdb.connect()
         spill = Path(tempfile.gettempdir()) / "clvmodels-duckdb"
         self.con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
+        if is_frame:
+            self.con.register("src", source)
+            return
+        self.paths = paths
         listed = "[" + ", ".join(_sql_str(p) for p in paths) + "]"
         if spec is not None:
             text_columns = [spec.customer_id_col, spec.datetime_col]
