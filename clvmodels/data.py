@@ -48,17 +48,21 @@ __all__ = ["ExcludedCustomers", "excluded_customers", "purchase_days", "read_tra
            "rfm_summary"]
 
 #: A timestamp string that carries a UTC offset or zone ("...10:00+02:00", "...Z").
-#: ASCII classes only, so that Python's ``re`` and DuckDB's RE2 agree on every string.
+#: The patterns below run on RE2 in both engines (DuckDB's, and pyarrow's for pandas).
 _TZ_PATTERN = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)? *(?:Z|UTC|[+-][0-9]{2}:?[0-9]{2})$"
 
 #: The text timestamps read without ``datetime_format``: ISO 8601 dates, optionally
 #: with a time (seconds and up to 9 decimals optional; decimals past the
 #: microsecond are truncated) and a zone. Both engines take the fields from this one
 #: pattern, so they read every string the same way.
-_ISO_PATTERN = (r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
-                r"(?:[T ]([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9])(?:\.([0-9]{1,9}))?)?"
-                r" *(Z|UTC|[+-][0-9]{2}:?[0-9]{2})?)?$")
+_ISO_PATTERN = (r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+                r"(?:[T ](?P<hour>[01][0-9]|2[0-3]):(?P<minute>[0-5][0-9])"
+                r"(?::(?P<second>[0-5][0-9])(?:\.(?P<fraction>[0-9]{1,9}))?)?"
+                r" *(?P<zone>Z|UTC|[+-][0-9]{2}:?[0-9]{2})?)?$")
 _ISO_FIELDS = ("year", "month", "day", "hour", "minute", "second", "fraction", "zone")
+#: The common case of it, naive and to the microsecond, which DuckDB casts directly.
+_ISO_NAIVE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                      r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?$")
 
 #: Day and month in either order ("01/02/2020", "1.2.20"): only datetime_format says which.
 _AMBIGUOUS_PATTERN = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}(?:[ T].*)?$"
@@ -591,18 +595,15 @@ class _PandasLog(_Log):
             counts["numeric_dates"] = n_dates
             return
         else:
-            text = raw.astype("string")
-            text = text.str.strip(" ")
-            aware = text.str.contains(_TZ_PATTERN[:-1] + r"\Z", regex=True,
-                                      na=False).to_numpy(dtype=bool)
+            text = _arrow_text(raw)
+            aware = _re2_matches(text, _TZ_PATTERN)
             n_aware = int(aware.sum())
             counts["mixed_timezones"] = n_aware if 0 < n_aware < n_dates else 0
             counts["naive_dates"] = n_dates - n_aware
             self._aware = aware
             us, ok = _parse_text_dates(text, spec.datetime_format, utc=n_aware > 0)
             if spec.datetime_format is None:
-                self._ambiguous = (text.str.fullmatch(_AMBIGUOUS_PATTERN)
-                                   .fillna(False).to_numpy(dtype=bool) & ~ok)
+                self._ambiguous = _re2_matches(text, _AMBIGUOUS_PATTERN) & ~ok
                 counts["ambiguous_dates"] = int(self._ambiguous.sum())
         present = raw.notna().to_numpy(dtype=bool)
         bad = present & ~ok & ~self._ambiguous
@@ -714,21 +715,40 @@ class _PandasLog(_Log):
         )
 
 
-def _parse_text_dates(text: pd.Series, fmt: str | None, utc: bool
-                      ) -> tuple[np.ndarray, np.ndarray]:
-    """Parse timestamps given as text (aware ones to UTC).
+def _arrow_text(values: pd.Series):
+    """Values as Arrow text, blanks trimmed at both ends like DuckDB's ``trim``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        try:
+            values = values.astype("Int64")  # numbers such as 19970101, never 19970101.0
+        except (TypeError, ValueError):
+            pass  # fractions: not dates in any format, reported as unparseable
+    text = values.astype("string").to_numpy(dtype=object, na_value=None)
+    return pc.utf8_trim(pa.array(text, type=pa.string()), " ")
+
+
+def _re2_matches(text, pattern: str) -> np.ndarray:
+    """Rows of Arrow ``text`` where RE2 finds ``pattern`` (as DuckDB's regexp_matches)."""
+    import pyarrow.compute as pc
+
+    found = pc.match_substring_regex(text, pattern).fill_null(False)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _parse_text_dates(text, fmt: str | None, utc: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Parse timestamps given as Arrow text (see :func:`_arrow_text`), aware ones to UTC.
 
     Returns microseconds since 1970 (naive UTC) and whether each row was read.
     Without ``fmt`` only ISO 8601 text (:data:`_ISO_PATTERN`) is read, field by
     field, so any year 0000-9999 is read exactly (never wrapped) and the range is
     checked by the caller.
     """
-    if fmt is not None and pd.api.types.is_numeric_dtype(text):
-        text = text.astype("Int64").astype("string")
-    text = text.astype("string").str.strip(" ")
     if fmt is None:
         return _parse_iso(text)
-    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=utc)
+    series = pd.Series(text.to_pandas(), dtype="string")
+    parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=utc)
     if utc:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     values = parsed.to_numpy().astype("datetime64[us]")
@@ -736,14 +756,14 @@ def _parse_text_dates(text: pd.Series, fmt: str | None, utc: bool
     us = np.where(ok, values.astype(np.int64), 0)
     # pandas < 3 cannot hold dates outside its nanosecond range: read those here,
     # so that they are reported as out of range rather than as unparseable.
-    retry = np.flatnonzero(~ok & text.notna().to_numpy(dtype=bool))
+    retry = np.flatnonzero(~ok & series.notna().to_numpy(dtype=bool))
     if len(retry):
         import datetime as _dt
 
         epoch = _dt.datetime(1970, 1, 1)
         for i in retry:
             try:
-                when = _dt.datetime.strptime(str(text.iloc[i]), fmt)
+                when = _dt.datetime.strptime(str(series.iloc[i]), fmt)
             except ValueError:
                 continue
             if when.tzinfo is not None:
@@ -753,19 +773,43 @@ def _parse_text_dates(text: pd.Series, fmt: str | None, utc: bool
     return us, ok
 
 
-def _parse_iso(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """ISO 8601 text -> microseconds since 1970 (UTC for zoned rows) and a read mask."""
-    matched = text.str.fullmatch(_ISO_PATTERN).fillna(False).to_numpy(dtype=bool)
-    parts = text.str.extract(_ISO_PATTERN)
+def _parse_iso(text) -> tuple[np.ndarray, np.ndarray]:
+    """ISO 8601 Arrow text -> microseconds since 1970 (UTC for zoned rows), a read mask.
 
-    def field(i: int, default: str = "0") -> np.ndarray:
-        return parts[i].fillna(default).replace("", default).astype("int64").to_numpy()
+    The fields come from RE2 on :data:`_ISO_PATTERN`, as in the DuckDB engine
+    (:func:`_iso_sql`); the arithmetic is exact for every year.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
 
-    year, month, day = field(0), field(1), field(2)
-    hour, minute, second = field(3), field(4), field(5)
-    fraction = (parts[6].fillna("").str.slice(0, 6).str.pad(6, side="right", fillchar="0")
-                .astype("int64").to_numpy())
-    zone = parts[7].fillna("").to_numpy(dtype=object)
+    naive = pc.match_substring_regex(text, _ISO_NAIVE_PATTERN)
+    if pc.all(pc.or_kleene(naive, pc.is_null(text))).as_py() is not False:
+        # The common case: naive text whose fields sit at fixed places.
+        matched = naive.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        places = {"year": (0, 4), "month": (5, 7), "day": (8, 10), "hour": (11, 13),
+                  "minute": (14, 16), "second": (17, 19), "fraction": (20, 29)}
+
+        def raw_field(name: str):
+            return pc.utf8_slice_codeunits(text, *places[name]) if name in places else \
+                pa.nulls(len(text), pa.string())
+    else:
+        parts = pc.extract_regex(text, _ISO_PATTERN)  # null where the text does not match
+        matched = parts.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+
+        def raw_field(name: str):
+            return pc.struct_field(parts, name)
+
+    def field(name: str, pad: bool = False) -> np.ndarray:
+        values = pc.fill_null(raw_field(name), "")
+        if pad:  # decimals -> microseconds, digits past the sixth truncated
+            values = pc.utf8_rpad(pc.utf8_slice_codeunits(values, 0, 6), 6, "0")
+        values = pc.if_else(pc.equal(values, ""), "0", values)
+        return pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+
+    year, month, day = field("year"), field("month"), field("day")
+    hour, minute, second = field("hour"), field("minute"), field("second")
+    fraction = field("fraction", pad=True)
+    zone = pc.fill_null(raw_field("zone"), "")
     # Proleptic Gregorian calendar, as DuckDB and numpy use it.
     leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
     month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
@@ -779,12 +823,20 @@ def _parse_iso(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
     doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
     days = era * 146_097 + doe - 719_468
-    offset = np.zeros(len(text), dtype=np.int64)  # minutes east of UTC
-    signed = np.array([z[:1] in ("+", "-") for z in zone], dtype=bool)
+    # Offsets "+HH:MM", "+HHMM", "-HH:MM"; "Z" and "UTC" are 0 (minutes east of UTC).
+    sign = pc.utf8_slice_codeunits(zone, 0, 1)
+    signed = pc.is_in(sign, pa.array(["+", "-"])).to_numpy(zero_copy_only=False).astype(bool)
+    offset = np.zeros(len(year), dtype=np.int64)
     if signed.any():
-        digits = [z[1:].replace(":", "") for z in zone[signed]]
-        minutes = np.array([int(d[:2]) * 60 + int(d[2:]) for d in digits], dtype=np.int64)
-        offset[signed] = np.where([z[0] == "-" for z in zone[signed]], -minutes, minutes)
+        def digits(start: int, stop: int | None) -> np.ndarray:
+            values = pc.utf8_slice_codeunits(zone, start, stop)
+            values = pc.if_else(pc.equal(values, ""), "0", values)
+            return pc.cast(pc.if_else(pa.array(signed), values, "0"), pa.int64()).to_numpy(
+                zero_copy_only=False)
+
+        minutes = digits(1, 3) * 60 + digits(-2, None)
+        negative = pc.equal(sign, "-").to_numpy(zero_copy_only=False).astype(bool)
+        offset = np.where(signed, np.where(negative, -minutes, minutes), 0)
     us = ((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000 + fraction
           - offset * 60_000_000)
     return np.where(ok, us, 0), ok
@@ -881,10 +933,15 @@ def _id_kind(kind: type) -> str:
     return kind.__name__
 
 
-def _iso_sql(text: str) -> str:
-    """SQL reading ISO 8601 text field by field, exactly as :func:`_parse_iso` does."""
+def _iso_sql(text: str) -> tuple[str, str]:
+    """SQL reading ISO 8601 text field by field, exactly as :func:`_parse_iso` does.
+
+    Returns the expression of the fields (computed once per row, as ``_iso``) and
+    the timestamp built from them.
+    """
     fields = ", ".join(_sql_str(f) for f in _ISO_FIELDS)
-    p = f"regexp_extract({text}, {_sql_str(_ISO_PATTERN)}, [{fields}])"
+    parts = f"regexp_extract({text}, {_sql_str(_ISO_PATTERN)}, [{fields}])"
+    p = "_iso"
     clock = " || ':' || ".join(f"coalesce(nullif({p}.{f}, ''), '00')"
                                for f in ("hour", "minute", "second"))
     canonical = (f"{p}.year || '-' || {p}.month || '-' || {p}.day || ' ' || {clock} "
@@ -894,8 +951,12 @@ def _iso_sql(text: str) -> str:
               f"(CASE WHEN left({zone}, 1) = '-' THEN -1 ELSE 1 END) * "
               f"(TRY_CAST(substr({zone}, 2, 2) AS INTEGER) * 60 "
               f"+ TRY_CAST(right({zone}, 2) AS INTEGER)) ELSE 0 END")
-    return (f"CASE WHEN {p}.year <> '' THEN "
-            f"TRY_CAST({canonical} AS TIMESTAMP) - to_minutes({offset}) END")
+    # The fields are only extracted (slower) from text that is not the common case.
+    parts = (f"CASE WHEN NOT regexp_matches({text}, {_sql_str(_ISO_NAIVE_PATTERN)}) "
+             f"THEN {parts} END")
+    return parts, (f"CASE WHEN {p} IS NULL THEN TRY_CAST({text} AS TIMESTAMP) "
+                   f"WHEN {p}.year <> '' THEN "
+                   f"TRY_CAST({canonical} AS TIMESTAMP) - to_minutes({offset}) END")
 
 
 def _sql_str(value: str) -> str:
@@ -978,7 +1039,7 @@ class _DuckDBLog(_Log):
         cid, dt = _ident(spec.customer_id_col), _ident(spec.datetime_col)
         dtype = types[spec.datetime_col].upper()
         self.numeric_dates = False
-        ambiguous = "FALSE"
+        ambiguous, iso_parts = "FALSE", "NULL"
         if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
             ts, aware = f"timezone('UTC', {dt})", "TRUE"
         elif dtype.startswith(("TIMESTAMP", "DATE")):
@@ -997,7 +1058,8 @@ class _DuckDBLog(_Log):
                 aware_ts = f"timezone('UTC', try_strptime({text}, {fmt}))"
                 ts = f"CASE WHEN {aware} THEN {aware_ts} ELSE {naive_ts} END"
             else:
-                ts, ambiguous = _iso_sql(text), f"regexp_matches({text}, {_sql_str(_AMBIGUOUS_PATTERN)})"
+                iso_parts, ts = _iso_sql(text)
+                ambiguous = f"regexp_matches({text}, {_sql_str(_AMBIGUOUS_PATTERN)})"
         if spec.monetary_value_col:
             amt_col = _ident(spec.monetary_value_col)
             amt = f"TRY_CAST({amt_col} AS DOUBLE)"
@@ -1013,7 +1075,7 @@ class _DuckDBLog(_Log):
             SELECT *, {tick} AS tick FROM (
                 SELECT {cid} AS cid, {dt} AS raw_date, {aware} AS aware, {ts} AS ts,
                        {amt_col} AS raw_amount, {amt} AS amount, {ambiguous} AS ambiguous
-                FROM src)"""
+                FROM (SELECT *, {iso_parts} AS _iso FROM src))"""
         )
 
     #: SQL condition of each rule on the ``typed`` view.
