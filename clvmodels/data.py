@@ -602,9 +602,10 @@ class _PandasLog(_Log):
             counts["naive_dates"] = n_dates - n_aware
             self._aware = aware
             us, ok = _parse_text_dates(text, spec.datetime_format, utc=n_aware > 0)
-            if spec.datetime_format is None:
-                self._ambiguous = _re2_matches(text, _AMBIGUOUS_PATTERN) & ~ok
-                counts["ambiguous_dates"] = int(self._ambiguous.sum())
+            unread = ~ok & raw.notna().to_numpy(dtype=bool)
+            if spec.datetime_format is None and unread.any():
+                self._ambiguous = _re2_matches(text, _AMBIGUOUS_PATTERN) & unread
+            counts["ambiguous_dates"] = int(self._ambiguous.sum())
         present = raw.notna().to_numpy(dtype=bool)
         bad = present & ~ok & ~self._ambiguous
         counts["unparseable_dates"] = int(bad.sum())

@@ -9,6 +9,7 @@ the only error is a :class:`~clvmodels.DataError`, the same rule from every rout
 
 from __future__ import annotations
 
+import csv as csv_module
 import datetime as dt
 import warnings
 
@@ -103,7 +104,7 @@ def _summarise(source, **kwargs):
 
 def _same(a, b) -> None:
     if isinstance(a, str) or isinstance(b, str):
-        assert a == b, f"{a!r} != {b!r}"
+        assert isinstance(a, str) and isinstance(b, str) and a == b, f"{a!r} != {b!r}"
         return
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=0,
                                   check_index_type=True)
@@ -145,13 +146,20 @@ def test_both_engines_and_any_row_order_give_the_same_summary(case, seed):
 
 
 @_fast(40)
-@given(case=logs(), csv_engine=st.sampled_from(["duckdb", "pandas"]))
-def test_csv_and_parquet_copies_give_the_same_summary(case, csv_engine, tmp_path_factory):
+@given(case=logs(), csv_engine=st.sampled_from(["duckdb", "pandas"]),
+       quote_all=st.booleans())
+def test_csv_and_parquet_copies_give_the_same_summary(case, csv_engine, quote_all,
+                                                      tmp_path_factory):
     log, kwargs = case
     folder = tmp_path_factory.mktemp("log")
     expected = _summarise(log, engine="pandas", **kwargs)
     csv, parquet = folder / "log.csv", folder / "log.parquet"
-    log.to_csv(csv, index=False)
+    # pandas quotes a field with "\n" but not one with a lone "\r", which every CSV
+    # reader takes as a line break: such ids survive only a file that quotes them.
+    if log["id"].astype(str).str.contains("\r").any():
+        quote_all = True
+    log.to_csv(csv, index=False, quoting=csv_module.QUOTE_ALL if quote_all else
+               csv_module.QUOTE_MINIMAL)
     log.to_parquet(parquet, index=False)
     # Each copy read by one engine, drawn; the other engine reads the other copy.
     parquet_engine = "pandas" if csv_engine == "duckdb" else "duckdb"
