@@ -29,6 +29,7 @@ counted in a :class:`~clvmodels.exceptions.DataWarning` and in ``summary.attrs``
 from __future__ import annotations
 
 import glob
+import numbers
 import os
 import tempfile
 import warnings
@@ -47,7 +48,29 @@ __all__ = ["ExcludedCustomers", "excluded_customers", "purchase_days", "read_tra
            "rfm_summary"]
 
 #: A timestamp string that carries a UTC offset or zone ("...10:00+02:00", "...Z").
-_TZ_PATTERN = r"\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}:?\d{2})$"
+#: The patterns below run on RE2 in both engines (DuckDB's, and pyarrow's for pandas).
+_TZ_PATTERN = r"[0-9]{1,2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)? *(?:Z|UTC|[+-][0-9]{2}:?[0-9]{2})$"
+
+#: The text timestamps read without ``datetime_format``: ISO 8601 dates, optionally
+#: with a time (seconds and up to 9 decimals optional; decimals past the
+#: microsecond are truncated) and a zone. Both engines take the fields from this one
+#: pattern, so they read every string the same way.
+_ISO_PATTERN = (r"^(?P<year>[0-9]{4})-(?P<month>[0-9]{2})-(?P<day>[0-9]{2})"
+                r"(?:[T ](?P<hour>[01][0-9]|2[0-3]):(?P<minute>[0-5][0-9])"
+                r"(?::(?P<second>[0-5][0-9])(?:\.(?P<fraction>[0-9]{1,9}))?)?"
+                r" *(?P<zone>Z|UTC|[+-][0-9]{2}:?[0-9]{2})?)?$")
+_ISO_FIELDS = ("year", "month", "day", "hour", "minute", "second", "fraction", "zone")
+#: The common case of it, naive and to the microsecond, which DuckDB casts directly.
+_ISO_NAIVE_PATTERN = (r"^[0-9]{4}-[0-9]{2}-[0-9]{2}"
+                      r"(?:[T ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?)?$")
+
+#: Day and month in either order ("01/02/2020", "1.2.20"): only datetime_format says which.
+_AMBIGUOUS_PATTERN = r"^[0-9]{1,2}[/.-][0-9]{1,2}[/.-][0-9]{2,4}(?:[ T].*)?$"
+
+#: Timestamps both engines can hold: pandas' nanosecond range, from its first whole day.
+_FIRST_TIMESTAMP = np.datetime64("1677-09-22T00:00:00", "us")
+_LAST_TIMESTAMP = np.datetime64("2262-04-11T23:47:16.854775", "us")
+_US_PER_TICK = {"D": 86_400_000_000, "h": 3_600_000_000, "us": 1}
 
 #: Tick resolution of each ``merge_within`` choice and its length in days.
 _RESOLUTIONS = {"D": ("D", 1.0), "h": ("h", 1.0 / 24.0), None: ("us", 1.0 / 86_400e6)}
@@ -58,7 +81,7 @@ _RETURNS = ("error", "drop", "net")
 _RULE_ORDER = (
     "empty", "null_ids", "missing_dates", "numeric_dates", "unparseable_dates",
     "mixed_timezones", "missing_amounts", "non_numeric_amounts", "infinite_amounts",
-    "negative_amounts",
+    "negative_amounts", "dates_out_of_range", "ambiguous_dates",
 )
 
 
@@ -226,13 +249,32 @@ def _open_log(transactions, spec: _Spec, engine: str | None) -> "_Log":
     raise ValueError(f"engine must be 'pandas' or 'duckdb', got {engine!r}.")
 
 
-def read_transactions(source, columns: Sequence[str] | None = None) -> pd.DataFrame:
+def read_transactions(source, columns: Sequence[str] | None = None, *,
+                      text_columns: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a CSV or Parquet log (one file, a glob or a list) into pandas via DuckDB.
 
-    Timestamps in CSV files are kept as text so that :func:`rfm_summary` parses and
-    checks them the same way for every source.
+    Parameters
+    ----------
+    source
+        A path, a glob pattern or a list of paths.
+    columns
+        The columns to read (all when not given), in the order :func:`rfm_summary`
+        takes them: customer id, timestamp, amount.
+    text_columns
+        CSV columns read as text exactly as written, never typed by a guess: ids
+        such as ``00123`` stay distinct from ``123``, and timestamps are parsed and
+        checked by :func:`rfm_summary` the same way for every source. Defaults to
+        the first two of ``columns`` (customer id and timestamp). Parquet columns
+        keep the file's own types.
+
+    Raises
+    ------
+    DataError
+        A file that cannot be read (empty, a directory, corrupt) or lacks a column.
     """
-    log = _DuckDBLog(source, None, columns=columns)
+    if text_columns is None:
+        text_columns = list(columns[:2]) if columns is not None else []
+    log = _DuckDBLog(source, None, columns=columns, text_columns=text_columns)
     with log:
         return log.con.sql("SELECT * FROM src").df()
 
@@ -394,7 +436,8 @@ def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool
                 r.revenue_holdout, fh, out=np.zeros(len(fh)), where=fh > 0)
             data["revenue_holdout"] = np.asarray(r.revenue_holdout, dtype=float)
         data["duration_holdout"] = np.full(len(fh), (obs_tick - cal_tick) * scale)
-    index = pd.Index(r.ids, name=spec.customer_id_col)
+    # The ids' own type, inferred alike from both engines (text ids: str in pandas 3).
+    index = pd.Index(np.asarray(r.ids), name=spec.customer_id_col)
     return pd.DataFrame(data, index=index)
 
 
@@ -408,8 +451,13 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
         "numeric_dates": (dt, f"Column {dt!r} holds numbers, not timestamps ({{k}} rows); "
                               "pass datetime_format (e.g. '%Y%m%d' for 19970101) or convert it."),
         "unparseable_dates": (dt, f"{{k}} of {n} rows of column {dt!r} cannot be read as "
-                                  "timestamps" + ("" if spec.datetime_format else
-                                                  "; pass datetime_format if they use one") + "."),
+                                  "timestamps" + (
+                                      f" in the format {spec.datetime_format!r}."
+                                      if spec.datetime_format else
+                                      ": without datetime_format, timestamps must be ISO 8601 "
+                                      "text (YYYY-MM-DD, optionally with a time HH:MM[:SS[.f]] "
+                                      "and a zone such as Z or +02:00); pass datetime_format "
+                                      "(e.g. '%d.%m.%Y %H:%M') if they use another format.")),
         "mixed_timezones": (dt, f"Column {dt!r} mixes timezone-aware and naive timestamps: "
                                 f"{{k}} rows carry a zone or UTC offset and "
                                 f"{counts.get('naive_dates', 0)} do not. Localise the naive ones "
@@ -420,6 +468,13 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
         "negative_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are negative (returns?); "
                                   "pass returns='drop' to remove them or returns='net' to net them "
                                   "against the same day's purchases."),
+        "dates_out_of_range": (dt, f"{{k}} of {n} rows of column {dt!r} are outside the "
+                                   "supported range 1677-09-22 to 2262-04-11. Placeholder dates "
+                                   "such as 9999-12-31 or 1900-01-01 must be removed or replaced "
+                                   "first: they are not a customer's history."),
+        "ambiguous_dates": (dt, f"{{k}} of {n} rows of column {dt!r} are dates like 01/02/2020 "
+                                "whose day and month order is ambiguous; pass datetime_format, "
+                                "e.g. '%d/%m/%Y' (day first) or '%m/%d/%Y' (month first)."),
     }
     for rule in _RULE_ORDER:
         k = counts.get(rule, 0)
@@ -494,7 +549,7 @@ class _PandasLog(_Log):
         self.spec = spec
 
     def check_columns(self) -> None:
-        _check_columns(self.spec.columns, list(self.frame.columns))
+        _check_frame(self.frame, self.spec)
         spec, frame = self.spec, self.frame
         self.ids = frame[spec.customer_id_col]
         self.raw_dates = frame[spec.datetime_col]
@@ -528,27 +583,38 @@ class _PandasLog(_Log):
     def _parse_dates(self, counts: dict) -> None:
         spec, raw = self.spec, self.raw_dates
         counts["missing_dates"] = int(raw.isna().sum())
+        n_dates = int(raw.notna().sum())
         self._aware = None
+        self._ambiguous = np.zeros(len(raw), dtype=bool)
         if pd.api.types.is_datetime64_any_dtype(raw):
-            parsed = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz else raw
+            naive = raw.dt.tz_convert("UTC").dt.tz_localize(None) if raw.dt.tz else raw
+            values = naive.to_numpy().astype("datetime64[us]")
+            ok = ~np.isnat(values)
+            us = np.where(ok, values.astype(np.int64), 0)
         elif pd.api.types.is_numeric_dtype(raw) and spec.datetime_format is None:
-            counts["numeric_dates"] = int(raw.notna().sum())
+            counts["numeric_dates"] = n_dates
             return
         else:
-            text = raw.astype("string")
-            aware = text.str.contains(_TZ_PATTERN, regex=True, na=False).to_numpy(dtype=bool)
+            text = _arrow_text(raw)
+            aware = _re2_matches(text, _TZ_PATTERN)
             n_aware = int(aware.sum())
-            counts["mixed_timezones"] = n_aware if 0 < n_aware < int(raw.notna().sum()) else 0
-            counts["naive_dates"] = int(raw.notna().sum()) - n_aware
+            counts["mixed_timezones"] = n_aware if 0 < n_aware < n_dates else 0
+            counts["naive_dates"] = n_dates - n_aware
             self._aware = aware
-            if counts["mixed_timezones"]:
-                return
-            parsed = _parse_text_dates(text, spec.datetime_format, utc=n_aware > 0)
-        bad = parsed.isna() & raw.notna()
+            us, ok = _parse_text_dates(text, spec.datetime_format, utc=n_aware > 0)
+            unread = ~ok & raw.notna().to_numpy(dtype=bool)
+            if spec.datetime_format is None and unread.any():
+                self._ambiguous = _re2_matches(text, _AMBIGUOUS_PATTERN) & unread
+            counts["ambiguous_dates"] = int(self._ambiguous.sum())
+        present = raw.notna().to_numpy(dtype=bool)
+        bad = present & ~ok & ~self._ambiguous
         counts["unparseable_dates"] = int(bad.sum())
         self._bad_date = bad
-        self.ticks = (parsed.to_numpy(dtype="datetime64[ns]")
-                      .astype(f"datetime64[{spec.resolution}]").astype(np.int64))
+        out = ok & ((us < _FIRST_TIMESTAMP.astype(np.int64))
+                    | (us > _LAST_TIMESTAMP.astype(np.int64)))
+        counts["dates_out_of_range"] = int(out.sum())
+        self._out_of_range = out
+        self.ticks = np.floor_divide(us, _US_PER_TICK[spec.resolution])
 
     def examples(self, rule: str) -> list:
         spec = self.spec
@@ -562,6 +628,8 @@ class _PandasLog(_Log):
             "non_numeric_amounts": lambda: self._bad_amount,
             "infinite_amounts": lambda: pd.Series(np.isinf(self.amounts), index=self.frame.index),
             "negative_amounts": lambda: pd.Series(self.amounts < 0, index=self.frame.index),
+            "dates_out_of_range": lambda: self._out_of_range,
+            "ambiguous_dates": lambda: self._ambiguous,
         }
         mask = np.asarray(masks[rule](), dtype=bool)
         rows = self.frame.loc[mask, spec.columns].head(5)
@@ -648,20 +716,131 @@ class _PandasLog(_Log):
         )
 
 
-def _parse_text_dates(text: pd.Series, fmt: str | None, utc: bool) -> pd.Series:
-    """Parse timestamps given as text; aware ones are converted to naive UTC."""
-    if fmt is not None and pd.api.types.is_numeric_dtype(text):
-        text = text.astype("Int64").astype("string")
-    parsed = pd.to_datetime(text, format=fmt, errors="coerce", utc=utc)
+def _arrow_text(values: pd.Series):
+    """Values as Arrow text, blanks trimmed at both ends like DuckDB's ``trim``."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        try:
+            values = values.astype("Int64")  # numbers such as 19970101, never 19970101.0
+        except (TypeError, ValueError):
+            pass  # fractions: not dates in any format, reported as unparseable
+    text = values.astype("string").to_numpy(dtype=object, na_value=None)
+    return pc.utf8_trim(pa.array(text, type=pa.string()), " ")
+
+
+def _re2_matches(text, pattern: str) -> np.ndarray:
+    """Rows of Arrow ``text`` where RE2 finds ``pattern`` (as DuckDB's regexp_matches)."""
+    import pyarrow.compute as pc
+
+    found = pc.match_substring_regex(text, pattern).fill_null(False)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
+def _parse_text_dates(text, fmt: str | None, utc: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Parse timestamps given as Arrow text (see :func:`_arrow_text`), aware ones to UTC.
+
+    Returns microseconds since 1970 (naive UTC) and whether each row was read.
+    Without ``fmt`` only ISO 8601 text (:data:`_ISO_PATTERN`) is read, field by
+    field, so any year 0000-9999 is read exactly (never wrapped) and the range is
+    checked by the caller.
+    """
     if fmt is None:
-        # Inference takes the first row's format; retry the rest one by one.
-        retry = parsed.isna() & text.notna()
-        if retry.any():
-            parsed = parsed.copy()
-            parsed[retry] = pd.to_datetime(text[retry], format="mixed", errors="coerce", utc=utc)
+        return _parse_iso(text)
+    series = pd.Series(text.to_pandas(), dtype="string")
+    parsed = pd.to_datetime(series, format=fmt, errors="coerce", utc=utc)
     if utc:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+    values = parsed.to_numpy().astype("datetime64[us]")
+    ok = ~np.isnat(values)
+    us = np.where(ok, values.astype(np.int64), 0)
+    # pandas < 3 cannot hold dates outside its nanosecond range: read those here,
+    # so that they are reported as out of range rather than as unparseable.
+    retry = np.flatnonzero(~ok & series.notna().to_numpy(dtype=bool))
+    if len(retry):
+        import datetime as _dt
+
+        epoch = _dt.datetime(1970, 1, 1)
+        for i in retry:
+            try:
+                when = _dt.datetime.strptime(str(series.iloc[i]), fmt)
+            except ValueError:
+                continue
+            if when.tzinfo is not None:
+                when = when.astimezone(_dt.timezone.utc).replace(tzinfo=None)
+            us[i] = (when - epoch) // _dt.timedelta(microseconds=1)
+            ok[i] = True
+    return us, ok
+
+
+def _parse_iso(text) -> tuple[np.ndarray, np.ndarray]:
+    """ISO 8601 Arrow text -> microseconds since 1970 (UTC for zoned rows), a read mask.
+
+    The fields come from RE2 on :data:`_ISO_PATTERN`, as in the DuckDB engine
+    (:func:`_iso_sql`); the arithmetic is exact for every year.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    naive = pc.match_substring_regex(text, _ISO_NAIVE_PATTERN)
+    if pc.all(pc.or_kleene(naive, pc.is_null(text))).as_py() is not False:
+        # The common case: naive text whose fields sit at fixed places.
+        matched = naive.fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        places = {"year": (0, 4), "month": (5, 7), "day": (8, 10), "hour": (11, 13),
+                  "minute": (14, 16), "second": (17, 19), "fraction": (20, 29)}
+
+        def raw_field(name: str):
+            return pc.utf8_slice_codeunits(text, *places[name]) if name in places else \
+                pa.nulls(len(text), pa.string())
+    else:
+        parts = pc.extract_regex(text, _ISO_PATTERN)  # null where the text does not match
+        matched = parts.is_valid().to_numpy(zero_copy_only=False).astype(bool)
+
+        def raw_field(name: str):
+            return pc.struct_field(parts, name)
+
+    def field(name: str, pad: bool = False) -> np.ndarray:
+        values = pc.fill_null(raw_field(name), "")
+        if pad:  # decimals -> microseconds, digits past the sixth truncated
+            values = pc.utf8_rpad(pc.utf8_slice_codeunits(values, 0, 6), 6, "0")
+        values = pc.if_else(pc.equal(values, ""), "0", values)
+        return pc.cast(values, pa.int64()).to_numpy(zero_copy_only=False)
+
+    year, month, day = field("year"), field("month"), field("day")
+    hour, minute, second = field("hour"), field("minute"), field("second")
+    fraction = field("fraction", pad=True)
+    zone = pc.fill_null(raw_field("zone"), "")
+    # Proleptic Gregorian calendar, as DuckDB and numpy use it.
+    leap = ((year % 4 == 0) & (year % 100 != 0)) | (year % 400 == 0)
+    month_days = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+    valid_month = (month >= 1) & (month <= 12)
+    last_day = month_days[np.where(valid_month, month, 0)] + ((month == 2) & leap)
+    ok = matched & valid_month & (day >= 1) & (day <= last_day)
+    # Days since 1970-01-01 (H. Hinnant's days_from_civil).
+    y = year - (month <= 2)
+    era = np.floor_divide(y, 400)
+    yoe = y - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146_097 + doe - 719_468
+    # Offsets "+HH:MM", "+HHMM", "-HH:MM"; "Z" and "UTC" are 0 (minutes east of UTC).
+    sign = pc.utf8_slice_codeunits(zone, 0, 1)
+    signed = pc.is_in(sign, pa.array(["+", "-"])).to_numpy(zero_copy_only=False).astype(bool)
+    offset = np.zeros(len(year), dtype=np.int64)
+    if signed.any():
+        def digits(start: int, stop: int | None) -> np.ndarray:
+            values = pc.utf8_slice_codeunits(zone, start, stop)
+            values = pc.if_else(pc.equal(values, ""), "0", values)
+            return pc.cast(pc.if_else(pa.array(signed), values, "0"), pa.int64()).to_numpy(
+                zero_copy_only=False)
+
+        minutes = digits(1, 3) * 60 + digits(-2, None)
+        negative = pc.equal(sign, "-").to_numpy(zero_copy_only=False).astype(bool)
+        offset = np.where(signed, np.where(negative, -minutes, minutes), 0)
+    us = ((days * 86_400 + hour * 3_600 + minute * 60 + second) * 1_000_000 + fraction
+          - offset * 60_000_000)
+    return np.where(ok, us, 0), ok
 
 
 def _check_columns(wanted: Sequence[str], present: Sequence[str]) -> None:
@@ -687,7 +866,98 @@ def _source_paths(source) -> list[str]:
         if not matched or not all(os.path.exists(p) for p in matched):
             raise FileNotFoundError(f"No transaction log at {item!r}.")
         paths.extend(matched)
+    for path in paths:
+        if os.path.isdir(path):
+            raise DataError(f"{path!r} is a folder, not a transaction log file; pass the "
+                            "files in it, e.g. 'folder/*.parquet'.", rule="unreadable_file")
+        if os.path.getsize(path) == 0:
+            raise DataError(f"The file {path!r} is empty (0 bytes): not even a header row.",
+                            rule="empty_file", n_rows=0)
     return paths
+
+
+def _is_read_error(err: BaseException, reading: bool = False) -> bool:
+    """Whether DuckDB failed on the files' content (not on clvmodels' own SQL)."""
+    import duckdb
+
+    if reading:  # only the files' schema was asked for: any DuckDB error is theirs
+        return isinstance(err, duckdb.Error)
+    kinds = (duckdb.IOException, duckdb.InvalidInputException, duckdb.ConversionException)
+    return isinstance(err, kinds) or type(err) is duckdb.Error
+
+
+def _unreadable(paths: Sequence[str], err: BaseException) -> DataError:
+    shown = repr(paths[0]) if len(paths) == 1 else f"{len(paths)} files ({paths[0]!r}, ...)"
+    reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return DataError(f"Cannot read the transaction log {shown}: {reason}. Check that it is "
+                     "a complete CSV file with a header row, or a valid Parquet file.",
+                     rule="unreadable_file")
+
+
+def _check_frame(frame: pd.DataFrame, spec: _Spec) -> None:
+    """Checks of a DataFrame log that come before any engine looks at its rows."""
+    _check_columns(spec.columns, list(frame.columns))
+    for col in dict.fromkeys(spec.columns):
+        n = int((frame.columns == col).sum())
+        if n > 1:
+            raise DataError(
+                f"The DataFrame has {n} columns named {col!r}: it is not clear which one "
+                "to use. Drop or rename the duplicates first, e.g. "
+                "frame.loc[:, ~frame.columns.duplicated()].",
+                column=col, rule="duplicate_columns")
+    ids = frame[spec.customer_id_col]
+    if ids.dtype != object:
+        return
+    kinds = ids.dropna().map(type).map(_id_kind)
+    counts = kinds.value_counts()
+    if len(counts) > 1:
+        col = spec.customer_id_col
+        shown = ", ".join(f"{k} {kind}" for kind, k in counts.items())
+        firsts = ids.dropna()[~kinds.duplicated()].head(5).tolist()
+        raise DataError(
+            f"Column {col!r} mixes customer ids of different types ({shown}): 1 and '1' "
+            "would be two customers here but one in a CSV file or an export. Convert the "
+            f"ids to one type first, e.g. frame[{col!r}] = frame[{col!r}].astype(str).",
+            column=col, rule="mixed_id_types", n_rows=int(counts.iloc[1:].sum()),
+            examples=firsts)
+
+
+def _id_kind(kind: type) -> str:
+    if issubclass(kind, str):
+        return "str"
+    if issubclass(kind, (bool, np.bool_)):
+        return "bool"
+    if issubclass(kind, numbers.Integral):
+        return "int"
+    if issubclass(kind, numbers.Real):
+        return "float"
+    return kind.__name__
+
+
+def _iso_sql(text: str) -> tuple[str, str]:
+    """SQL reading ISO 8601 text field by field, exactly as :func:`_parse_iso` does.
+
+    Returns the expression of the fields (computed once per row, as ``_iso``) and
+    the timestamp built from them.
+    """
+    fields = ", ".join(_sql_str(f) for f in _ISO_FIELDS)
+    parts = f"regexp_extract({text}, {_sql_str(_ISO_PATTERN)}, [{fields}])"
+    p = "_iso"
+    clock = " || ':' || ".join(f"coalesce(nullif({p}.{f}, ''), '00')"
+                               for f in ("hour", "minute", "second"))
+    canonical = (f"{p}.year || '-' || {p}.month || '-' || {p}.day || ' ' || {clock} "
+                 f"|| '.' || left({p}.fraction || '000000', 6)")
+    zone = f"{p}.zone"
+    offset = (f"CASE WHEN left({zone}, 1) IN ('+', '-') THEN "
+              f"(CASE WHEN left({zone}, 1) = '-' THEN -1 ELSE 1 END) * "
+              f"(TRY_CAST(substr({zone}, 2, 2) AS INTEGER) * 60 "
+              f"+ TRY_CAST(right({zone}, 2) AS INTEGER)) ELSE 0 END")
+    # The fields are only extracted (slower) from text that is not the common case.
+    parts = (f"CASE WHEN NOT regexp_matches({text}, {_sql_str(_ISO_NAIVE_PATTERN)}) "
+             f"THEN {parts} END")
+    return parts, (f"CASE WHEN {p} IS NULL THEN TRY_CAST({text} AS TIMESTAMP) "
+                   f"WHEN {p}.year <> '' THEN "
+                   f"TRY_CAST({canonical} AS TIMESTAMP) - to_minutes({offset}) END")
 
 
 def _sql_str(value: str) -> str:
@@ -701,33 +971,62 @@ def _ident(name: str) -> str:
 class _DuckDBLog(_Log):
     """A log summarised in SQL; the rows never come into Python."""
 
-    def __init__(self, source, spec: _Spec | None, columns: Sequence[str] | None = None) -> None:
+    def __init__(self, source, spec: _Spec | None, columns: Sequence[str] | None = None,
+                 text_columns: Sequence[str] = ()) -> None:
         import duckdb
 
         self.spec = spec
+        self.paths: list[str] = []
+        is_frame = isinstance(source, pd.DataFrame)
+        if is_frame and spec is not None:
+            _check_frame(source, spec)  # in Python, before DuckDB converts the values
+        if not is_frame:
+            paths = _source_paths(source)
+            kinds = {Path(p).suffix.lower() for p in paths}
+            if not (kinds <= {".parquet", ".pq"} or kinds <= {".csv", ".txt", ".gz", ".tsv"}):
+                raise ValueError(
+                    f"Cannot tell the format of {paths[0]!r}: use a .csv or .parquet file.")
         self.con = duckdb.connect()
         spill = Path(tempfile.gettempdir()) / "clvmodels-duckdb"
         self.con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
-        if isinstance(source, pd.DataFrame):
+        if is_frame:
             self.con.register("src", source)
             return
-        paths = _source_paths(source)
-        kinds = {Path(p).suffix.lower() for p in paths}
+        self.paths = paths
         listed = "[" + ", ".join(_sql_str(p) for p in paths) + "]"
-        if kinds <= {".parquet", ".pq"}:
-            reader = f"read_parquet({listed}, union_by_name = true)"
-        elif kinds <= {".csv", ".txt", ".gz", ".tsv"}:
-            dt = spec.datetime_col if spec else None
-            types = f", types = {{{_sql_str(dt)}: 'VARCHAR'}}" if dt else ""
-            reader = f"read_csv({listed}, header = true, union_by_name = true{types})"
-        else:
-            raise ValueError(
-                f"Cannot tell the format of {paths[0]!r}: use a .csv or .parquet file.")
-        wanted = "*" if columns is None else ", ".join(_ident(c) for c in columns)
-        self.con.execute(f"CREATE VIEW src AS SELECT {wanted} FROM {reader}")
+        if spec is not None:
+            text_columns = [spec.customer_id_col, spec.datetime_col]
+        try:
+            if kinds <= {".parquet", ".pq"}:
+                reader = f"read_parquet({listed}, union_by_name = true)"
+            else:
+                reader = f"read_csv({listed}, header = true, union_by_name = true)"
+                # Ids and timestamps as written: never typed by DuckDB's guess.
+                present = self._describe(reader)
+                typed = [c for c in dict.fromkeys(text_columns) if c in present]
+                if typed:
+                    types = ", ".join(f"{_sql_str(c)}: 'VARCHAR'" for c in typed)
+                    reader = reader[:-1] + f", types = {{{types}}})"
+            present = self._describe(reader)
+            if columns is not None:
+                _check_columns(columns, present)
+            wanted = "*" if columns is None else ", ".join(_ident(c) for c in columns)
+            self.con.execute(f"CREATE VIEW src AS SELECT {wanted} FROM {reader}")
+        except Exception as err:
+            self.con.close()
+            if isinstance(err, DataError) or not _is_read_error(err, reading=True):
+                raise
+            raise _unreadable(paths, err) from err
 
-    def __exit__(self, *exc):
+    def _describe(self, reader: str) -> list[str]:
+        """The columns DuckDB finds in the files (reads their schema or sniffs the CSV)."""
+        return [row[0] for row in self.con.execute(
+            f"DESCRIBE SELECT * FROM {reader}").fetchall()]
+
+    def __exit__(self, exc_type, exc, tb):
         self.con.close()
+        if exc is not None and self.paths and _is_read_error(exc):
+            raise _unreadable(self.paths, exc) from exc
         return False
 
     def _types(self) -> dict[str, str]:
@@ -741,6 +1040,7 @@ class _DuckDBLog(_Log):
         cid, dt = _ident(spec.customer_id_col), _ident(spec.datetime_col)
         dtype = types[spec.datetime_col].upper()
         self.numeric_dates = False
+        ambiguous, iso_parts = "FALSE", "NULL"
         if dtype.startswith("TIMESTAMP WITH TIME ZONE"):
             ts, aware = f"timezone('UTC', {dt})", "TRUE"
         elif dtype.startswith(("TIMESTAMP", "DATE")):
@@ -757,10 +1057,10 @@ class _DuckDBLog(_Log):
                 fmt = _sql_str(spec.datetime_format)
                 naive_ts = f"try_strptime({text}, {fmt})"
                 aware_ts = f"timezone('UTC', try_strptime({text}, {fmt}))"
+                ts = f"CASE WHEN {aware} THEN {aware_ts} ELSE {naive_ts} END"
             else:
-                naive_ts = f"TRY_CAST({text} AS TIMESTAMP)"
-                aware_ts = f"timezone('UTC', TRY_CAST({text} AS TIMESTAMPTZ))"
-            ts = f"CASE WHEN {aware} THEN {aware_ts} ELSE {naive_ts} END"
+                iso_parts, ts = _iso_sql(text)
+                ambiguous = f"regexp_matches({text}, {_sql_str(_AMBIGUOUS_PATTERN)})"
         if spec.monetary_value_col:
             amt_col = _ident(spec.monetary_value_col)
             amt = f"TRY_CAST({amt_col} AS DOUBLE)"
@@ -775,8 +1075,8 @@ class _DuckDBLog(_Log):
             f"""CREATE VIEW typed AS
             SELECT *, {tick} AS tick FROM (
                 SELECT {cid} AS cid, {dt} AS raw_date, {aware} AS aware, {ts} AS ts,
-                       {amt_col} AS raw_amount, {amt} AS amount
-                FROM src)"""
+                       {amt_col} AS raw_amount, {amt} AS amount, {ambiguous} AS ambiguous
+                FROM (SELECT *, {iso_parts} AS _iso FROM src))"""
         )
 
     #: SQL condition of each rule on the ``typed`` view.
@@ -784,12 +1084,15 @@ class _DuckDBLog(_Log):
         "null_ids": "cid IS NULL",
         "missing_dates": "raw_date IS NULL",
         "numeric_dates": "raw_date IS NOT NULL",
-        "unparseable_dates": "raw_date IS NOT NULL AND ts IS NULL",
+        "unparseable_dates": "raw_date IS NOT NULL AND ts IS NULL AND NOT ambiguous",
         "mixed_timezones": "raw_date IS NOT NULL AND aware",
         "missing_amounts": "raw_amount IS NULL",
         "non_numeric_amounts": "raw_amount IS NOT NULL AND amount IS NULL",
         "infinite_amounts": "isinf(amount)",
         "negative_amounts": "amount < 0",
+        "dates_out_of_range": (f"ts < TIMESTAMP '{_FIRST_TIMESTAMP}' "
+                               f"OR ts > TIMESTAMP '{_LAST_TIMESTAMP}'"),
+        "ambiguous_dates": "raw_date IS NOT NULL AND ts IS NULL AND ambiguous",
     }
 
     def rule_counts(self) -> dict:
@@ -803,7 +1106,8 @@ class _DuckDBLog(_Log):
             f" AS naive_dates, {selects} FROM typed").fetchone()
         counts = dict(zip(["rows", "naive_dates", *rules], (int(v) for v in row)))
         if self.numeric_dates:
-            for rule in ("unparseable_dates", "mixed_timezones"):
+            for rule in ("unparseable_dates", "mixed_timezones", "dates_out_of_range",
+                         "ambiguous_dates"):
                 counts[rule] = 0
         n_aware = counts["mixed_timezones"]
         n_dates = counts["rows"] - counts["missing_dates"]
