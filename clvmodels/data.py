@@ -608,10 +608,10 @@ def _net_returns(codes, ticks, amounts, orders, spec: _Spec):
     counts = {
         "days_cancelled_by_returns": int(cancelled.sum()),
         "return_rows_netted": rows_netted,
-        "return_amount_netted_by_order": round(by_order / scale, spec.money_decimals),
-        "return_amount_netted_by_day": round(by_day / scale, spec.money_decimals),
+        "return_amount_netted_by_order": round(float(by_order) / scale, spec.money_decimals),
+        "return_amount_netted_by_day": round(float(by_day) / scale, spec.money_decimals),
         "return_rows_unmatched": rows_unmatched,
-        "return_amount_unmatched": round(unmatched / scale, spec.money_decimals),
+        "return_amount_unmatched": round(float(unmatched) / scale, spec.money_decimals),
     }
     keep = ~cancelled
     return bc[starts][keep], bt[starts][keep], day_cents[keep] / scale, counts
