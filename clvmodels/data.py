@@ -237,7 +237,11 @@ def purchase_days(
     treatment of returns: columns ``customer_id_col``, ``datetime_col`` (the start
     of the day, or hour) and ``amount`` (the day's total; 1.0 per purchase day
     without ``monetary_value_col``), sorted by customer and time. Transactions after
-    ``observation_period_end`` are excluded and counted in a warning.
+    ``observation_period_end`` are excluded and counted in a warning. Takes the
+    cleaning options of :func:`rfm_summary` (``returns``, ``order_id_col``,
+    ``duplicates``, ``zero_amounts``, ``missing_ids``, ``money_decimals``) and
+    applies the same rules; the counts are in ``attrs["exclusions"]`` and
+    ``attrs["notes"]``, the customers left out in :func:`excluded_customers`.
     """
     spec = _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format,
                       returns, "D", merge_within, order_id_col=order_id_col,
@@ -731,8 +735,8 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
         "non_numeric_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are not numbers."),
         "infinite_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are infinite."),
         "negative_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are negative (returns?); "
-                                  "pass returns='drop' to remove them or returns='net' to net them "
-                                  "against the same day's purchases."),
+                                  "pass returns='net' to net them against the customer's earlier "
+                                  "purchases or returns='drop' to remove them."),
     }
     for rule in _RULE_ORDER:
         k = counts.get(rule, 0)
