@@ -498,13 +498,16 @@ def _zero_sql(spec: _Spec) -> str:
 
 def _check_finite_sums(sums: np.ndarray, spec: _Spec, what: str) -> None:
     """Refuse sums of amounts that overflowed to infinity (never inf in a summary)."""
-    bad = ~np.isfinite(np.asarray(sums, dtype=float))
-    if bad.any():
+    _refuse_overflow(int((~np.isfinite(np.asarray(sums, dtype=float))).sum()), spec, what)
+
+
+def _refuse_overflow(n_bad: int, spec: _Spec, what: str) -> None:
+    if n_bad:
         col = spec.monetary_value_col
         raise DataError(
-            f"{int(bad.sum())} {what} sums of column {col!r} overflow to infinity (amounts "
+            f"{n_bad} {what} sums of column {col!r} overflow to infinity (amounts "
             "near 1e308); check the unit of the amounts or remove those rows.",
-            column=col, rule="amount_sum_overflow", n_rows=int(bad.sum()))
+            column=col, rule="amount_sum_overflow", n_rows=n_bad)
 
 
 def _order_codes(orders, n: int) -> np.ndarray:
@@ -1287,7 +1290,7 @@ class _DuckDBLog(_Log):
             f"""CREATE OR REPLACE TEMP TABLE days AS
             SELECT cid, tick, sum(amount) AS amount FROM kept {plain} GROUP BY cid, tick""")
         (n_inf,) = con.execute("SELECT count(*) FROM days WHERE NOT isfinite(amount)").fetchone()
-        _check_finite_sums(np.full(int(n_inf), np.inf), spec, "per-day")
+        _refuse_overflow(int(n_inf), spec, "per-day")
         if spec.returns == "net":
             rows = con.execute("SELECT cid, tick, amount, oid FROM kept "
                                "WHERE cid IN (SELECT cid FROM netted_ids)").df()
