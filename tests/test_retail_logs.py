@@ -295,3 +295,14 @@ def test_option_values_are_checked():
             rfm_summary(tx, "id", "ts", "amount", **{name: "maybe"})
     with pytest.raises(ValueError, match="money_decimals"):
         rfm_summary(tx, "id", "ts", "amount", money_decimals=-1)
+
+
+def test_a_csv_export_of_the_log_gives_the_same_summary(tmp_path):
+    log, truth = messy_log(21)
+    path = tmp_path / "invoices.csv"
+    log.to_csv(path, index=False)
+    opts = dict(CLEAN, observation_period_end=truth.observation_end)
+    from_frame = _quiet(log, "customer_id", "date", "amount", **opts)
+    for engine in ENGINES:
+        from_file = _quiet(path, "customer_id", "date", "amount", engine=engine, **opts)
+        _assert_same(from_frame, from_file)
