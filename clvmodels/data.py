@@ -660,7 +660,8 @@ def _rule_counts_report(counts: dict, excluded: pd.DataFrame, spec: _Spec):
         "days_cancelled_by_returns": int(counts.get("days_cancelled_by_returns", 0)),
         "customers_without_purchases": n["cancelled"] + n["zero"] + n["only_returns"],
         "customers_after_observation_end": n["after_observation"],
-        "duplicate_rows_dropped": int(counts["duplicate_rows"]) if spec.duplicates == "drop" else 0,
+        "duplicate_rows_dropped":
+            int(counts["duplicate_rows"]) if spec.duplicates == "drop" else 0,
         "rows_without_customer_id": int(counts["rows_without_customer_id"]),
         "zero_amount_rows_dropped":
             int(counts["n_zero_rows"]) if spec.zero_amounts == "drop" else 0,
@@ -965,7 +966,8 @@ class _PandasLog(_Log):
         keep = seen_row.copy()
         if spec.zero_amounts == "drop":
             keep &= ~zero
-        counts = {"n_after_end": int((~seen_row).sum()), "n_zero_rows": int((seen_row & zero).sum()),
+        counts = {"n_after_end": int((~seen_row).sum()),
+                  "n_zero_rows": int((seen_row & zero).sum()),
                   "n_negative_rows": int((keep & neg).sum()), **self.row_counts}
         if spec.returns == "drop":
             keep &= ~neg

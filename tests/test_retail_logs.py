@@ -105,7 +105,8 @@ def test_cleaned_messy_log_equals_the_truth_for_both_engines_and_any_order(seed,
 @given(seed=st.integers(0, 2**32 - 1), cal_day=st.integers(30, 300))
 def test_customers_born_after_calibration_are_retrievable(seed, cal_day):
     log, truth = messy_log(seed)
-    cal_end = START + pd.Timedelta(days=cal_day)
+    # The calibration period holds at least the first clean purchase.
+    cal_end = max(START + pd.Timedelta(days=cal_day), truth.days["date"].min())
     expected = _truth_summary(truth, calibration_period_end=cal_end)
     by_engine = [_quiet(log, "customer_id", "date", "amount", calibration_period_end=cal_end,
                         observation_period_end=truth.observation_end, engine=engine, **CLEAN)
