@@ -594,6 +594,11 @@ def _copy(candidate: Candidate) -> Candidate:
     return copy.deepcopy(candidate)
 
 
+#: The options of ``rfm_summary`` that ``purchase_days`` takes too (the same cleaning).
+_PURCHASE_DAYS_OPTIONS = ("datetime_format", "returns", "merge_within", "order_id_col",
+                          "duplicates", "zero_amounts", "missing_ids", "money_decimals")
+
+
 def _actual_tracking(source, columns, summary, cutoff, ts, time_unit, summary_kwargs):
     """Actual cumulative purchases of the calibration cohort at times after the cutoff."""
     from .data import purchase_days
@@ -603,7 +608,7 @@ def _actual_tracking(source, columns, summary, cutoff, ts, time_unit, summary_kw
         days = purchase_days(source, columns[0], columns[1], columns[2],
                              observation_period_end=summary.attrs["observation_period_end"],
                              **{k: v for k, v in summary_kwargs.items()
-                                if k in ("datetime_format", "returns", "merge_within")})
+                                if k in _PURCHASE_DAYS_OPTIONS})
     after = days[(days[columns[1]] > cutoff) & days[columns[0]].isin(summary.index)]
     elapsed = (after[columns[1]] - cutoff.normalize()) / pd.Timedelta(days=1) / unit_days(time_unit)
     elapsed = np.sort(elapsed.to_numpy(dtype=float))

@@ -76,6 +76,9 @@ _US_PER_TICK = {"D": 86_400_000_000, "h": 3_600_000_000, "us": 1}
 _RESOLUTIONS = {"D": ("D", 1.0), "h": ("h", 1.0 / 24.0), None: ("us", 1.0 / 86_400e6)}
 
 _RETURNS = ("error", "drop", "net")
+_DUPLICATES = ("keep", "drop")
+_ZERO_AMOUNTS = ("keep", "drop")
+_MISSING_IDS = ("error", "drop")
 
 #: Rules checked on every log, in the order they are reported.
 _RULE_ORDER = (
@@ -97,13 +100,26 @@ class _Spec:
     time_unit: str
     resolution: str
     tick_days: float
+    # Cleaning options of real logs (returns, duplicates, zero amounts, missing ids).
+    order_id_col: str | None = None
+    duplicates: str = "keep"
+    zero_amounts: str = "keep"
+    missing_ids: str = "error"
+    money_decimals: int = 2
 
     @property
     def columns(self) -> list[str]:
         cols = [self.customer_id_col, self.datetime_col]
         if self.monetary_value_col is not None:
             cols.append(self.monetary_value_col)
+        if self.order_id_col is not None:
+            cols.append(self.order_id_col)
         return cols
+
+    @property
+    def money_scale(self) -> float:
+        """Amounts times this are whole cents (with ``money_decimals=2``)."""
+        return 10.0 ** self.money_decimals
 
 
 def rfm_summary(
@@ -119,6 +135,11 @@ def rfm_summary(
     returns: str = "error",
     merge_within: str | None = "D",
     engine: str | None = None,
+    order_id_col: str | None = None,
+    duplicates: str = "keep",
+    zero_amounts: str = "keep",
+    missing_ids: str = "error",
+    money_decimals: int = 2,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -147,23 +168,48 @@ def rfm_summary(
         ``strftime`` format of the timestamps when they are text or numbers
         (``"%Y%m%d"`` for ``19970101``); inferred when not given.
     returns
-        What to do with negative amounts (returns): ``"error"`` (default) raises,
-        ``"drop"`` removes those rows, ``"net"`` subtracts them from the same day's
-        purchases; a day that returns cancel out entirely (net amount <= 0) is not a
-        purchase. Rows and customers removed are counted in a warning.
+        What to do with negative amounts (returns): ``"error"`` (default) raises;
+        ``"drop"`` removes those rows (the purchases they cancel still count);
+        ``"net"`` nets each return against the customer's earlier purchases: first
+        the positive lines of the same order (``order_id_col``), then the most
+        recent purchase day on or before the return, the remainder against the
+        preceding days in turn. A day refunded to zero is not a purchase; what is
+        left of a return larger than everything bought before it is dropped and
+        counted. Netting is done in whole cents (``money_decimals``), so the result
+        is the same for any row order and both engines.
     merge_within
         Purchases of a customer within the same ``"D"`` (calendar day, default) or
         ``"h"`` (hour) are one purchase; ``None`` keeps every distinct timestamp.
     engine
         ``"pandas"`` or ``"duckdb"``. Defaults to pandas for a DataFrame and DuckDB
         for files; both give the same numbers.
+    order_id_col
+        Optional order (invoice) id column: with ``returns="net"`` a negative line
+        nets first against the positive lines of the same order id.
+    duplicates
+        Rows identical in every column of the log: ``"keep"`` (default, counted in
+        ``attrs["notes"]``) or ``"drop"`` (counted in ``attrs["exclusions"]``).
+    zero_amounts
+        Rows whose amount rounds to 0 at ``money_decimals``: ``"keep"`` (default,
+        counted in ``attrs["notes"]``; a day of only such rows is a purchase of 0)
+        or ``"drop"``.
+    missing_ids
+        Rows without a customer id: ``"error"`` (default) raises a ``DataError``,
+        ``"drop"`` removes them and counts them.
+    money_decimals
+        Decimals of the currency (2: cents). Amounts are rounded to it when returns
+        are netted and when amounts are tested for zero.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by customer id (sorted) with ``frequency``, ``recency``, ``T`` and
         ``monetary_value`` (plus the holdout columns). ``attrs`` records the time
-        unit, the period ends, the number of transactions used and the exclusions.
+        unit, the period ends, the number of transactions used, ``exclusions``
+        (what each cleaning rule dropped or changed), ``notes`` (what was kept but
+        is noteworthy: duplicates, zero amounts, customers with an extreme
+        ``monetary_value``) and the customers left out, read with
+        :func:`excluded_customers`.
 
     Raises
     ------
@@ -184,7 +230,9 @@ def rfm_summary(
     [2.0, 30.43, 38.86]
     """
     spec = _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format,
-                      returns, time_unit, merge_within)
+                      returns, time_unit, merge_within, order_id_col=order_id_col,
+                      duplicates=duplicates, zero_amounts=zero_amounts,
+                      missing_ids=missing_ids, money_decimals=money_decimals)
     with _open_log(transactions, spec, engine) as log:
         return _summarise(log, spec, observation_period_end, calibration_period_end)
 
@@ -200,6 +248,11 @@ def purchase_days(
     returns: str = "error",
     merge_within: str | None = "D",
     engine: str | None = None,
+    order_id_col: str | None = None,
+    duplicates: str = "keep",
+    zero_amounts: str = "keep",
+    missing_ids: str = "error",
+    money_decimals: int = 2,
 ) -> pd.DataFrame:
     """The validated log as purchase days: one row per customer and day.
 
@@ -207,34 +260,52 @@ def purchase_days(
     treatment of returns: columns ``customer_id_col``, ``datetime_col`` (the start
     of the day, or hour) and ``amount`` (the day's total; 1.0 per purchase day
     without ``monetary_value_col``), sorted by customer and time. Transactions after
-    ``observation_period_end`` are excluded and counted in a warning.
+    ``observation_period_end`` are excluded and counted in a warning. Takes the
+    cleaning options of :func:`rfm_summary` (``returns``, ``order_id_col``,
+    ``duplicates``, ``zero_amounts``, ``missing_ids``, ``money_decimals``) and
+    applies the same rules; the counts are in ``attrs["exclusions"]`` and
+    ``attrs["notes"]``, the customers left out in :func:`excluded_customers`.
     """
     spec = _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format,
-                      returns, "D", merge_within)
+                      returns, "D", merge_within, order_id_col=order_id_col,
+                      duplicates=duplicates, zero_amounts=zero_amounts,
+                      missing_ids=missing_ids, money_decimals=money_decimals)
     with _open_log(transactions, spec, engine) as log:
         obs_tick, _ = _validate(log, spec, observation_period_end)
         d = log.days(obs_tick)
-    _warn_exclusions({"transactions_after_observation_end": d.n_after_end,
-                      "rows_dropped_as_returns": d.n_return_rows_dropped,
-                      "days_cancelled_by_returns": d.n_days_cancelled,
-                      "customers_without_purchases": d.n_customers_seen - len(np.unique(d.codes))},
-                     spec, caller="purchase_days", stacklevel=3)
-    return pd.DataFrame({
+    excluded = _excluded_frame(d.info, obs_tick, spec)
+    exclusions, notes = _rule_counts_report(d.counts, excluded, spec)
+    _warn_exclusions(exclusions, spec, caller="purchase_days", stacklevel=3, notes=notes)
+    out = pd.DataFrame({
         customer_id_col: np.asarray(d.ids)[d.codes],
         datetime_col: d.ticks.astype(f"datetime64[{spec.resolution}]"),
         "amount": d.amounts,
     })
+    out.attrs.update(exclusions=exclusions, notes=notes)
+    if len(excluded):
+        out.attrs["excluded_customers"] = ExcludedCustomers(excluded)
+    return out
 
 
 def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
-               time_unit, merge_within) -> _Spec:
-    if returns not in _RETURNS:
-        raise ValueError(f"returns must be one of {_RETURNS}, got {returns!r}.")
+               time_unit, merge_within, *, order_id_col=None, duplicates="keep",
+               zero_amounts="keep", missing_ids="error", money_decimals=2) -> _Spec:
+    for name, value, allowed in (("returns", returns, _RETURNS),
+                                 ("duplicates", duplicates, _DUPLICATES),
+                                 ("zero_amounts", zero_amounts, _ZERO_AMOUNTS),
+                                 ("missing_ids", missing_ids, _MISSING_IDS)):
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {allowed}, got {value!r}.")
     if merge_within not in _RESOLUTIONS:
         raise ValueError(f"merge_within must be 'D', 'h' or None, got {merge_within!r}.")
+    if isinstance(money_decimals, bool) or not isinstance(money_decimals, (int, np.integer)) \
+            or not 0 <= money_decimals <= 6:
+        raise ValueError(f"money_decimals must be an integer from 0 to 6, got {money_decimals!r}.")
     resolution, tick_days = _RESOLUTIONS[merge_within]
     return _Spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
-                 normalize_unit(time_unit), resolution, tick_days)
+                 normalize_unit(time_unit), resolution, tick_days, order_id_col=order_id_col,
+                 duplicates=duplicates, zero_amounts=zero_amounts, missing_ids=missing_ids,
+                 money_decimals=int(money_decimals))
 
 
 def _open_log(transactions, spec: _Spec, engine: str | None) -> "_Log":
@@ -242,7 +313,8 @@ def _open_log(transactions, spec: _Spec, engine: str | None) -> "_Log":
     if engine is None:
         engine = "pandas" if is_frame else "duckdb"
     if engine == "pandas":
-        frame = transactions if is_frame else read_transactions(transactions, spec.columns)
+        # Every column is read: duplicates are rows identical in every column.
+        frame = transactions if is_frame else read_transactions(transactions)
         return _PandasLog(frame, spec)
     if engine == "duckdb":
         return _DuckDBLog(transactions, spec)
@@ -286,8 +358,9 @@ class ExcludedCustomers:
     columns ``reason`` (text) and ``in_calibration_period`` (whether the customer
     bought in the calibration period, so that a per-customer export keeps a row
     for them). The holder is shared, not copied, when pandas copies ``attrs``
-    (pandas deep-copies attrs on every operation), and compares by identity, so
-    it never slows down or breaks operations on the summary.
+    (pandas deep-copies attrs on every operation), so it never slows down
+    operations on the summary; two holders are equal when their frames are (so
+    summaries from both engines compare equal, attrs included).
     """
 
     __slots__ = ("frame",)
@@ -303,6 +376,15 @@ class ExcludedCustomers:
 
     def __len__(self) -> int:
         return len(self.frame)
+
+    def __eq__(self, other) -> bool:
+        if not isinstance(other, ExcludedCustomers):
+            return NotImplemented
+        a, b = self.frame, other.frame
+        return a is b or (a.index.name == b.index.name and list(a.index) == list(b.index)
+                          and a.equals(b.set_axis(a.index)))
+
+    __hash__ = None
 
     def __repr__(self) -> str:
         return f"ExcludedCustomers({len(self.frame)} customers)"
@@ -329,6 +411,7 @@ def excluded_customers(summary: pd.DataFrame) -> pd.DataFrame:
 def _validate(log: "_Log", spec: _Spec, observation_period_end) -> tuple[int, int]:
     """Check the log's rules; return the observation end and first purchase as ticks."""
     log.check_columns()
+    log.row_counts = log.apply_row_options()  # duplicates and missing ids (options)
     _raise_first_problem(log.rule_counts(), log, spec)
     first_tick, last_tick = log.tick_range()
     obs_tick = last_tick if observation_period_end is None else _to_tick(
@@ -362,30 +445,36 @@ def _summarise(log: "_Log", spec: _Spec, observation_period_end, calibration_per
             )
 
     result = log.summarise(obs_tick, cal_tick, holdout=calibration_period_end is not None)
+    for sums in (result.repeat_amount, result.revenue_holdout):
+        if sums is not None:
+            _check_finite_sums(sums, spec, "customers' total")
     summary = _finish(result, spec, obs_tick, cal_tick, calibration_period_end is not None)
 
-    exclusions = {
-        "transactions_after_observation_end": result.n_after_end,
-        "customers_after_calibration_end": result.n_born_after_calibration,
-        "rows_dropped_as_returns": result.n_return_rows_dropped,
-        "days_cancelled_by_returns": result.n_days_cancelled,
-        "customers_without_purchases": result.n_customers_without_purchase,
-    }
+    excluded = _excluded_frame(result.info, cal_tick, spec)
+    exclusions, notes = _rule_counts_report(result.counts, excluded, spec)
+    notes.update(_extreme_monetary(summary, spec))
     summary.attrs.update(
         time_unit=spec.time_unit,
         observation_period_end=_tick_to_str(obs_tick, spec),
         calibration_period_end=_tick_to_str(cal_tick, spec),
         merge_within={"D": "D", "h": "h", "us": None}[spec.resolution],
-        n_transactions=int(result.n_rows_used),
+        n_transactions=int(result.counts["n_rows_used"]),
         exclusions=exclusions,
+        notes=notes,
     )
-    _warn_exclusions(exclusions, spec)
+    if len(excluded):
+        summary.attrs["excluded_customers"] = ExcludedCustomers(excluded)
+    _warn_exclusions(exclusions, spec, notes=notes)
     return summary
 
 
 @dataclass
 class _Result:
-    """What an engine computed: per-customer arrays in ticks, plus counts."""
+    """What an engine computed: per-customer arrays in ticks, plus counts.
+
+    ``counts`` holds what the cleaning rules did (see :func:`_rule_counts_report`);
+    ``info`` describes every customer of the log (see :func:`_excluded_frame`).
+    """
 
     ids: Any
     frequency: np.ndarray
@@ -394,12 +483,8 @@ class _Result:
     repeat_amount: np.ndarray | None
     frequency_holdout: np.ndarray | None
     revenue_holdout: np.ndarray | None
-    n_rows_used: int
-    n_after_end: int
-    n_born_after_calibration: int
-    n_return_rows_dropped: int
-    n_days_cancelled: int
-    n_customers_without_purchase: int
+    counts: dict
+    info: pd.DataFrame
 
 
 @dataclass
@@ -410,11 +495,246 @@ class _Days:
     codes: np.ndarray
     ticks: np.ndarray
     amounts: np.ndarray
-    n_rows_used: int
-    n_after_end: int
-    n_return_rows_dropped: int
-    n_days_cancelled: int
-    n_customers_seen: int
+    counts: dict
+    info: pd.DataFrame
+
+
+# ---------------------------------------------------------------------------
+# Cleaning rules shared by both engines: returns netting, counts, left-out customers
+
+#: Columns of the per-customer ``info`` frame both engines build (index: customer id):
+#: first tick of any row, any row up to the observation end, any purchase line
+#: (amount >= 0) kept, any return line kept, any zero-amount row dropped, and the
+#: first purchase day left after cleaning (NaN when none).
+_INFO_COLUMNS = ("first_row_tick", "seen", "has_purchase_line", "has_return", "zero_dropped",
+                 "first_day_tick")
+
+#: Why a customer is not in the summary (``excluded_customers(summary)["reason"]``).
+_REASONS = {
+    "after_observation": "first transaction after the observation end",
+    "after_calibration": "first purchase after the calibration end",
+    "cancelled": "all purchases cancelled by returns",
+    "zero": "no purchase left after dropping zero amounts",
+    "only_returns": "only returns, no purchase",
+}
+
+_NET_COUNT_KEYS = ("days_cancelled_by_returns", "return_rows_netted",
+                   "return_amount_netted_by_order", "return_amount_netted_by_day",
+                   "return_rows_unmatched", "return_amount_unmatched")
+
+
+def _zero_mask(amounts: np.ndarray, spec: _Spec) -> np.ndarray:
+    """Rows whose amount rounds to 0 at ``money_decimals`` (never without an amount column)."""
+    if spec.monetary_value_col is None:
+        return np.zeros(len(amounts), dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.abs(amounts * spec.money_scale) <= 0.5
+
+
+def _zero_sql(spec: _Spec) -> str:
+    """The same test as :func:`_zero_mask`, in SQL on the ``amount`` column."""
+    if spec.monetary_value_col is None:
+        return "FALSE"
+    return f"abs(amount * {spec.money_scale!r}) <= 0.5"
+
+
+def _check_finite_sums(sums: np.ndarray, spec: _Spec, what: str) -> None:
+    """Refuse sums of amounts that overflowed to infinity (never inf in a summary)."""
+    _refuse_overflow(int((~np.isfinite(np.asarray(sums, dtype=float))).sum()), spec, what)
+
+
+def _refuse_overflow(n_bad: int, spec: _Spec, what: str) -> None:
+    if n_bad:
+        col = spec.monetary_value_col
+        raise DataError(
+            f"{n_bad} {what} sums of column {col!r} overflow to infinity (amounts "
+            "near 1e308); check the unit of the amounts or remove those rows.",
+            column=col, rule="amount_sum_overflow", n_rows=n_bad)
+
+
+def _order_codes(orders, n: int) -> np.ndarray:
+    """Sorted integer codes of the order ids (-1 for none), the same from both engines."""
+    if orders is None:
+        return np.full(n, -1, dtype=np.int64)
+    values = pd.Series(np.asarray(orders, dtype=object))
+    try:
+        codes, _ = pd.factorize(values, sort=True)
+    except TypeError:  # ids of several types: compare them as text
+        codes, _ = pd.factorize(values.where(values.isna(), values.astype(str)), sort=True)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _group_lines(codes, ticks, orders, cents):
+    """Sum lines per (customer, tick, order), sorted; with the number of lines."""
+    order = np.lexsort((orders, ticks, codes))
+    codes, ticks, orders, cents = codes[order], ticks[order], orders[order], cents[order]
+    new = np.ones(len(codes), dtype=bool)
+    new[1:] = (codes[1:] != codes[:-1]) | (ticks[1:] != ticks[:-1]) | (orders[1:] != orders[:-1])
+    starts = np.flatnonzero(new)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = np.add.reduceat(cents, starts) if len(starts) else cents[:0]
+    n_lines = np.diff(np.append(starts, len(codes)))
+    return codes[starts], ticks[starts], orders[starts], sums, n_lines
+
+
+def _consume(remaining: np.ndarray, touched: np.ndarray, candidates, left: float):
+    """Take ``left`` cents from ``remaining[candidates]`` in turn; return (left, taken)."""
+    taken = 0.0
+    for j in candidates:
+        if left <= 0:
+            break
+        take = min(remaining[j], left)
+        if take > 0:
+            remaining[j] -= take
+            left -= take
+            taken += take
+            touched[j] = True
+    return left, taken
+
+
+def _net_returns(codes, ticks, amounts, orders, spec: _Spec):
+    """Net the returns (negative lines) of customers against their earlier purchases.
+
+    The one implementation both engines use (for the customers that have returns),
+    so that the result is the same for any row order and both engines. Money is
+    handled in whole units of ``10**-money_decimals`` (cents), so sums are exact.
+
+    Each return (the negative lines of one customer, tick and order, processed by
+    tick, then order id, lines without an order id last) takes its amount
+
+    1. from the positive lines of the same order id on or before the return, the
+       latest day first (only with ``order_id_col``);
+    2. then from the customer's purchase days on or before the return, the most
+       recent first (within a day, orders by id);
+    3. what is left is unmatched: dropped and counted.
+
+    A purchase day that returns reduce to zero is no longer a purchase; a day that
+    no return touched stays one even at 0 (zero-amount lines kept).
+
+    Returns the purchase days (codes, ticks, amounts) and the counts.
+    """
+    scale = spec.money_scale
+    with np.errstate(over="ignore", invalid="ignore"):
+        cents = np.round(np.asarray(amounts, dtype=float) * scale)
+    ocodes = _order_codes(orders, len(codes))
+    codes, ticks = np.asarray(codes, dtype=np.int64), np.asarray(ticks, dtype=np.int64)
+    neg = np.asarray(amounts) < 0
+    bc, bt, bo, bamt, _ = _group_lines(codes[~neg], ticks[~neg], ocodes[~neg], cents[~neg])
+    rc, rt, ro, ramt, rlines = _group_lines(codes[neg], ticks[neg], ocodes[neg], -cents[neg])
+    _check_finite_sums(bamt, spec, "per-day (or per-order)")
+    _check_finite_sums(ramt, spec, "per-day (or per-order) return")
+
+    remaining, touched = bamt.copy(), np.zeros(len(bamt), dtype=bool)
+    lo_all, hi_all = np.searchsorted(bc, rc, "left"), np.searchsorted(bc, rc, "right")
+    by_order = by_day = unmatched = 0.0
+    rows_netted = rows_unmatched = 0
+    for i in np.lexsort((ro, ro < 0, rt, rc)):
+        left = float(ramt[i])
+        lo, hi = lo_all[i], hi_all[i]
+        eligible = lo + np.flatnonzero(bt[lo:hi] <= rt[i])  # sorted by tick, then order
+        if ro[i] >= 0:
+            left, taken = _consume(remaining, touched, eligible[bo[eligible] == ro[i]][::-1], left)
+            by_order += taken
+        if left > 0:
+            history = eligible[np.lexsort((bo[eligible], -bt[eligible]))]
+            left, taken = _consume(remaining, touched, history, left)
+            by_day += taken
+        if left > 0:
+            unmatched += left
+            if left == ramt[i]:
+                rows_unmatched += int(rlines[i])
+                continue
+        rows_netted += int(rlines[i])
+
+    new_day = np.ones(len(bc), dtype=bool)
+    new_day[1:] = (bc[1:] != bc[:-1]) | (bt[1:] != bt[:-1])
+    starts = np.flatnonzero(new_day)
+    if len(starts):
+        day_cents = np.add.reduceat(remaining, starts)
+        cancelled = np.logical_or.reduceat(touched, starts) & (day_cents <= 0)
+    else:
+        day_cents, cancelled = remaining[:0], touched[:0]
+    counts = {
+        "days_cancelled_by_returns": int(cancelled.sum()),
+        "return_rows_netted": rows_netted,
+        "return_amount_netted_by_order": round(float(by_order) / scale, spec.money_decimals),
+        "return_amount_netted_by_day": round(float(by_day) / scale, spec.money_decimals),
+        "return_rows_unmatched": rows_unmatched,
+        "return_amount_unmatched": round(float(unmatched) / scale, spec.money_decimals),
+    }
+    keep = ~cancelled
+    return bc[starts][keep], bt[starts][keep], day_cents[keep] / scale, counts
+
+
+def _excluded_frame(info: pd.DataFrame, cal_tick: int, spec: _Spec) -> pd.DataFrame:
+    """The customers of the log the summary leaves out, with the reason.
+
+    ``in_calibration_period``: the customer has a row (kept after the duplicate and
+    missing-id options) on or before the calibration end.
+    """
+    no_day = info["first_day_tick"].isna().to_numpy()
+    seen = info["seen"].to_numpy(dtype=bool)
+    bought = info["has_purchase_line"].to_numpy(dtype=bool)
+    zero = info["zero_dropped"].to_numpy(dtype=bool)
+    with np.errstate(invalid="ignore"):
+        late = ~no_day & (info["first_day_tick"].to_numpy(dtype=float) > cal_tick)
+    reason = np.select(
+        [~seen, no_day & bought, no_day & zero, no_day, late],
+        [_REASONS["after_observation"], _REASONS["cancelled"], _REASONS["zero"],
+         _REASONS["only_returns"], _REASONS["after_calibration"]], default="")
+    out = reason != ""
+    index = info.index[out].rename(spec.customer_id_col)
+    return pd.DataFrame({
+        "reason": pd.Series(reason[out], index=index, dtype=object),
+        "in_calibration_period": pd.Series(
+            info["first_row_tick"].to_numpy()[out] <= cal_tick, index=index, dtype=bool),
+    })
+
+
+def _rule_counts_report(counts: dict, excluded: pd.DataFrame, spec: _Spec):
+    """``attrs["exclusions"]`` (what was dropped or changed) and ``attrs["notes"]``."""
+    reasons = excluded["reason"].value_counts()
+    n = {key: int(reasons.get(text, 0)) for key, text in _REASONS.items()}
+    exclusions = {
+        "transactions_after_observation_end": int(counts["n_after_end"]),
+        "customers_after_calibration_end": n["after_calibration"],
+        "rows_dropped_as_returns": int(counts["n_negative_rows"]) if spec.returns == "drop" else 0,
+        "days_cancelled_by_returns": int(counts.get("days_cancelled_by_returns", 0)),
+        "customers_without_purchases": n["cancelled"] + n["zero"] + n["only_returns"],
+        "customers_after_observation_end": n["after_observation"],
+        "duplicate_rows_dropped":
+            int(counts["duplicate_rows"]) if spec.duplicates == "drop" else 0,
+        "rows_without_customer_id": int(counts["rows_without_customer_id"]),
+        "zero_amount_rows_dropped":
+            int(counts["n_zero_rows"]) if spec.zero_amounts == "drop" else 0,
+    }
+    for key in _NET_COUNT_KEYS[1:]:
+        exclusions[key] = counts.get(key, 0)
+    notes = {
+        "duplicate_rows_kept": int(counts["duplicate_rows"]) if spec.duplicates == "keep" else 0,
+        "zero_amount_rows_kept": int(counts["n_zero_rows"]) if spec.zero_amounts == "keep" else 0,
+    }
+    return exclusions, notes
+
+
+def _extreme_monetary(summary: pd.DataFrame, spec: _Spec) -> dict:
+    """Customers whose ``monetary_value`` sits far above the rest (wholesale, data errors).
+
+    Rule: among repeat customers with a positive ``monetary_value`` (at least 10),
+    those above ``exp(Q3 + 3 * IQR)`` of ``log(monetary_value)``.
+    """
+    out = {"extreme_monetary_customers": 0, "extreme_monetary_threshold": None}
+    if spec.monetary_value_col is None:
+        return out
+    mv = summary["monetary_value"].to_numpy(dtype=float)
+    mv = mv[(summary["frequency"].to_numpy() > 0) & (mv > 0)]
+    if len(mv) < 10:
+        return out
+    q1, q3 = np.quantile(np.log(mv), [0.25, 0.75])
+    threshold = round(float(np.exp(q3 + 3.0 * (q3 - q1))), spec.money_decimals)
+    out["extreme_monetary_customers"] = int((mv > threshold).sum())
+    out["extreme_monetary_threshold"] = threshold
+    return out
 
 
 def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool):
@@ -446,7 +766,8 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
     n = counts["rows"]
     messages = {
         "empty": (None, "The transaction log has no rows."),
-        "null_ids": (cid, f"{{k}} of {n} rows have a missing customer id in column {cid!r}."),
+        "null_ids": (cid, f"{{k}} of {n} rows have a missing customer id in column {cid!r}; "
+                          "pass missing_ids='drop' to drop them (they are counted)."),
         "missing_dates": (dt, f"{{k}} of {n} rows have a missing timestamp in column {dt!r}."),
         "numeric_dates": (dt, f"Column {dt!r} holds numbers, not timestamps ({{k}} rows); "
                               "pass datetime_format (e.g. '%Y%m%d' for 19970101) or convert it."),
@@ -466,8 +787,8 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
         "non_numeric_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are not numbers."),
         "infinite_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are infinite."),
         "negative_amounts": (amt, f"{{k}} of {n} rows of column {amt!r} are negative (returns?); "
-                                  "pass returns='drop' to remove them or returns='net' to net them "
-                                  "against the same day's purchases."),
+                                  "pass returns='net' to net them against the customer's earlier "
+                                  "purchases or returns='drop' to remove them."),
         "dates_out_of_range": (dt, f"{{k}} of {n} rows of column {dt!r} are outside the "
                                    "supported range 1677-09-22 to 2262-04-11. Placeholder dates "
                                    "such as 9999-12-31 or 1900-01-01 must be removed or replaced "
@@ -491,23 +812,65 @@ def _raise_first_problem(counts: dict, log: "_Log", spec: _Spec) -> None:
 
 
 def _warn_exclusions(exclusions: dict, spec: _Spec, caller: str = "rfm_summary",
-                     stacklevel: int = 4) -> None:
-    """One warning counting what was excluded (``stacklevel`` points at the user's call)."""
+                     stacklevel: int = 4, notes: dict | None = None) -> None:
+    """One warning counting what the rules excluded, changed and noted.
+
+    ``stacklevel`` points at the user's call.
+    """
+    amt, cid = spec.monetary_value_col, spec.customer_id_col
     phrases = {
-        "transactions_after_observation_end": "transactions after the observation end",
+        "transactions_after_observation_end": "{} transactions after the observation end",
         "customers_after_calibration_end":
-            "customers whose first purchase is after the calibration end",
-        "rows_dropped_as_returns": f"rows with a negative {spec.monetary_value_col!r} (returns)",
-        "days_cancelled_by_returns": "purchase days cancelled out by returns",
-        "customers_without_purchases": "customers left with no purchase after returns",
+            "{} customers whose first purchase is after the calibration end",
+        "rows_dropped_as_returns":
+            f"{{}} rows with a negative {amt!r} (returns; the purchases they cancel still "
+            "count as purchases: pass returns='net' to net returns against them)",
+        "days_cancelled_by_returns": "{} purchase days fully refunded by later or same-day "
+                                     "returns (no longer purchases)",
+        "customers_without_purchases": "{} customers left with no purchase",
+        "customers_after_observation_end":
+            "{} customers whose first transaction is after the observation end",
+        "duplicate_rows_dropped": "{} exact duplicate rows (duplicates='drop')",
+        "rows_without_customer_id": f"{{}} rows without a customer id in {cid!r} "
+                                    "(missing_ids='drop')",
+        "zero_amount_rows_dropped": f"{{}} rows with a zero {amt!r} (zero_amounts='drop')",
+        "return_rows_unmatched": "{} return rows that match no purchase on or before them",
+        "return_amount_unmatched": "{} of returns exceeding what was bought before them",
     }
-    parts = [f"{v} {phrases[k]}" for k, v in exclusions.items() if v]
+    parts = [phrases[k].format(v) for k, v in exclusions.items() if v and k in phrases]
+    sentences = []
     if parts:
-        warnings.warn(
-            f"{caller} excluded " + "; ".join(parts)
-            + ". The counts are in summary.attrs['exclusions'].",
-            DataWarning, stacklevel=stacklevel,
-        )
+        sentences.append(f"{caller} excluded " + "; ".join(parts) + ".")
+    netted = [f"{exclusions[k]} {what}" for k, what in (
+        ("return_amount_netted_by_order", "against the same order"),
+        ("return_amount_netted_by_day", "against the customer's purchase days on or before "
+                                        "the return"),
+    ) if exclusions.get(k)]
+    if netted:
+        sentences.append(f"Returns ({exclusions.get('return_rows_netted', 0)} rows) were netted: "
+                         + " and ".join(netted) + ".")
+    notes = notes or {}
+    kept = []
+    if notes.get("duplicate_rows_kept"):
+        kept.append(f"{notes['duplicate_rows_kept']} exact duplicate rows were kept "
+                    "(duplicates='drop' drops them)")
+    if notes.get("zero_amount_rows_kept"):
+        kept.append(f"{notes['zero_amount_rows_kept']} rows with a zero {amt!r} were kept "
+                    "(zero_amounts='drop' drops them)")
+    if notes.get("extreme_monetary_customers"):
+        kept.append(f"{notes['extreme_monetary_customers']} customers have an extreme "
+                    f"monetary_value (above {notes['extreme_monetary_threshold']}, "
+                    "Q3 + 3 IQR of log monetary_value among repeat customers)")
+    if kept:
+        sentences.append("Note: " + "; ".join(kept) + ".")
+    if sentences:
+        where = "summary.attrs['exclusions'] and ['notes']"
+        if exclusions.get("customers_without_purchases") or exclusions.get(
+                "customers_after_calibration_end") or exclusions.get(
+                "customers_after_observation_end"):
+            where += "; the customers left out in clvmodels.data.excluded_customers(summary)"
+        warnings.warn(" ".join(sentences) + f" The counts are in {where}.",
+                      DataWarning, stacklevel=stacklevel)
 
 
 def _to_naive_utc(ts: pd.Timestamp) -> pd.Timestamp:
@@ -638,38 +1001,88 @@ class _PandasLog(_Log):
     def tick_range(self) -> tuple[int, int]:
         return int(self.ticks.min()), int(self.ticks.max())
 
+    def apply_row_options(self) -> dict:
+        """Count exact duplicate rows and drop them and rows without an id as asked."""
+        spec, frame = self.spec, self.frame
+        try:
+            dup = frame.duplicated().to_numpy(dtype=bool)
+        except TypeError:  # unhashable cells (lists): no row can be compared
+            dup = np.zeros(len(frame), dtype=bool)
+        counts = {"duplicate_rows": int(dup.sum()), "rows_without_customer_id": 0}
+        if spec.duplicates == "drop" and dup.any():
+            frame = frame[~dup]
+        if spec.missing_ids == "drop":
+            missing = frame[spec.customer_id_col].isna().to_numpy(dtype=bool)
+            counts["rows_without_customer_id"] = int(missing.sum())
+            if missing.any():
+                frame = frame[~missing]
+            _refuse_no_ids_left(len(frame), counts, spec)
+        if frame is not self.frame:
+            self.frame = frame
+            self.check_columns()
+        return counts
+
     def days(self, obs_tick: int) -> "_Days":
-        """Purchase days up to the observation end: merged, returns handled."""
+        """Purchase days up to the observation end: merged, cleaning rules applied."""
         spec = self.spec
         ticks, amounts = self.ticks, self.amounts
-        keep = ticks <= obs_tick
-        n_after_end = int((~keep).sum())
-        n_return_rows = 0
-        if spec.returns == "drop":
-            negative = amounts < 0
-            n_return_rows = int((negative & keep).sum())
-            keep &= ~negative
         codes_all, uniques = pd.factorize(self.ids, sort=True)
-        n_customers_seen = len(np.unique(codes_all[ticks <= obs_tick]))
-        codes, ticks, amounts = codes_all[keep], ticks[keep], amounts[keep]
+        n_customers = len(uniques)
+        seen_row = ticks <= obs_tick
+        zero = _zero_mask(amounts, spec)
+        neg = amounts < 0
+        keep = seen_row.copy()
+        if spec.zero_amounts == "drop":
+            keep &= ~zero
+        counts = {"n_after_end": int((~seen_row).sum()),
+                  "n_zero_rows": int((seen_row & zero).sum()),
+                  "n_negative_rows": int((keep & neg).sum()), **self.row_counts}
+        if spec.returns == "drop":
+            keep &= ~neg
 
-        # One row per customer-day (or hour): sort, then reduce runs.
-        order = np.lexsort((ticks, codes))
-        codes, ticks, amounts = codes[order], ticks[order], amounts[order]
+        def any_per_customer(mask):
+            return np.bincount(codes_all[mask], minlength=n_customers) > 0
+
+        has_return = any_per_customer(keep & neg)
+        first_row = np.full(n_customers, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(first_row, codes_all, ticks)
+        info = {"first_row_tick": first_row, "seen": any_per_customer(seen_row),
+                "has_purchase_line": any_per_customer(keep & ~neg), "has_return": has_return,
+                "zero_dropped": (any_per_customer(seen_row & zero)
+                                 if spec.zero_amounts == "drop" else np.zeros(n_customers, bool))}
+        netted = keep & has_return[codes_all] if spec.returns == "net" else np.zeros_like(keep)
+        plain = keep & ~netted
+
+        # Customers without returns: one row per customer-day (or hour), amounts summed.
+        codes, day_ticks, day_amounts = codes_all[plain], ticks[plain], amounts[plain]
+        order = np.lexsort((day_ticks, codes))
+        codes, day_ticks, day_amounts = codes[order], day_ticks[order], day_amounts[order]
         new_day = np.ones(len(codes), dtype=bool)
-        new_day[1:] = (codes[1:] != codes[:-1]) | (ticks[1:] != ticks[:-1])
+        new_day[1:] = (codes[1:] != codes[:-1]) | (day_ticks[1:] != day_ticks[:-1])
         starts = np.flatnonzero(new_day)
-        day_code, day_tick = codes[starts], ticks[starts]
-        day_amount = np.add.reduceat(amounts, starts) if len(starts) else amounts[:0]
-        n_cancelled = 0
-        if spec.returns == "net" and len(starts):
-            has_return = np.logical_or.reduceat(amounts < 0, starts)
-            cancelled = has_return & (day_amount <= 0)
-            n_cancelled = int(cancelled.sum())
-            day_code, day_tick, day_amount = (
-                day_code[~cancelled], day_tick[~cancelled], day_amount[~cancelled])
-        return _Days(uniques, day_code, day_tick, day_amount, int(keep.sum()), n_after_end,
-                     n_return_rows, n_cancelled, n_customers_seen)
+        day_code, day_tick = codes[starts], day_ticks[starts]
+        with np.errstate(over="ignore", invalid="ignore"):
+            day_amount = np.add.reduceat(day_amounts, starts) if len(starts) else day_amounts[:0]
+        _check_finite_sums(day_amount, spec, "per-day")
+
+        # Customers with returns (returns="net"): the shared netting.
+        if netted.any():
+            orders = (self.frame[spec.order_id_col].to_numpy()[netted]
+                      if spec.order_id_col else None)
+            n_code, n_tick, n_amount, net_counts = _net_returns(
+                codes_all[netted], ticks[netted], amounts[netted], orders, spec)
+            counts.update(net_counts)
+            day_code = np.concatenate([day_code, n_code])
+            day_tick = np.concatenate([day_tick, n_tick])
+            day_amount = np.concatenate([day_amount, n_amount])
+            order = np.lexsort((day_tick, day_code))
+            day_code, day_tick, day_amount = day_code[order], day_tick[order], day_amount[order]
+        counts["n_rows_used"] = int(keep.sum())
+        first_day = np.full(n_customers, np.nan)
+        np.fmin.at(first_day, day_code, day_tick.astype(float))
+        info["first_day_tick"] = first_day
+        return _Days(uniques, day_code, day_tick, day_amount, counts,
+                     pd.DataFrame(info, index=pd.Index(uniques)))
 
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
         spec = self.spec
@@ -686,9 +1099,6 @@ class _PandasLog(_Log):
         repeat_amount = np.where(first, 0.0, c_amount)
         cust_codes = c_code[cstart]
 
-        # Customers seen before the observation end but with no purchase day left.
-        n_with_days = len(np.unique(day_code))
-
         freq_h = rev_h = None
         if holdout:
             position = np.full(len(uniques), -1, dtype=np.int64)
@@ -696,24 +1106,31 @@ class _PandasLog(_Log):
             h_pos = position[day_code[~cal]]
             in_cohort = h_pos >= 0
             freq_h = np.bincount(h_pos[in_cohort], minlength=len(cust_codes))
-            rev_h = np.bincount(h_pos[in_cohort], weights=day_amount[~cal][in_cohort],
-                                minlength=len(cust_codes))
+            with np.errstate(over="ignore", invalid="ignore"):
+                rev_h = np.bincount(h_pos[in_cohort], weights=day_amount[~cal][in_cohort],
+                                    minlength=len(cust_codes))
+        with np.errstate(over="ignore", invalid="ignore"):
+            repeat = np.add.reduceat(repeat_amount, cstart) if len(cstart) else repeat_amount[:0]
         return _Result(
             ids=uniques[cust_codes],
             frequency=np.diff(np.append(cstart, len(c_code))) - 1,
             first_tick=c_tick[cstart],
             last_tick=c_tick[cend],
-            repeat_amount=(np.add.reduceat(repeat_amount, cstart)
-                           if spec.monetary_value_col else None),
+            repeat_amount=repeat if spec.monetary_value_col else None,
             frequency_holdout=freq_h,
             revenue_holdout=rev_h,
-            n_rows_used=d.n_rows_used,
-            n_after_end=d.n_after_end,
-            n_born_after_calibration=n_with_days - len(cust_codes),
-            n_return_rows_dropped=d.n_return_rows_dropped,
-            n_days_cancelled=d.n_days_cancelled,
-            n_customers_without_purchase=d.n_customers_seen - n_with_days,
+            counts=d.counts,
+            info=d.info,
         )
+
+
+def _refuse_no_ids_left(n_left: int, counts: dict, spec: _Spec) -> None:
+    if n_left == 0 and counts["rows_without_customer_id"]:
+        raise DataError(
+            f"All {counts['rows_without_customer_id']} rows have a missing customer id in "
+            f"column {spec.customer_id_col!r}: nothing is left after missing_ids='drop'.",
+            column=spec.customer_id_col, rule="null_ids",
+            n_rows=counts["rows_without_customer_id"])
 
 
 def _arrow_text(values: pd.Series):
@@ -1075,7 +1492,8 @@ class _DuckDBLog(_Log):
             f"""CREATE VIEW typed AS
             SELECT *, {tick} AS tick FROM (
                 SELECT {cid} AS cid, {dt} AS raw_date, {aware} AS aware, {ts} AS ts,
-                       {amt_col} AS raw_amount, {amt} AS amount, {ambiguous} AS ambiguous
+                       {amt_col} AS raw_amount, {amt} AS amount, {ambiguous} AS ambiguous,
+                       {_ident(spec.order_id_col) if spec.order_id_col else "NULL"} AS oid
                 FROM (SELECT *, {iso_parts} AS _iso FROM src))"""
         )
 
@@ -1126,34 +1544,105 @@ class _DuckDBLog(_Log):
         lo, hi = self.con.execute("SELECT min(tick), max(tick) FROM typed").fetchone()
         return int(lo), int(hi)
 
+    def apply_row_options(self) -> dict:
+        """Count exact duplicate rows and drop them and rows without an id as asked.
+
+        ``src`` is renamed ``src_all`` and ``src`` becomes the cleaned view; the
+        views built on ``src`` read the cleaned rows.
+        """
+        spec, con = self.spec, self.con
+        (n_rows,) = con.execute("SELECT count(*) FROM src").fetchone()
+        (n_distinct,) = con.execute("SELECT count(*) FROM (SELECT DISTINCT * FROM src)").fetchone()
+        counts = {"duplicate_rows": int(n_rows - n_distinct), "rows_without_customer_id": 0}
+        cid = _ident(spec.customer_id_col)
+        if spec.missing_ids == "drop":
+            (n_null,) = con.execute(
+                f"SELECT count(*) FROM (SELECT {'DISTINCT ' if spec.duplicates == 'drop' else ''}"
+                f"* FROM src) WHERE {cid} IS NULL").fetchone()
+            counts["rows_without_customer_id"] = int(n_null)
+        distinct = spec.duplicates == "drop" and counts["duplicate_rows"] > 0
+        if distinct or counts["rows_without_customer_id"]:
+            con.execute("ALTER VIEW src RENAME TO src_all")
+            where = f" WHERE {cid} IS NOT NULL" if counts["rows_without_customer_id"] else ""
+            con.execute(f"CREATE VIEW src AS SELECT {'DISTINCT ' if distinct else ''}* "
+                        f"FROM src_all{where}")
+            (n_left,) = con.execute("SELECT count(*) FROM src").fetchone()
+            _refuse_no_ids_left(int(n_left), counts, spec)
+        return counts
+
     def _make_days(self, obs_tick: int) -> dict:
         """Create the ``days`` table (merged purchase days) and return the counts."""
         spec, con = self.spec, self.con
-        drop = spec.returns == "drop"
-        n_after, n_return_rows, n_seen = con.execute(
+        zero = _zero_sql(spec)
+        seen = f"tick <= {obs_tick}"
+        keep = seen + (f" AND NOT ({zero})" if spec.zero_amounts == "drop" else "")
+        n_after, n_zero, n_negative = con.execute(
             f"""SELECT count(*) FILTER (WHERE tick > {obs_tick}),
-                       count(*) FILTER (WHERE tick <= {obs_tick} AND amount < 0),
-                       count(DISTINCT cid) FILTER (WHERE tick <= {obs_tick})
+                       count(*) FILTER (WHERE {seen} AND {zero}),
+                       count(*) FILTER (WHERE {keep} AND amount < 0)
                 FROM typed""").fetchone()
-        row_filter = f"tick <= {obs_tick}" + (" AND amount >= 0" if drop else "")
-        cancel = "has_return AND amount <= 0" if spec.returns == "net" else "FALSE"
+        if spec.returns == "drop":
+            keep += " AND amount >= 0"
+        counts = {"n_after_end": int(n_after), "n_zero_rows": int(n_zero),
+                  "n_negative_rows": int(n_negative), **self.row_counts}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kept AS SELECT cid, tick, amount, oid "
+                    f"FROM typed WHERE {keep}")
+        plain = ""
+        if spec.returns == "net":
+            con.execute("CREATE OR REPLACE TEMP TABLE netted_ids AS "
+                        "SELECT DISTINCT cid FROM kept WHERE amount < 0")
+            plain = "WHERE cid NOT IN (SELECT cid FROM netted_ids)"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE days AS
-            SELECT cid, tick, sum(amount) AS amount, bool_or(amount < 0) AS has_return
-            FROM typed WHERE {row_filter} GROUP BY cid, tick""")
-        (n_cancelled,) = con.execute(f"SELECT count(*) FROM days WHERE {cancel}").fetchone()
-        con.execute(f"DELETE FROM days WHERE {cancel}")
-        (n_used,) = con.execute(f"SELECT count(*) FROM typed WHERE {row_filter}").fetchone()
-        return dict(n_rows_used=int(n_used), n_after_end=int(n_after),
-                    n_return_rows_dropped=int(n_return_rows) if drop else 0,
-                    n_days_cancelled=int(n_cancelled), n_customers_seen=int(n_seen))
+            SELECT cid, tick, sum(amount) AS amount FROM kept {plain} GROUP BY cid, tick""")
+        (n_inf,) = con.execute("SELECT count(*) FROM days WHERE NOT isfinite(amount)").fetchone()
+        _refuse_overflow(int(n_inf), spec, "per-day")
+        if spec.returns == "net":
+            rows = con.execute("SELECT cid, tick, amount, oid FROM kept "
+                               "WHERE cid IN (SELECT cid FROM netted_ids)").df()
+            if len(rows):
+                codes, ids = pd.factorize(rows["cid"], sort=True)
+                orders = rows["oid"].to_numpy() if spec.order_id_col else None
+                n_code, n_tick, n_amount, net_counts = _net_returns(
+                    codes, rows["tick"].to_numpy(dtype=np.int64),
+                    rows["amount"].to_numpy(dtype=float), orders, spec)
+                counts.update(net_counts)
+                netted_days = pd.DataFrame({"cid": np.asarray(ids)[n_code], "tick": n_tick,
+                                            "amount": n_amount})
+                con.register("netted_days", netted_days)
+                con.execute("INSERT INTO days SELECT cid, tick, amount FROM netted_days")
+                con.unregister("netted_days")
+        (n_used,) = con.execute("SELECT count(*) FROM kept").fetchone()
+        counts["n_rows_used"] = int(n_used)
+        self._keep_sql = keep
+        return counts
+
+    def _customer_info(self, obs_tick: int) -> pd.DataFrame:
+        """The per-customer ``info`` frame (see ``_INFO_COLUMNS``) after ``_make_days``."""
+        spec, keep = self.spec, self._keep_sql
+        zero_dropped = (f"bool_or(tick <= {obs_tick} AND {_zero_sql(spec)})"
+                        if spec.zero_amounts == "drop" else "FALSE")
+        frame = self.con.execute(
+            f"""WITH info AS (
+                SELECT cid, min(tick) AS first_row_tick,
+                       bool_or(tick <= {obs_tick}) AS seen,
+                       coalesce(bool_or({keep} AND amount >= 0), FALSE) AS has_purchase_line,
+                       coalesce(bool_or({keep} AND amount < 0), FALSE) AS has_return,
+                       coalesce({zero_dropped}, FALSE) AS zero_dropped
+                FROM typed GROUP BY cid),
+            first_day AS (SELECT cid, min(tick) AS first_day_tick FROM days GROUP BY cid)
+            SELECT info.*, CAST(first_day.first_day_tick AS DOUBLE) AS first_day_tick
+            FROM info LEFT JOIN first_day USING (cid) ORDER BY cid""").df()
+        frame["first_day_tick"] = frame["first_day_tick"].astype(float)
+        return frame.set_index("cid")[list(_INFO_COLUMNS)]
 
     def days(self, obs_tick: int) -> _Days:
         counts = self._make_days(obs_tick)
         frame = self.con.execute("SELECT cid, tick, amount FROM days ORDER BY cid, tick").df()
         codes, ids = pd.factorize(frame["cid"], sort=True)
         return _Days(ids, codes, frame["tick"].to_numpy(dtype=np.int64),
-                     frame["amount"].to_numpy(dtype=float), **counts)
+                     frame["amount"].to_numpy(dtype=float), counts,
+                     self._customer_info(obs_tick))
 
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
         spec, con = self.spec, self.con
@@ -1174,7 +1663,6 @@ class _DuckDBLog(_Log):
                 coalesce(sum(amount) FILTER (WHERE tick <= {cal_tick} AND tick > first_tick), 0)
                     AS repeat_amount{holdout_cols}
             FROM per GROUP BY cid ORDER BY cid""").df()
-        n_with_days = len(frame)
         frame = frame[frame["first_tick"] <= cal_tick]
         return _Result(
             ids=frame["cid"].to_numpy(),
@@ -1185,10 +1673,6 @@ class _DuckDBLog(_Log):
                            if spec.monetary_value_col else None),
             frequency_holdout=frame["frequency_holdout"].to_numpy() if holdout else None,
             revenue_holdout=frame["revenue_holdout"].to_numpy(dtype=float) if holdout else None,
-            n_rows_used=counts["n_rows_used"],
-            n_after_end=counts["n_after_end"],
-            n_born_after_calibration=n_with_days - len(frame),
-            n_return_rows_dropped=counts["n_return_rows_dropped"],
-            n_days_cancelled=counts["n_days_cancelled"],
-            n_customers_without_purchase=counts["n_customers_seen"] - n_with_days,
+            counts=counts,
+            info=self._customer_info(obs_tick),
         )

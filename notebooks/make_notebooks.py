@@ -291,6 +291,81 @@ NOTEBOOKS = {
             "sbg.customer_lifetime_value(subs, payment=100.0, discount_rate=0.1, "
             "interval=0.9, random_state=0)"),
     ],
+    "06_messy_retail_logs.ipynb": [
+        new_markdown_cell(
+            "# Cleaning a real shop's invoice log\n\n"
+            "Shop exports are messy: cancelled invoices, returns weeks later, lines "
+            "exported twice, free gifts at price 0, guest orders without a customer id, "
+            "a few wholesale buyers. clvmodels never cleans silently: each rule is an "
+            "option, and each option counts what it did. We build a small log with all of "
+            "these problems."),
+        new_code_cell(
+            "import numpy as np\nimport pandas as pd\n\nimport clvmodels\n"
+            "from clvmodels.data import excluded_customers\n\n"
+            "rng = np.random.default_rng(7)\nrows = []\n"
+            "for c in range(300):\n"
+            "    days = np.sort(rng.choice(360, size=rng.integers(1, 6), replace=False))\n"
+            "    scale = 1000 if c < 3 else 1  # three wholesale buyers\n"
+            "    for k, day in enumerate(days):\n"
+            "        invoice = f\"{c}-{k}\"\n"
+            "        for line in range(rng.integers(1, 4)):\n"
+            "            rows.append((f\"C{c:04d}\", invoice, f\"S{line}\", day,\n"
+            "                         round(rng.gamma(2.0, 8.0), 2) * scale))\n"
+            "        if rng.random() < 0.1:  # a free gift\n"
+            "            rows.append((f\"C{c:04d}\", invoice, \"GIFT\", day, 0.0))\n"
+            "    if rng.random() < 0.2:  # the first invoice is cancelled a few days later\n"
+            "        first = [r for r in rows if r[1] == f\"{c}-0\"]\n"
+            "        rows.append((f\"C{c:04d}\", f\"{c}-0\", \"CANCEL\", days[0] + 3,\n"
+            "                     -round(sum(r[4] for r in first), 2)))\n"
+            "    if rng.random() < 0.1:  # a return without invoice, later\n"
+            "        rows.append((f\"C{c:04d}\", None, \"RETURN\", days[-1] + 5, -5.0))\n"
+            "rows += [(None, \"guest\", \"S0\", d, 12.5) for d in range(0, 360, 40)]\n"
+            "log = pd.DataFrame(rows, columns=[\"customer_id\", \"invoice\", \"stock_code\", "
+            "\"day\", \"amount\"])\n"
+            "log[\"date\"] = pd.Timestamp(\"2024-01-01\") + pd.to_timedelta(log[\"day\"], unit=\"D\")\n"
+            "log = pd.concat([log, log.sample(12, random_state=1)])  # lines exported twice\n"
+            "log.describe(include=\"all\").T[[\"count\", \"unique\"]]"),
+        new_markdown_cell(
+            "## With the defaults, the log is refused\nGuest lines have no customer id: the "
+            "error counts them and names the option that drops them."),
+        new_code_cell(
+            "try:\n"
+            "    clvmodels.rfm_summary(log, \"customer_id\", \"date\", \"amount\", returns=\"net\")\n"
+            "except clvmodels.DataError as err:\n"
+            "    print(err)"),
+        new_markdown_cell(
+            "## Clean with explicit options\n"
+            "`returns=\"net\"` nets each return against the same invoice (`order_id_col`), "
+            "else against the customer's most recent purchase days on or before it, in "
+            "whole cents; a fully refunded day is no longer a purchase. Duplicates, zero "
+            "prices and guest lines are dropped. One warning lists every count."),
+        new_code_cell(
+            "import warnings\n\n"
+            "with warnings.catch_warnings(record=True) as caught:\n"
+            "    warnings.simplefilter(\"always\")\n"
+            "    summary = clvmodels.rfm_summary(\n"
+            "        log, \"customer_id\", \"date\", \"amount\", returns=\"net\", "
+            "order_id_col=\"invoice\",\n"
+            "        duplicates=\"drop\", zero_amounts=\"drop\", missing_ids=\"drop\")\n"
+            "for w in caught:\n    print(w.message)"),
+        new_markdown_cell("Every count, in the summary's `attrs`:"),
+        new_code_cell("pd.Series(summary.attrs[\"exclusions\"])"),
+        new_code_cell("pd.Series(summary.attrs[\"notes\"])"),
+        new_markdown_cell(
+            "## No customer is lost\nThe customers the summary leaves out are listed with "
+            "the reason; those who bought in the calibration period keep a row in the "
+            "per-customer export."),
+        new_code_cell(
+            "left_out = excluded_customers(summary)\n"
+            "assert set(summary.index) | set(left_out.index) == set(log[\"customer_id\"].dropna())\n"
+            "left_out"),
+        new_markdown_cell(
+            "The wholesale buyers are kept but flagged: their `monetary_value` is far above "
+            "everyone else's and would dominate the Gamma-Gamma spend model."),
+        new_code_cell(
+            "threshold = summary.attrs[\"notes\"][\"extreme_monetary_threshold\"]\n"
+            "summary[summary[\"monetary_value\"] > threshold]"),
+    ],
 }
 
 

@@ -300,11 +300,15 @@ def test_returns_drop_and_net(engine):
     assert 3 not in dropped.index
     assert dropped.attrs["exclusions"]["customers_without_purchases"] == 1
 
-    with pytest.warns(DataWarning, match="2 purchase days cancelled out by returns"):
+    with pytest.warns(DataWarning, match="1 purchase days fully refunded"):
         netted = rfm_summary(tx, "id", "ts", "amount", returns="net", engine=engine)
     assert netted.loc[1, "monetary_value"] == 15.0
-    assert netted.loc[2, "frequency"] == 0  # the return on day 2 is its own day: cancelled
-    assert 3 not in netted.index
+    # Customer 2's return on day 2 refunds the purchase of day 1: no purchase is left.
+    assert 2 not in netted.index and 3 not in netted.index
+    reasons = clvmodels.data.excluded_customers(netted)["reason"]
+    assert reasons.to_dict() == {2: "all purchases cancelled by returns",
+                                 3: "only returns, no purchase"}
+    assert netted.attrs["exclusions"]["return_amount_unmatched"] == 3.0
 
 
 def test_missing_file_and_unknown_format(tmp_path):
