@@ -117,6 +117,14 @@ class _Spec:
         return cols
 
     @property
+    def text_columns(self) -> list[str]:
+        """CSV columns read as text, exactly as written: ids, timestamps, order ids."""
+        cols = [self.customer_id_col, self.datetime_col]
+        if self.order_id_col is not None:
+            cols.append(self.order_id_col)
+        return cols
+
+    @property
     def money_scale(self) -> float:
         """Amounts times this are whole cents (with ``money_decimals=2``)."""
         return 10.0 ** self.money_decimals
@@ -314,7 +322,8 @@ def _open_log(transactions, spec: _Spec, engine: str | None) -> "_Log":
         engine = "pandas" if is_frame else "duckdb"
     if engine == "pandas":
         # Every column is read: duplicates are rows identical in every column.
-        frame = transactions if is_frame else read_transactions(transactions)
+        frame = (transactions if is_frame
+                 else read_transactions(transactions, text_columns=spec.text_columns))
         return _PandasLog(frame, spec)
     if engine == "duckdb":
         return _DuckDBLog(transactions, spec)
@@ -1412,7 +1421,7 @@ class _DuckDBLog(_Log):
         self.paths = paths
         listed = "[" + ", ".join(_sql_str(p) for p in paths) + "]"
         if spec is not None:
-            text_columns = [spec.customer_id_col, spec.datetime_col]
+            text_columns = spec.text_columns
         try:
             if kinds <= {".parquet", ".pq"}:
                 reader = f"read_parquet({listed}, union_by_name = true)"
