@@ -31,13 +31,13 @@ PLACEHOLDERS = [dt.datetime(9999, 12, 31), dt.datetime(2300, 1, 1), dt.datetime(
 
 zero_padded = st.tuples(st.integers(0, 2000), st.integers(0, 4)).map(
     lambda t: "0" * t[1] + str(t[0]))
+# A field of blanks only is a missing value in CSV: such ids cannot survive a file.
 wild_text = st.text(
     alphabet=st.one_of(
         st.sampled_from(list("0123456789,\"';\n\r\t |-.éß漢😀Ωא")),
         st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")),
     ),
     min_size=1, max_size=6,
-# A field of blanks only is a missing value in CSV: such ids cannot survive a file.
 ).filter(lambda s: s.strip(" \t\r\n") != "")
 text_ids = st.lists(st.one_of(zero_padded, wild_text), min_size=1, max_size=6, unique=True)
 int_ids = st.lists(st.integers(-10**12, 10**12), min_size=1, max_size=6, unique=True)
