@@ -12,6 +12,12 @@ comes from :class:`ParametricModel`:
 * fitted attributes ``params_``, ``cov_``, ``standard_errors_``,
   ``log_likelihood_`` (the true total in the user's units, comparable with the
   papers), ``aic_``, ``bic_``, ``converged_``, ``n_customers_``, ``time_unit_``;
+  ``fit_warnings_`` (the messages of the fit's warnings, which are also issued),
+  ``fit_status_`` (``"converged"``, ``"at boundary"``: an estimate ran to 0 or
+  infinity, listed in ``at_boundary_``; ``"partly identified"``: some standard
+  errors are NaN, listed in ``not_identified_``; ``"not identified"``: all are,
+  and ``converged_`` is False; ``"not converged"``: a Bayesian fit whose
+  diagnostics failed);
 * ``confidence_intervals(level)``, ``summary()``, ``sample_parameters(n)``,
   ``with_parameters(params)``, ``save(path)`` (:mod:`clvmodels.persistence`).
 
@@ -309,8 +315,17 @@ class ParametricModel(BaseModel):
         Warns
         -----
         ConvergenceWarning
-            NUTS: R-hat above 1.01, bulk effective sample size below 400 or
-            divergent transitions (the message says what to do).
+            Maximum likelihood: estimates at the edge of the parameter space,
+            parameters the data do not identify (``fit_status_`` says which
+            case; with no identified parameter ``converged_`` is False and the
+            message says what to do). NUTS: R-hat above 1.01, bulk effective
+            sample size below 400 or divergent transitions (the message says
+            what to do).
+        ClvModelsWarning
+            Neither ``time_unit`` nor ``summary.attrs["time_unit"]`` is given:
+            days are assumed (once per fit).
+
+        Every warning of the fit is also kept, as text, in ``fit_warnings_``.
         """
         method = self._method()
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
@@ -764,11 +779,13 @@ class ParametricModel(BaseModel):
             tol = max(1e-10 * np.max(np.abs(eigval)), 1e-8 * n_customers)
             if np.min(eigval) <= tol:
                 weak = np.abs(eigvec[:, eigval <= tol]).max(axis=1) > 0.1
+                others = ("the others come from the pseudo-inverse on the identified "
+                          "directions." if not weak.all() else "no parameter is identified.")
                 warnings.warn(
                     "The Hessian of the log-likelihood is singular or not positive definite "
                     f"(smallest eigenvalue {np.min(eigval):.3g}): the data do not identify "
                     f"{[n for n, w in zip(names, weak) if w]}. Their standard errors are NaN; "
-                    "the others come from the pseudo-inverse on the identified directions.",
+                    + others,
                     ConvergenceWarning, stacklevel=4,
                 )
                 inv = np.where(eigval > tol, 1.0 / np.where(eigval > tol, eigval, 1.0), 0.0)

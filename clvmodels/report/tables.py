@@ -208,7 +208,10 @@ def data_summary_table(result) -> pd.DataFrame:
     """One row per cutoff: customers, transactions, periods, time unit, exclusions.
 
     The calibration period starts at the first purchase of the oldest customer
-    (the cutoff minus the largest ``T``).
+    (the cutoff minus the largest ``T``). ``exclusions`` lists what the summary
+    left out (``summary.attrs["exclusions"]``) and the customers a fitted model
+    left out of its fit (``model.exclusions_``, e.g. Gamma-Gamma's customers with
+    zero or negative spend), or ``"none"``.
     """
     from ..units import unit_days
 
