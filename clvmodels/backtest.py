@@ -40,7 +40,7 @@ from .models.parametric import TransactionModel
 from .units import normalize_unit, unit_days
 
 __all__ = ["BacktestResult", "ModelPair", "PastRateModel", "GradientBoostingModel",
-           "backtest", "default_models", "score_predictions"]
+           "backtest", "default_models", "score_predictions", "winner_names"]
 
 TARGETS = ("purchases", "revenue", "alive")
 METRICS = {
@@ -51,6 +51,8 @@ METRICS = {
     "alive": ("auc", "brier"),
 }
 #: Whether a larger value of a metric is better (for the leaderboard's winners).
+#: Relative difference of two metric values below which they are a tie.
+TIE_RTOL = 1e-6
 HIGHER_IS_BETTER = {"mae": False, "rmse": False, "bias_pct": None, "spearman": True,
                     "top10_capture": True, "top20_capture": True, "gini": True,
                     "auc": True, "brier": False}
@@ -393,7 +395,9 @@ class BacktestResult:
     fitted
         The fitted candidates by ``(model, cutoff)``.
     failures
-        Models that could not be fitted at a cutoff, with the reason.
+        Models that could not be fitted at a cutoff, or whose fit the data do not
+        identify (``fit_status_ == "not identified"``: arbitrary predictions, so
+        not ranked), with the reason.
     """
 
     metrics: pd.DataFrame
@@ -416,25 +420,97 @@ class BacktestResult:
         return table[order]
 
     def winners(self) -> pd.Series:
-        """The best model per (target, metric); bias is best closest to zero."""
+        """The best model per (target, metric); bias is best closest to zero.
+
+        Models that cannot be told apart share the place: the entry is then
+        ``"tie: bgnbd, mbgnbd"`` (:func:`winner_names` splits it). A tie is a
+        value within a relative ``TIE_RTOL`` (1e-6) of the best, or a model
+        :meth:`indistinguishable` from a tied one (the same log-likelihood to 6
+        significant digits at every cutoff): differences in the 6th to 8th
+        digit are numerical noise, not a better model.
+        """
         board = self.leaderboard()
+        groups = self.indistinguishable()
         best = {}
         for (target, metric), col in board.items():
             values = col.dropna()
             if values.empty:
                 continue
             direction = HIGHER_IS_BETTER[metric]
-            if direction is None:
-                best[(target, metric)] = values.abs().idxmin()
+            score = values.abs() if direction is None else (-values if direction else values)
+            top = float(score.min())
+            tol = TIE_RTOL * max(abs(top), 1e-300)
+            tied = set(score.index[(score - top).abs() <= tol])
+            for group in groups:
+                if tied & set(group):
+                    tied |= {m for m in group if m in score.index}
+            names = [m for m in values.index if m in tied]
+            best[(target, metric)] = names[0] if len(names) == 1 else "tie: " + ", ".join(names)
+        return pd.Series(best, name="winner", dtype=object)
+
+    def indistinguishable(self) -> list[list[str]]:
+        """Groups of models whose fits the data cannot tell apart.
+
+        Two models are indistinguishable when they were fitted at the same
+        cutoffs and their purchase models have the same log-likelihood to 6
+        significant digits at each (e.g. BG/NBD, MBG/NBD and Pareto/NBD that all
+        collapsed to the same no-dropout model at the edge of their parameter
+        space).
+        """
+        keys: dict[str, dict] = {}
+        for (name, cutoff), candidate in self.fitted.items():
+            ll = _purchase_log_likelihood(candidate)
+            if ll is None or not np.isfinite(ll):
+                keys.setdefault(name, {})[cutoff] = None
             else:
-                best[(target, metric)] = values.idxmax() if direction else values.idxmin()
-        return pd.Series(best, name="winner")
+                keys.setdefault(name, {})[cutoff] = f"{ll:.6g}"
+        groups: dict[tuple, list[str]] = {}
+        for name, per_cutoff in keys.items():
+            if any(v is None for v in per_cutoff.values()):
+                continue
+            groups.setdefault(tuple(sorted(per_cutoff.items())), []).append(name)
+        return [names for names in groups.values() if len(names) > 1]
 
     def report(self, path, **kwargs):
         """Write the comparison as one self-contained HTML file."""
         from .report import write_report
 
         return write_report(self, path, **kwargs)
+
+
+def winner_names(entry) -> list[str]:
+    """The model names of an entry of :meth:`BacktestResult.winners` (several for a tie)."""
+    text = str(entry)
+    if text.startswith("tie: "):
+        return text[len("tie: "):].split(", ")
+    return [text]
+
+
+def _components(candidate) -> dict:
+    try:
+        models = getattr(candidate, "fitted_models", None)
+    except AttributeError:
+        models = None
+    return dict(models) if isinstance(models, dict) and models else {"model": candidate}
+
+
+def _purchase_log_likelihood(candidate):
+    """Log-likelihood of a candidate's purchase model (None if it has none)."""
+    models = _components(candidate)
+    model = models.get("purchases", models.get("model"))
+    value = getattr(model, "log_likelihood_", None)
+    return None if value is None else float(value)
+
+
+def _not_identified(candidate) -> str | None:
+    """Why a fitted candidate cannot be scored (a component the data do not
+    identify: ``fit_status_ == "not identified"``), or None."""
+    for role, model in _components(candidate).items():
+        if getattr(model, "fit_status_", None) == "not identified":
+            said = [w for w in getattr(model, "fit_warnings_", []) if "not identified" in w]
+            return (said[-1] if said else
+                    f"{type(model).__name__} ({role}) is not identified by the data.")
+    return None
 
 
 def _cutoff_list(calibration_period_end, cutoffs) -> list[pd.Timestamp]:
@@ -531,6 +607,10 @@ def backtest(
                 pred = model.predict(summary, horizon)
             except (ConvergenceError, ValueError, np.linalg.LinAlgError) as error:
                 failures.append({"model": name, "cutoff": cutoff, "reason": str(error)})
+                continue
+            unidentified = _not_identified(model)
+            if unidentified is not None:  # its predictions are arbitrary: not ranked
+                failures.append({"model": name, "cutoff": cutoff, "reason": unidentified})
                 continue
             fitted[(name, cutoff)] = model
             predicted = {"purchases": pred["purchases"].to_numpy(),

@@ -120,11 +120,13 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
     """
     tm, sm = transaction_model, spend_model
     index, (x, T, t_x) = tm._history_columns(summary)
-    tm_draws = tm.sample_parameters(n_draws, random_state=rng).to_numpy(dtype=float)
+    tm_draws, tm_sampled = _model_draws(tm, n_draws, rng)
     k1 = tm_draws.shape[1]
+    sampled = tm_sampled
     if hasattr(sm, "_spend_draws_function"):
         _, (x_s, m), spend_of = sm._spend_draws_function(summary)
-        sm_draws = sm.sample_parameters(n_draws, random_state=rng).to_numpy(dtype=float)
+        sm_draws, sm_sampled = _model_draws(sm, n_draws, rng)
+        sampled = sampled and sm_sampled
         fixed = False
     else:  # a spend model without uncertainty is held fixed
         m = _aligned(sm.expected_spend(summary), summary.index, "expected_spend")
@@ -144,8 +146,23 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
         return np.stack([margin * spend * both[..., 0], both[..., 1], spend], axis=-1)
 
     work = 4 * len(times) + 12  # float64 temporaries per row and draw
-    return reduce_draws([x, T, t_x, m], func, draws, interval=interval,
-                        max_bytes=max(1, int(max_bytes * 3 / work)))
+    res = reduce_draws([x, T, t_x, m], func, draws, interval=interval,
+                       max_bytes=max(1, int(max_bytes * 3 / work)))
+    if not sampled and interval is not None:  # a model without finite covariance
+        res.lower = np.full_like(res.mean, np.nan)
+        res.upper = np.full_like(res.mean, np.nan)
+    return res
+
+
+def _model_draws(model, n_draws: int, rng) -> tuple[np.ndarray, bool]:
+    """``(draws, sampled)``: parameter draws of a model, or its estimate repeated
+    (``sampled`` False, with the model's warning) when it has no finite covariance."""
+    if hasattr(model, "_parameter_draws"):
+        draws = model._parameter_draws(n_draws, rng, stacklevel=5)
+        if draws is None:
+            return np.tile(np.asarray(model._params_tuple(), dtype=float), (n_draws, 1)), False
+        return draws, True
+    return model.sample_parameters(n_draws, random_state=rng).to_numpy(dtype=float), True
 
 
 def _draws(model, n_draws: int, rng) -> list | None:

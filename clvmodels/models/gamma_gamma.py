@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .._checks import check_summary
-from ..exceptions import DataWarning, ModelAssumptionWarning
+from .._checks import check_summary, fail_rows
+from ..exceptions import DataError, DataWarning, ModelAssumptionWarning
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import gamma_gamma as _formulas
 from .parametric import Parameter, ParametricModel
@@ -71,6 +71,12 @@ class GammaGammaModel(ParametricModel):
         Number of customers fitted (those with ``frequency > 0``).
     spend_frequency_correlation_ : float
         Correlation checked during the fit.
+    exclusions_ : dict
+        Customers left out of the fit by ``nonpositive_spend="exclude"``:
+        ``{"nonpositive_spend": n}`` (empty when none); the backtest report lists
+        them under the data's exclusions.
+    fit_warnings_ : list of str
+        The warnings of the fit (as every model; shown by the backtest report).
 
     Examples
     --------
@@ -123,8 +129,34 @@ class GammaGammaModel(ParametricModel):
         return -nll_scaled + np.log(c_m) * float(np.sum(weights))
 
     def _validate(self, summary: pd.DataFrame, columns: Sequence[str], *, fitting: bool) -> None:
-        check_summary(summary, columns,
-                      positive_monetary="monetary_value" in columns and self._strict())
+        # monetary_value may be negative (net refunds): the rule below handles it.
+        check_summary(summary, [c for c in columns if c != "monetary_value"])
+        if "monetary_value" not in columns:
+            return
+        if "monetary_value" not in summary.columns:
+            check_summary(summary, columns)  # the missing-column error
+        values = summary["monetary_value"]
+        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            raise DataError(f"Column 'monetary_value' must be numeric, got dtype {values.dtype}.",
+                            column="monetary_value", rule="not_numeric", n_rows=len(values))
+        fail_rows(~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan)), values,
+                  column="monetary_value", rule="not_finite", what="are missing, NaN or infinite")
+        if self._strict():
+            money = summary["monetary_value"].to_numpy(dtype=float)
+            bad = (summary["frequency"].to_numpy(dtype=float) > 0) & (money <= 0)
+            if bad.any():
+                n_bad = int(bad.sum())
+                raise DataError(
+                    f"{n_bad} customer(s) with repeat purchases have a zero or negative "
+                    "monetary_value (their repeat purchases total 0 or less: free orders, "
+                    "refunds, returns); the Gamma-Gamma model needs positive amounts. Fix: "
+                    "GammaGammaModel(nonpositive_spend=\"exclude\") leaves them out of the "
+                    "fit (counted in a DataWarning and in exclusions_), or correct or remove "
+                    "them in the summary (the examples are customer ids).",
+                    column="monetary_value", rule="non_positive_spend", n_rows=n_bad,
+                    examples=[i.item() if hasattr(i, "item") else i
+                              for i in summary.index[bad][:5]],
+                )
 
     def _fit_mask(self, summary: pd.DataFrame) -> np.ndarray:
         repeat = summary["frequency"].to_numpy(dtype=float) > 0
@@ -144,6 +176,13 @@ class GammaGammaModel(ParametricModel):
         return "customers with frequency > 0, a positive monetary_value and a positive weight"
 
     def _after_fit(self, summary: pd.DataFrame, mask: np.ndarray, weights: np.ndarray) -> None:
+        repeat = summary["frequency"].to_numpy(dtype=float) > 0
+        left_out = repeat & (summary["monetary_value"].to_numpy(dtype=float) <= 0) & (weights > 0)
+        n_left = float(weights[left_out].sum())
+        #: Customers the fit left out by a documented rule (non-zero counts only):
+        #: ``{"nonpositive_spend": n}`` with ``nonpositive_spend="exclude"``.
+        self.exclusions_ = ({"nonpositive_spend": int(n_left) if n_left.is_integer() else n_left}
+                            if n_left else {})
         self.spend_frequency_correlation_ = self._correlation(summary, mask, weights)
         if abs(self.spend_frequency_correlation_) > self.correlation_threshold:
             warnings.warn(

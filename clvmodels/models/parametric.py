@@ -12,6 +12,12 @@ comes from :class:`ParametricModel`:
 * fitted attributes ``params_``, ``cov_``, ``standard_errors_``,
   ``log_likelihood_`` (the true total in the user's units, comparable with the
   papers), ``aic_``, ``bic_``, ``converged_``, ``n_customers_``, ``time_unit_``;
+  ``fit_warnings_`` (the messages of the fit's warnings, which are also issued),
+  ``fit_status_`` (``"converged"``, ``"at boundary"``: an estimate ran to 0 or
+  infinity, listed in ``at_boundary_``; ``"partly identified"``: some standard
+  errors are NaN, listed in ``not_identified_``; ``"not identified"``: all are,
+  and ``converged_`` is False; ``"not converged"``: a Bayesian fit whose
+  diagnostics failed);
 * ``confidence_intervals(level)``, ``summary()``, ``sample_parameters(n)``,
   ``with_parameters(params)``, ``save(path)`` (:mod:`clvmodels.persistence`).
 
@@ -309,24 +315,67 @@ class ParametricModel(BaseModel):
         Warns
         -----
         ConvergenceWarning
-            NUTS: R-hat above 1.01, bulk effective sample size below 400 or
-            divergent transitions (the message says what to do).
+            Maximum likelihood: estimates at the edge of the parameter space,
+            parameters the data do not identify (``fit_status_`` says which
+            case; with no identified parameter ``converged_`` is False and the
+            message says what to do). NUTS: R-hat above 1.01, bulk effective
+            sample size below 400 or divergent transitions (the message says
+            what to do).
+        ClvModelsWarning
+            Neither ``time_unit`` nor ``summary.attrs["time_unit"]`` is given:
+            days are assumed (once per fit).
+
+        Every warning of the fit is also kept, as text, in ``fit_warnings_``.
         """
         method = self._method()
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # a failed refit must not leave the old fit in place
         self._draws_cache = None
-        data, cw, unit, mask, w = self._data_for_fit(summary, weights, time_unit)
-        if method == "mle":
-            self._fit_arrays(data, cw, unit)
-        else:
-            from ..inference.bayes import fit_bayesian
+        # Every warning of the fit is recorded, kept on the model (``fit_warnings_``:
+        # the report shows them) and issued again to the caller, under the
+        # caller's own warning filters.
+        error = None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                self._warn_assumed_unit(summary, time_unit)
+                data, cw, unit, mask, w = self._data_for_fit(summary, weights, time_unit)
+                if method == "mle":
+                    self._fit_arrays(data, cw, unit)
+                else:
+                    from ..inference.bayes import fit_bayesian
 
-            fit_bayesian(self, data, cw, unit, draws=draws, tune=tune, chains=chains,
-                         random_state=random_state, progressbar=progressbar,
-                         nuts_sampler=nuts_sampler, sampler_kwargs=sampler_kwargs)
-        self._after_fit(summary, mask, w)
+                    fit_bayesian(self, data, cw, unit, draws=draws, tune=tune, chains=chains,
+                                 random_state=random_state, progressbar=progressbar,
+                                 nuts_sampler=nuts_sampler, sampler_kwargs=sampler_kwargs)
+                self._after_fit(summary, mask, w)
+            except Exception as err:  # re-raised below, after the fit's warnings
+                error = err
+        recorded = list(caught)
+        if error is None:
+            self.fit_warnings_ = list(dict.fromkeys(
+                str(w.message) for w in recorded if issubclass(w.category, ClvModelsWarning)))
+            if not hasattr(self, "fit_status_"):  # Bayesian fits
+                self.fit_status_ = ("converged" if getattr(self, "converged_", True)
+                                    else "not converged")
+        for w in recorded:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno,
+                                   source=w.source)
+        if error is not None:
+            raise error
         return self
+
+    def _warn_assumed_unit(self, summary, time_unit) -> None:
+        """Warn that days are assumed when neither the summary nor ``fit`` gives a unit."""
+        if (self.uses_time and time_unit is None and isinstance(summary, pd.DataFrame)
+                and summary.attrs.get("time_unit") is None):
+            warnings.warn(
+                f"The summary has no attrs['time_unit'] and fit() got no time_unit=, so "
+                f"{type(self).__name__} assumes that recency and T are in days (\"D\"). If "
+                "they are in another unit, say so: fit(summary, time_unit=\"W\") or "
+                "summary.attrs[\"time_unit\"] = \"W\" (\"h\", \"D\", \"W\", \"M\" or \"Y\").",
+                ClvModelsWarning, stacklevel=3,
+            )
 
     def _method(self) -> str:
         from ..inference.bayes import METHODS
@@ -431,7 +480,7 @@ class ParametricModel(BaseModel):
             if n_draws is None or int(n_draws) == len(every):
                 return every
         n = int(n_draws) if n_draws is not None else self.default_n_draws
-        return self.sample_parameters(n, random_state=random_state).to_numpy(dtype=float)
+        return self._parameter_draws(n, random_state, stacklevel=5)
 
     def _uses_draws(self, interval, return_draws) -> bool:
         if interval is not None:
@@ -441,6 +490,16 @@ class ParametricModel(BaseModel):
 
     def _reduce(self, columns, func, *, n_draws, random_state, interval, return_draws):
         draws = self._prediction_draws(n_draws, random_state)
+        if draws is None:  # no finite covariance: the plug-in value, NaN bounds and draws
+            point = np.log(self.params_[self.param_names()].to_numpy(dtype=float))[None, :]
+            res = reduce_draws(columns, func, np.exp(point), interval=interval)
+            if interval is not None:
+                res.lower = np.full_like(res.mean, np.nan)
+                res.upper = np.full_like(res.mean, np.nan)
+            if return_draws:
+                n = int(n_draws) if n_draws is not None else self.default_n_draws
+                res.draws = np.full(res.mean.shape + (n,), np.nan)
+            return res
         res = reduce_draws(columns, func, draws, interval=interval,
                            return_draws=bool(return_draws))
         if res.n_undefined:
@@ -638,13 +697,27 @@ class ParametricModel(BaseModel):
                 "data they are below 1e-5 or above 1e5): the maximum of the likelihood is at "
                 "the edge of the parameter space, so the data do not identify the model well "
                 "(e.g. a and b of a beta distribution growing together mean that every "
-                "customer has the same dropout probability a / (a + b)). Predictions remain "
-                "usable; standard errors do not.",
+                "customer has the same dropout probability a / (a + b)). Point predictions "
+                "remain usable; standard errors of these parameters do not, and prediction "
+                "intervals hold them at their estimates (they ignore their uncertainty).",
                 ConvergenceWarning, stacklevel=3,
             )
         self.time_unit_ = unit
         self.params_ = pd.Series(params, index=self.param_names(), name="estimate")
         self._set_covariance(res.hessian, params, float(weights.sum()))
+        self.at_boundary_ = at_boundary
+        self.not_identified_ = [n for n, se in self.standard_errors_.items() if not np.isfinite(se)]
+        identified = len(self.not_identified_) < len(params)
+        if not identified:
+            self.fit_status_ = "not identified"
+        elif at_boundary:
+            self.fit_status_ = "at boundary"
+        elif self.not_identified_:
+            self.fit_status_ = "partly identified"
+        else:
+            self.fit_status_ = "converged"
+        if not identified:
+            self._warn_not_identified(data, weights, params)
         ll = self._true_log_likelihood(res.nll, data, weights, c_t, c_m, params)
         k = len(params)
         n = float(weights.sum())
@@ -652,11 +725,33 @@ class ParametricModel(BaseModel):
         self.log_likelihood_ = ll
         self.aic_ = float(2 * k - 2 * ll)
         self.bic_ = float(k * np.log(n) - 2 * ll)
-        self.converged_ = True
+        self.converged_ = identified
         self.n_customers_ = int(round(n)) if float(n).is_integer() else n
         self.n_rows_ = int(len(weights))
         self.optimizer_result_ = res
         self.data_fingerprint_ = self._fingerprint(data, weights)
+
+    def _warn_not_identified(self, data, weights, params) -> None:
+        """The ConvergenceWarning of a fit that identifies no parameter."""
+        cols = list(self.data_columns)
+        n = float(weights.sum())
+        why = ""
+        if self.uses_time and "frequency" in cols:
+            repeat = float(weights[data[cols.index("frequency")] > 0].sum())
+            if repeat == 0:
+                why = f" None of the {n:,.0f} customers made a repeat purchase."
+            elif repeat < n:
+                why = f" Only {repeat:,.0f} of the {n:,.0f} customers made a repeat purchase."
+        est = ", ".join(f"{k}={v:.4g}" for k, v in zip(self.param_names(), params))
+        warnings.warn(
+            f"{type(self).__name__} is not identified by these data: no parameter has a finite "
+            f"standard error (the likelihood is flat around the estimate {est}, which may be "
+            f"no more than the optimiser's starting point).{why} The fit is marked "
+            "converged_ = False and its predictions are arbitrary. What to do: fit on a longer "
+            "calibration period or more customers with repeat purchases, or use a simpler "
+            "model (e.g. clvmodels' formula baseline).",
+            ConvergenceWarning, stacklevel=4,
+        )
 
     def _true_log_likelihood(self, nll_scaled, data, weights, c_t, c_m, params) -> float:
         """The log-likelihood in the user's units (the optimiser saw rescaled data).
@@ -684,11 +779,13 @@ class ParametricModel(BaseModel):
             tol = max(1e-10 * np.max(np.abs(eigval)), 1e-8 * n_customers)
             if np.min(eigval) <= tol:
                 weak = np.abs(eigvec[:, eigval <= tol]).max(axis=1) > 0.1
+                others = ("the others come from the pseudo-inverse on the identified "
+                          "directions." if not weak.all() else "no parameter is identified.")
                 warnings.warn(
                     "The Hessian of the log-likelihood is singular or not positive definite "
                     f"(smallest eigenvalue {np.min(eigval):.3g}): the data do not identify "
                     f"{[n for n, w in zip(names, weak) if w]}. Their standard errors are NaN; "
-                    "the others come from the pseudo-inverse on the identified directions.",
+                    + others,
                     ConvergenceWarning, stacklevel=4,
                 )
                 inv = np.where(eigval > tol, 1.0 / np.where(eigval > tol, eigval, 1.0), 0.0)
@@ -810,25 +907,64 @@ class ParametricModel(BaseModel):
         log-parameters being multivariate normal with the inverse Hessian as
         covariance (the delta method's approximation), so draws stay positive.
         Returns a DataFrame with ``n`` rows and one column per parameter.
+
+        A fit at the edge of the parameter space has parameters the data do
+        not identify (NaN standard errors, listed in ``not_identified_``): the
+        identified parameters are drawn from their block of the covariance
+        (the pseudo-inverse of the Hessian on the identified directions) and
+        the others are held at their estimates, with a
+        :class:`~clvmodels.exceptions.ConvergenceWarning` saying that intervals
+        ignore their uncertainty. With no finite covariance at all (e.g. a
+        model made by :meth:`with_parameters`), every draw is NaN and a warning
+        says so: prediction intervals are then NaN and point predictions are
+        unaffected.
         """
         self._check_fitted()
+        draws = self._parameter_draws(n, random_state, stacklevel=3)
+        if draws is None:
+            draws = np.full((int(n), len(self.param_names())), np.nan)
+        return pd.DataFrame(draws, columns=self.param_names())
+
+    def _parameter_draws(self, n: int, random_state=None, *, stacklevel: int = 4):
+        """``(n, parameters)`` draws (see :meth:`sample_parameters`), or ``None``
+        (with a warning) when no parameter has a finite variance."""
+        names = self.param_names()
         if self._has_posterior():
             every = self._posterior_draws()
             rng = _as_random_state(random_state)
             n = int(n)
             rows = rng.choice(len(every), size=n, replace=n > len(every))
-            return pd.DataFrame(every[rows], columns=self.param_names())
-        cov = self.cov_log_.to_numpy()
-        if not np.all(np.isfinite(cov)):
-            raise ValueError(
-                f"{type(self).__name__} has no finite covariance for "
-                f"{list(self.params_.index[~np.isfinite(np.diag(cov))])} (not fitted, or "
-                "not identified by the data), so its parameters cannot be sampled."
+            return every[rows]
+        cov = np.asarray(self.cov_log_.to_numpy(), dtype=float)
+        free = np.isfinite(np.diag(cov))
+        if free.any():
+            block = cov[np.ix_(free, free)]
+            free = free if np.all(np.isfinite(block)) else np.zeros_like(free)
+        if not free.any():
+            warnings.warn(
+                f"{type(self).__name__} has no finite covariance (no parameter has a finite "
+                "standard error: the data do not identify it, or its parameters were set by "
+                "with_parameters), so prediction intervals cannot be computed: they are NaN, "
+                "and point predictions are unaffected. Pass interval=None (CLI: --interval 0) "
+                "to leave the bounds out.",
+                ConvergenceWarning, stacklevel=stacklevel,
+            )
+            return None
+        held = [nm for nm, f in zip(names, free) if not f]
+        if held:
+            warnings.warn(
+                f"{type(self).__name__}: the data do not identify {held} (the fit is at the "
+                "edge of the parameter space), so parameter draws and prediction intervals "
+                "hold them at their estimates and ignore their uncertainty; the intervals "
+                f"reflect only the uncertainty of {[nm for nm, f in zip(names, free) if f]}.",
+                ConvergenceWarning, stacklevel=stacklevel,
             )
         rng = _as_random_state(random_state)
-        draws = rng.multivariate_normal(np.log(self.params_.to_numpy()), cov, size=int(n),
-                                        method="eigh")
-        return pd.DataFrame(np.exp(draws), columns=self.params_.index)
+        theta = np.log(self.params_[names].to_numpy(dtype=float))
+        out = np.tile(theta, (int(n), 1))
+        block = 0.5 * (block + block.T)
+        out[:, free] = rng.multivariate_normal(theta[free], block, size=int(n), method="eigh")
+        return np.exp(out)
 
     def with_parameters(self, params, time_unit: str | None = None) -> "ParametricModel":
         """A new model, with this one's constructor arguments, set to ``params``.

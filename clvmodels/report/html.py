@@ -32,6 +32,7 @@ from typing import Any
 
 import pandas as pd
 
+from ..backtest import winner_names
 from ..exceptions import ClvModelsWarning
 from . import plots
 from .tables import (
@@ -218,7 +219,8 @@ def _data_section(result) -> str:
     out.append(_table(headers, rows))
     out.append('<p class="note">Customers are those who made their first purchase by the '
                "cutoff. The calibration period starts at the first purchase of the oldest "
-               "customer. Exclusions are rows or customers the summary left out.</p>")
+               "customer. Exclusions are rows or customers the summary left out, and "
+               "customers a model left out of its fit.</p>")
     out.append("</section>")
     return "".join(out)
 
@@ -233,11 +235,22 @@ def _leaderboard_section(result) -> str:
     wins = pd.Series(list(winners.values), dtype=object).value_counts()
     if not wins.empty:
         parts = [f"{_e(name)} on {count}" for name, count in wins.items()]
-        lead = (f"<b>{_e(wins.index[0])}</b> is best on {wins.iloc[0]} of {len(winners)} "
-                "metrics")
+        top = str(wins.index[0])
+        if top.startswith("tie: "):
+            lead = (f"<b>{_e(top)}</b> (indistinguishable) on {wins.iloc[0]} of "
+                    f"{len(winners)} metrics")
+        else:
+            lead = f"<b>{_e(top)}</b> is best on {wins.iloc[0]} of {len(winners)} metrics"
         if len(parts) > 1:
             lead += "; then " + ", ".join(parts[1:])
         out.append(f'<p class="headline">{lead}.</p>')
+    for group in result.indistinguishable() if hasattr(result, "indistinguishable") else []:
+        out.append('<p class="note">' + _e(", ".join(group)) + " have the same "
+                   "log-likelihood to 6 significant digits at every cutoff: the data do not "
+                   "tell these fits apart (typically models that collapsed to the same "
+                   "no-dropout model at the edge of their parameter space), so their "
+                   "differences in the leaderboard are noise and they share their places "
+                   "(\u201ctie\u201d).</p>")
     averaged = (f"Averaged over {n_cuts} cutoffs. " if n_cuts > 1 else "")
     out.append(f"<p>{averaged}The best model of each metric is highlighted "
                '(<span class="swatch">like this</span>); for the bias the best is the one '
@@ -257,7 +270,8 @@ def _leaderboard_section(result) -> str:
     for model, values in board.iterrows():
         cells = [f'<th scope="row">{_e(model)}</th>']
         for (target, metric), value in values.items():
-            win = winners.get((target, metric)) == model
+            entry = winners.get((target, metric))
+            win = entry is not None and model in winner_names(entry)
             cls = "num win" if win else "num"
             mark = ' title="best"' if win else ""
             cells.append(f'<td class="{cls}"{mark}>{_e(format_metric(value, metric))}</td>')
@@ -429,7 +443,7 @@ def _parameters_section(result) -> str:
             return ""
         sampled = table["max_rhat"].notna().any()
         headers = ["Model", "Component", *(["Cutoff"] if multi else []), "Method",
-                   "Log-likelihood", "AIC", "BIC", "Converged", "Customers fitted"]
+                   "Log-likelihood", "AIC", "BIC", "Status", "Customers fitted"]
         if sampled:
             headers += ["Max R-hat", "Min bulk ESS", "Divergences"]
         rows = []
@@ -441,7 +455,7 @@ def _parameters_section(result) -> str:
                    ("text", r["method"]),
                    ("num", f"{r['log_likelihood']:,.1f}"),
                    ("num", f"{r['aic']:,.1f}"), ("num", f"{r['bic']:,.1f}"),
-                   ("text", format_number(r["converged"])),
+                   ("text", r["status"]),
                    ("num", format_number(r["customers"], 6))]
             if sampled:
                 row += [("num", format_number(r["max_rhat"], 4)),
@@ -455,7 +469,22 @@ def _parameters_section(result) -> str:
         if sampled:
             note += (" NUTS fits converged when R-hat is at most 1.01, the bulk effective "
                      "sample size at least 400 and there are no divergences.")
-        return "<h3>Fit diagnostics</h3>" + _table(headers, rows) + f'<p class="note">{note}</p>'
+        note += (" Status: converged; at boundary (an estimate ran to 0 or infinity: the "
+                 "model's maximum is at the edge of its parameter space); partly identified "
+                 "(some parameters have no standard error); not identified (no parameter "
+                 "has one: the fit is not ranked); not converged.")
+        said = []
+        for _, r in table.iterrows():
+            if r["warnings"]:
+                where = f"{r['model']}, {_ROLE_TEXT.get(r['component'], r['component'])}"
+                if multi:
+                    where += f", {_date(r['cutoff'])}"
+                for text in str(r["warnings"]).split(" | "):
+                    said.append(f"<li><b>{_e(where)}</b>: {_e(text)}</li>")
+        warned = ("<h3>Warnings of the fits</h3><ul class=\"warnings\">" + "".join(said)
+                  + "</ul>") if said else ""
+        return ("<h3>Fit diagnostics</h3>" + _table(headers, rows)
+                + f'<p class="note">{note}</p>' + warned)
 
     out.append(_guarded("parameter tables", parameters))
     out.append(_guarded("fit diagnostics", diagnostics))

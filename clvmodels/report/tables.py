@@ -208,7 +208,10 @@ def data_summary_table(result) -> pd.DataFrame:
     """One row per cutoff: customers, transactions, periods, time unit, exclusions.
 
     The calibration period starts at the first purchase of the oldest customer
-    (the cutoff minus the largest ``T``).
+    (the cutoff minus the largest ``T``). ``exclusions`` lists what the summary
+    left out (``summary.attrs["exclusions"]``) and the customers a fitted model
+    left out of its fit (``model.exclusions_``, e.g. Gamma-Gamma's customers with
+    zero or negative spend), or ``"none"``.
     """
     from ..units import unit_days
 
@@ -245,9 +248,44 @@ def data_summary_table(result) -> pd.DataFrame:
                                 if "revenue_holdout" in summary else float("nan")),
             "share_active_holdout": (float((summary["frequency_holdout"] > 0).mean())
                                      if "frequency_holdout" in summary else float("nan")),
-            "exclusions": _exclusions_text(attrs.get("exclusions") or {}),
+            "exclusions": _join_exclusions(_exclusions_text(attrs.get("exclusions") or {}),
+                                           _model_exclusions_text(result, cutoff)),
         })
     return pd.DataFrame(rows)
+
+
+#: How the report names the rules by which a fitted model leaves customers out.
+MODEL_EXCLUSION_TEXT = {
+    "nonpositive_spend": "customers with zero or negative spend left out of the spend model",
+}
+
+
+def _model_exclusions_text(result, cutoff) -> str:
+    """Customers the fitted models left out at ``cutoff`` (``model.exclusions_``), e.g.
+    ``"customers with zero or negative spend left out of the spend model
+    (GammaGammaModel of bgnbd, mbgnbd): 1"``."""
+    found: dict[tuple, list[str]] = {}
+    for name, cut, _role, model in _fitted_items(result):
+        if cut != pd.Timestamp(cutoff):
+            continue
+        for rule, count in (getattr(model, "exclusions_", None) or {}).items():
+            if count:
+                key = (rule, type(model).__name__, count)
+                found.setdefault(key, [])
+                if name not in found[key]:
+                    found[key].append(name)
+    parts = []
+    for (rule, cls, count), names in found.items():
+        what = MODEL_EXCLUSION_TEXT.get(rule, rule.replace("_", " "))
+        shown = f"{count:,}" if isinstance(count, (int, np.integer)) else format_number(count)
+        parts.append(f"{what} ({cls} of {', '.join(names)}): {shown}")
+    return "; ".join(parts)
+
+
+def _join_exclusions(summary_text: str, model_text: str) -> str:
+    if not model_text:
+        return summary_text
+    return model_text if summary_text == "none" else f"{summary_text}; {model_text}"
 
 
 def _exclusions_text(exclusions: dict) -> str:
@@ -323,19 +361,32 @@ def parameter_table(result) -> pd.DataFrame:
 
 
 _DIAGNOSTICS = (("log_likelihood", "log_likelihood_"), ("aic", "aic_"), ("bic", "bic_"),
-                ("converged", "converged_"), ("customers", "n_customers_"))
+                ("converged", "converged_"), ("status", "fit_status_"),
+                ("customers", "n_customers_"), ("warnings", "fit_warnings_"))
 #: Sampler diagnostics of Bayesian fits (``model.diagnostics_``; NaN for the others).
 _SAMPLER_DIAGNOSTICS = ("max_rhat", "min_ess_bulk", "divergences")
+
+
+def _status(model) -> str:
+    """``fit_status_`` of a model, else ``converged`` / ``not converged``."""
+    status = getattr(model, "fit_status_", None)
+    if status:
+        return str(status)
+    converged = getattr(model, "converged_", None)
+    return "—" if converged is None else ("converged" if converged else "not converged")
 
 
 def diagnostics_table(result) -> pd.DataFrame:
     """Fit diagnostics of the likelihood-based components.
 
     Columns: ``model, cutoff, component, model_class, method, log_likelihood,
-    aic, bic, converged, customers, max_rhat, min_ess_bulk, divergences``; one
-    row per component with a ``log_likelihood_``. ``method`` is ``mle``,
-    ``nuts``, ``map`` or ``advi``; the last three columns are the sampler's
-    diagnostics of NUTS fits (NaN otherwise).
+    aic, bic, converged, status, customers, warnings, max_rhat, min_ess_bulk,
+    divergences``; one row per component with a ``log_likelihood_``.
+    ``method`` is ``mle``, ``nuts``, ``map`` or ``advi``; ``status`` is the
+    model's ``fit_status_`` (``converged``, ``at boundary``, ``partly
+    identified``, ``not identified``, ``not converged``); ``warnings`` joins the
+    fit's warnings (``fit_warnings_``) with `` | ``; the last three columns are
+    the sampler's diagnostics of NUTS fits (NaN otherwise).
     """
     rows = []
     for name, cutoff, role, model in _fitted_items(result):
@@ -348,6 +399,10 @@ def diagnostics_table(result) -> pd.DataFrame:
             value = getattr(model, attribute, None)
             if column == "converged":
                 row[column] = None if value is None else bool(value)
+            elif column == "status":
+                row[column] = _status(model)
+            elif column == "warnings":
+                row[column] = " | ".join(value or [])
             else:
                 row[column] = float(value) if value is not None else float("nan")
         sampler = getattr(model, "diagnostics_", None) or {}
