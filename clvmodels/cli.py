@@ -246,6 +246,9 @@ def summary(
             _source(log), customer_id, datetime, amount or None,
             observation_period_end=observation_end, calibration_period_end=calibration_end,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
+        from .export import check_id_types
+
+        check_id_types(frame.index, customer_id)
         step(f"writing {output}")
         _write(frame, output)
     err.print(f"{len(frame):,} customers written to {output}")

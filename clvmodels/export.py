@@ -254,6 +254,8 @@ def _rows_to_export(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int
         return rows, reasons, 0
     in_period = left_out["in_calibration_period"].fillna(False).astype(bool).to_numpy()
     extra = left_out[in_period & ~left_out.index.isin(summary.index)]
+    if extra.empty:  # keep the summary's index dtype
+        return rows, reasons, int((~in_period).sum())
     extra_rows = pd.DataFrame(np.nan, index=extra.index, columns=list(COLUMNS))
     extra_rows.index.name = summary.index.name
     extra_reasons = pd.Series("excluded by rfm_summary: " + extra["reason"].astype(str),

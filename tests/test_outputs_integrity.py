@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import tempfile
 from pathlib import Path
 
@@ -240,3 +241,33 @@ def test_no_excluded_customers_means_no_extra_rows(fitted):
     part = _with_ids(summary, [f"{i:03d}" for i in range(5)])
     out = predict_clv(part, bg, gg, **FAST)
     assert out["customer_id"].tolist() == list(part.index)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunk_size=st.integers(1, 7),
+       broken=st.lists(st.booleans(), min_size=12, max_size=12))
+def test_files_equal_the_in_memory_export_for_any_chunking(fitted, chunk_size, broken):
+    """Whichever chunks hold no scorable customer, both files hold every customer with
+    the in-memory values and types."""
+    summary, bg, gg = fitted
+    part = _with_ids(summary.iloc[summary["frequency"].to_numpy() > 0],
+                     [f"{i:04d}" for i in range(12)])
+    part.loc[np.array(broken), "monetary_value"] = -1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        expected = predict_clv(part, bg, gg, **FAST)
+        with tempfile.TemporaryDirectory() as folder:
+            csv = predict_clv(part, bg, gg, path=Path(folder) / "x.csv",
+                              chunk_size=chunk_size, **FAST)
+            parquet = predict_clv(part, bg, gg, path=Path(folder) / "x.parquet",
+                                  chunk_size=chunk_size, **FAST)
+            back_csv = pd.read_csv(csv, dtype={"customer_id": str})
+            back_pq = pq.read_table(parquet).to_pandas()
+            segment_type = str(pq.read_schema(parquet).field("segment").type)
+    assert expected["clv"].isna().sum() == sum(broken)
+    for back in (back_csv, back_pq):
+        assert back["customer_id"].tolist() == list(part.index)
+        np.testing.assert_allclose(back["clv"].to_numpy(float),
+                                   expected["clv"].to_numpy(float), rtol=1e-12)
+        assert back["segment"].isna().tolist() == broken
+    assert segment_type == "string"
