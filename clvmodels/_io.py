@@ -12,6 +12,7 @@ files are removed and an existing file at the target is left as it was.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -42,7 +43,7 @@ def atomic_paths(*paths: str | os.PathLike) -> Iterator[list[Path]]:
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
-            raise IsADirectoryError(21, "Is a directory; give a file name", str(target))
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     temps = [temporary_name(t) for t in targets]
     try:
         yield temps

@@ -85,10 +85,14 @@ def _describe(error: Exception, source: str | None) -> tuple[int, str]:
     if isinstance(error, OSError):
         where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
         what = error.strerror or _one_line(error)
-        if where:
-            return 2, (f"{what}: {where} (check the path: it must exist to be read, its "
-                       "folders must be folders and writable to be written)")
-        return 2, what
+        hint = next((text for kind, text in (
+            (FileNotFoundError, "check the path"),
+            (PermissionError, "check its permissions"),
+            ((FileExistsError, NotADirectoryError),
+             "a part of the path is a file, not a folder: choose another path"),
+            (IsADirectoryError, "it is a folder: give a file name"),
+        ) if isinstance(error, kind)), "")
+        return 2, f"{what}: {where}" + (f" ({hint})" if hint else "") if where else what
     if isinstance(error, (DataError, ConvergenceError, NotFittedError, ValueError)):
         return 2, _one_line(error)
     return 1, (f"unexpected {type(error).__name__}: {_one_line(error)}. This is a bug or an "
