@@ -1,14 +1,28 @@
 """The ``clvmodels`` command line.
 
 Every command reads a transaction log (CSV or Parquet path, a glob, or a bundled
-data set named ``cdnow:sample`` / ``cdnow:master``), shows its progress on the
-terminal, and on bad input prints one line ``error: ...`` and exits with code 2.
+data set named ``cdnow:sample`` / ``cdnow:master``) and shows its progress on the
+terminal. Errors never show a Python traceback (unless ``clvmodels --debug ...``):
+
+- bad input, a bad option value, a model that cannot be fitted or a broken
+  saved model (any clvmodels error, or an error of the CSV/Parquet readers)
+  prints one line ``error: ...`` with the advice the error carries; exit code 2;
+- a file that cannot be read or written (missing, permission denied, a folder
+  in the output path that is a file) prints one ``error:`` line naming the
+  path; exit code 2;
+- anything else is unexpected: one ``error:`` line asking to rerun with
+  ``--debug``; exit code 1.
+
+Every file is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import re
 import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -16,11 +30,13 @@ from typing import Optional
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from ._io import atomic_path
 from .data import rfm_summary
-from .exceptions import ClvModelsWarning, DataError
+from .exceptions import ClvModelsWarning, ConvergenceError, DataError, NotFittedError
 
 app = typer.Typer(
     add_completion=False,
@@ -31,6 +47,92 @@ out = Console()
 err = Console(stderr=True)
 
 _BUNDLED = ("cdnow:sample", "cdnow:master")
+
+#: Set by the global ``--debug`` option.
+_DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(False, "--debug",
+                               help="Show the full Python traceback of an error."),
+) -> None:
+    """Customer lifetime value from transaction logs."""
+    _DEBUG["on"] = debug
+
+
+def _one_line(text: str) -> str:
+    return re.sub(r"\s*\n\s*", " ", str(text).strip())
+
+
+def _describe(error: Exception, source: str | None) -> tuple[int, str]:
+    """The exit code and the one-line message of an error that ends a command."""
+    reading = f"cannot read {source}: " if source else ""
+    try:
+        import pyarrow as pa
+
+        if isinstance(error, pa.ArrowException):
+            return 2, reading + f"{type(error).__name__}: {_one_line(error)}"
+    except ImportError:  # pragma: no cover - pyarrow is a dependency
+        pass
+    try:
+        import duckdb
+
+        if isinstance(error, duckdb.Error):
+            return 2, reading + f"{type(error).__name__}: {_one_line(error)}"
+    except ImportError:  # pragma: no cover - duckdb is a dependency
+        pass
+    if isinstance(error, OSError):
+        where = " -> ".join(str(f) for f in (error.filename, error.filename2) if f)
+        what = error.strerror or _one_line(error)
+        hint = next((text for kind, text in (
+            (FileNotFoundError, "check the path"),
+            (PermissionError, "check its permissions"),
+            ((FileExistsError, NotADirectoryError),
+             "a part of the path is a file, not a folder: choose another path"),
+            (IsADirectoryError, "it is a folder: give a file name"),
+        ) if isinstance(error, kind)), "")
+        return 2, f"{what}: {where}" + (f" ({hint})" if hint else "") if where else what
+    if isinstance(error, (DataError, ConvergenceError, NotFittedError, ValueError)):
+        return 2, _one_line(error)
+    return 1, (f"unexpected {type(error).__name__}: {_one_line(error)}. This is a bug or an "
+               "input clvmodels does not handle yet; rerun with 'clvmodels --debug ...' to see "
+               "the traceback and report it.")
+
+
+def _command(func):
+    """Register ``func`` as a command whose errors become one ``error:`` line."""
+
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Exception as error:
+            code, text = _describe(error, kwargs.get("log"))
+            if _DEBUG["on"]:
+                err.print("".join(traceback.format_exception(error)), markup=False,
+                          highlight=False, soft_wrap=True, end="")
+            err.print(f"[bold red]error:[/] {escape(text)}", markup=True, highlight=False,
+                      soft_wrap=True)
+            raise typer.Exit(code=code) from None
+
+    return app.command()(run)
+
+
+def _check_range(option: str, value: float, low: float, high: float, *,
+                 low_open: bool = False, high_open: bool = False, meaning: str = "") -> None:
+    """Refuse an option value outside its range with one clear message."""
+    below = value <= low if low_open else value < low
+    above = value >= high if high_open else value > high
+    if value != value or below or above:
+        if high == float("inf"):
+            allowed = f"{'>' if low_open else '>='} {low:g}"
+        else:
+            allowed = (f"in {'(' if low_open else '['}{low:g}, {high:g}"
+                       f"{')' if high_open else ']'}")
+        raise ValueError(f"{option} must be {allowed}{meaning}, got {value:g}.")
 
 
 class _Opt:
@@ -67,7 +169,7 @@ def _source(log: str):
 
 @contextlib.contextmanager
 def _steps():
-    """A spinner with the current step; errors become one line and exit code 2.
+    """A spinner with the current step (errors are reported by :func:`_command`).
 
     Warnings raised meanwhile (exclusions, convergence doubts) are shown after the
     work as one ``warning:`` line each, not as Python tracebacks.
@@ -81,28 +183,26 @@ def _steps():
             with progress:
                 task = progress.add_task("starting")
                 yield lambda text: progress.update(task, description=text)
-        except (DataError, FileNotFoundError, ValueError) as error:
-            err.print(f"[bold red]error:[/] {error}", markup=True, highlight=False,
-                      soft_wrap=True)
-            raise typer.Exit(code=2) from None
         finally:
             seen = set()
             for w in caught:
                 text = str(w.message)
                 if issubclass(w.category, ClvModelsWarning) and text not in seen:
                     seen.add(text)
-                    err.print(f"[yellow]warning:[/] {text}", markup=True, highlight=False,
+                    err.print(f"[yellow]warning:[/] {escape(text)}", markup=True, highlight=False,
                               soft_wrap=True)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() in (".parquet", ".pq"):
-        frame.to_parquet(path)
-    elif path.suffix.lower() == ".csv":
-        frame.to_csv(path)
-    else:
+    """Write ``frame`` (with its index) to a .csv or .parquet file, atomically."""
+    suffix = path.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv"):
         raise ValueError(f"Cannot write {path}: use a .csv or .parquet file name.")
+    with atomic_path(path) as temp:
+        if suffix == ".csv":
+            frame.to_csv(temp)
+        else:
+            frame.to_parquet(temp)
 
 
 def _readable(board: pd.DataFrame) -> pd.DataFrame:
@@ -129,7 +229,7 @@ def _show(frame: pd.DataFrame, title: str) -> None:
     out.print(table)
 
 
-@app.command()
+@_command
 def summary(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Where to write (.csv or .parquet)."),
@@ -150,12 +250,15 @@ def summary(
             _source(log), customer_id, datetime, amount or None,
             observation_period_end=observation_end, calibration_period_end=calibration_end,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
+        from .export import check_id_types
+
+        check_id_types(frame.index, customer_id)
         step(f"writing {output}")
         _write(frame, output)
     err.print(f"{len(frame):,} customers written to {output}")
 
 
-@app.command()
+@_command
 def baseline(
     log: str = _Opt.log,
     customer_id: str = _Opt.customer_id,
@@ -182,6 +285,7 @@ def baseline(
     """Print the formula CLV: AOV x frequency x lifespan x margin - acquisition cost."""
     from .models.baseline import formula_clv
 
+    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
     with _steps() as step:
         step(f"computing the formula CLV of {log}")
         result = formula_clv(
@@ -241,7 +345,7 @@ def _summarise_log(log, customer_id, datetime, amount, observation_end, time_uni
                        datetime_format=datetime_format, returns=returns)
 
 
-@app.command()
+@_command
 def fit(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the fitted models (JSON)."),
@@ -273,7 +377,7 @@ def fit(
     err.print(f"models saved in {output}/purchases.json and {output}/spend.json")
 
 
-@app.command()
+@_command
 def predict(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.csv or .parquet)."),
@@ -298,15 +402,19 @@ def predict(
 ) -> None:
     """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
     from .export import predict_clv
-    from .persistence import load
 
+    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
+    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
+    _check_range("--interval", interval, 0.0, 1.0, high_open=True,
+                 meaning=" (e.g. 0.9; 0 for no interval)")
+    _check_range("--discount-rate", discount_rate, -1.0, float("inf"), low_open=True)
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
         if models is not None:
             step(f"loading models from {models}")
-            purchases, spend = load(models / "purchases.json"), load(models / "spend.json")
+            purchases, spend = _load_models(models)
         else:
             purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
         step(f"scoring {len(rfm):,} customers into {output}")
@@ -316,13 +424,31 @@ def predict(
     err.print(f"{len(rfm):,} customers written to {output}")
 
 
+def _load_models(folder: Path):
+    """The purchase and spend models saved by ``clvmodels fit`` in ``folder``."""
+    from .exceptions import ModelFileError
+    from .models.gamma_gamma import GammaGammaModel
+    from .models.parametric import TransactionModel
+    from .persistence import load
+
+    purchases, spend = load(folder / "purchases.json"), load(folder / "spend.json")
+    for path, model, kind, what in (
+            (folder / "purchases.json", purchases, TransactionModel, "a purchase model"),
+            (folder / "spend.json", spend, GammaGammaModel, "a spend model (Gamma-Gamma)")):
+        if not isinstance(model, kind):
+            raise ModelFileError(
+                path, f"it holds a {type(model).__name__}, not {what}.", rule="model_role",
+                remedy="Keep the files 'clvmodels fit' wrote under their names.")
+    return purchases, spend
+
+
 def _cutoff_options(calibration_end, cutoff):
     if cutoff:
         return {"cutoffs": cutoff}
     return {"calibration_period_end": calibration_end}
 
 
-@app.command()
+@_command
 def backtest(
     log: str = _Opt.log,
     output: Path = typer.Option(Path("backtest"), "-o", "--output", help="Folder for the tables."),
@@ -362,16 +488,16 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
                  **_cutoff_options(calibration_end, cutoff), progress=step, **options)
     if tables is not None:
         step(f"writing {tables}")
-        tables.mkdir(parents=True, exist_ok=True)
-        result.metrics.to_csv(tables / "metrics.csv", index=False)
-        result.predictions.to_csv(tables / "predictions.csv", index=False)
+        for name, frame in (("metrics", result.metrics), ("predictions", result.predictions)):
+            with atomic_path(tables / f"{name}.csv") as temp:
+                frame.to_csv(temp, index=False)
     if report_path is not None:
         step(f"writing {report_path}")
         result.report(report_path, tables_dir=tables)
     return result
 
 
-@app.command()
+@_command
 def report(
     log: str = _Opt.log,
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file."),
@@ -396,7 +522,7 @@ def report(
     err.print(f"report written to {output}")
 
 
-@app.command()
+@_command
 def demo(
     output: Path = typer.Option(Path("out"), "-o", "--output", help="Folder for the results."),
 ) -> None:

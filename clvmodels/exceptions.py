@@ -18,6 +18,7 @@ __all__ = [
     "DataError",
     "DataWarning",
     "ModelAssumptionWarning",
+    "ModelFileError",
     "NotFittedError",
 ]
 
@@ -56,6 +57,21 @@ class DataError(ValueError):
             shown = ", ".join(repr(e) for e in self.examples)
             message = f"{message} Examples: {shown}."
         super().__init__(message)
+
+
+class ModelFileError(DataError):
+    """A saved model file (JSON, or its NetCDF posterior) cannot be loaded.
+
+    The message names the file and what is wrong with it; ``path`` holds the
+    file and ``rule`` a short name of the broken rule (``"not_json"``,
+    ``"unknown_keys"``, ``"parameter_domain"``, ...).
+    """
+
+    def __init__(self, path, problem: str, *, rule: str,
+                 remedy: str = "Save the model again with model.save(path) (or 'clvmodels "
+                               "fit'), or restore the file that was written.") -> None:
+        self.path = str(path)
+        super().__init__(f"{path} is not a usable saved model: {problem} {remedy}", rule=rule)
 
 
 class NotFittedError(ValueError, AttributeError):

@@ -6,7 +6,15 @@ the horizon, CLV with an interval, the RFM segment, and which model and horizon
 produced it. Nothing is lost: the output has exactly one row per customer of the
 summary. A customer whose row cannot be scored (a broken RFM row, or repeat
 purchases with no positive spend for the spend model) keeps its row, with empty
-predictions and the reason in ``unscored_reason``.
+predictions and the reason in ``unscored_reason``. So does a customer the summary
+left out (:func:`clvmodels.data.excluded_customers`) who bought in the calibration
+period: empty RFM columns and ``unscored_reason`` "excluded by rfm_summary: ...".
+
+Ids are written back as they are: text ids (``"00123"``) as text, integer ids as
+integers, in CSV and Parquet alike (a Parquet file keeps the index dtype); ids
+of mixed types are refused (:func:`check_id_types`). Files are written to a
+temporary name and renamed when complete, so a failure never leaves a partial
+file at the target path.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ._io import atomic_path
 from .clv import customer_lifetime_value
-from .exceptions import DataWarning
+from .data import excluded_customers
+from .exceptions import DataError, DataWarning
 from .models.baseline import rfm_segments
 
-__all__ = ["predict_clv", "unscorable_reasons"]
+__all__ = ["check_id_types", "predict_clv", "unscorable_reasons"]
 
 COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
@@ -35,8 +45,6 @@ def unscorable_reasons(summary: pd.DataFrame) -> pd.Series:
     """
     missing = [c for c in COLUMNS if c not in summary.columns]
     if missing:
-        from .exceptions import DataError
-
         raise DataError(f"The summary lacks column(s) {missing}; it has "
                         f"{list(summary.columns)}.", column=missing[0], rule="missing_columns")
     values = {c: pd.to_numeric(summary[c], errors="coerce").to_numpy(dtype=float,
@@ -92,7 +100,8 @@ def predict_clv(
         Written in the ``model`` column (default: the two class names).
     path
         Write to this ``.csv`` or ``.parquet`` file, ``chunk_size`` customers at a
-        time, and return the path; otherwise return the DataFrame.
+        time, and return the path; otherwise return the DataFrame. The file is
+        written under a temporary name and renamed when complete.
     random_state
         Seed of the parameter draws; the same draws serve every chunk, so the
         intervals do not depend on ``chunk_size``.
@@ -102,79 +111,180 @@ def predict_clv(
     DataFrame or Path
         Columns: the customer id, ``frequency, recency, T, monetary_value,
         probability_alive, expected_purchases, expected_spend, clv, clv_lower,
-        clv_upper, segment, model, horizon, time_unit, unscored_reason``.
+        clv_upper, segment, model, horizon, time_unit, unscored_reason``. One row
+        per customer of the summary, in its order, then one per customer it left
+        out who bought in the calibration period.
+
+    Raises
+    ------
+    DataError
+        If the ids mix types (rule ``mixed_id_types``) or the summary lacks a column.
     """
+    path = Path(path) if path is not None else None
+    if path is not None and path.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ValueError(f"Cannot write {path}: use a .csv or .parquet file name.")
     if model_name is None:
         names = [type(transaction_model).__name__]
         if spend_model is not transaction_model:
             names.append(type(spend_model).__name__)
         model_name = " + ".join(names)
-    reasons = unscorable_reasons(summary)
+    id_name = summary.index.name or "customer_id"
+    rows, reasons, n_left_out = _rows_to_export(summary)
+    check_id_types(rows.index, id_name)
     ok = (reasons == "").to_numpy()
     n_bad = int((~ok).sum())
-    if n_bad:
+    if n_bad or n_left_out:
         counts = reasons[~ok].value_counts()
         detail = "; ".join(f"{n} {text}" for text, n in counts.items())
-        warnings.warn(f"{n_bad} of {len(summary)} customers cannot be scored ({detail}); "
-                      "they are kept with empty predictions and the reason in "
-                      "'unscored_reason'.", DataWarning, stacklevel=2)
-    segments = pd.Series(pd.NA, index=summary.index, dtype="string", name="segment")
+        message = (f"{n_bad} of {len(rows)} customers cannot be scored ({detail}); they are "
+                   "kept with empty predictions and the reason in 'unscored_reason'.")
+        if n_left_out:
+            message += (f" {n_left_out} customer(s) excluded by rfm_summary did not buy in the "
+                        "calibration period and have no row (see "
+                        "clvmodels.data.excluded_customers(summary)).")
+        warnings.warn(message, DataWarning, stacklevel=2)
+    segments = pd.Series(pd.NA, index=rows.index, dtype="string", name="segment")
     if ok.any():
-        segments[ok] = rfm_segments(summary.loc[ok, list(COLUMNS)])["segment"].astype("string")
+        segments[ok] = rfm_segments(rows.loc[ok, list(COLUMNS)])["segment"].astype("string")
 
-    id_name = summary.index.name or "customer_id"
     settings = dict(horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
                     discount_period=discount_period, margin=margin, interval=interval,
                     n_draws=n_draws, random_state=random_state)
+    value_columns = ("probability_alive", "expected_purchases", "expected_spend", "clv") + (
+        ("clv_lower", "clv_upper") if interval is not None else ())
 
     def chunk_frame(start: int) -> pd.DataFrame:
-        part = summary.iloc[start:start + chunk_size]
+        part = rows.iloc[start:start + chunk_size]
         good = ok[start:start + chunk_size]
-        out = part[list(COLUMNS)].copy()
-        for col in ("probability_alive", "expected_purchases", "expected_spend", "clv") + (
-                ("clv_lower", "clv_upper") if interval is not None else ()):
+        # Numbers as float64 (a non-numeric value is unscorable and written empty).
+        out = part[list(COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float)
+        for col in value_columns:
             out[col] = np.nan
         if good.any():
             scored = part.loc[good, list(COLUMNS)]
             scored.attrs = dict(summary.attrs)
             clv = customer_lifetime_value(transaction_model, spend_model, scored, **settings)
-            out.loc[good, clv.columns] = clv.to_numpy()
+            out.loc[good, clv.columns] = clv.to_numpy(dtype=float)
             if hasattr(transaction_model, "probability_alive"):
                 out.loc[good, "probability_alive"] = transaction_model.probability_alive(
-                    scored).to_numpy()
+                    scored).to_numpy(dtype=float)
         out["segment"] = segments.iloc[start:start + chunk_size].to_numpy()
-        out["model"] = model_name
-        out["horizon"] = horizon
-        out["time_unit"] = time_unit
+        out["segment"] = out["segment"].astype("string")
+        out["model"] = pd.array([model_name] * len(out), dtype="string")
+        out["horizon"] = np.full(len(out), horizon, dtype=np.int64)
+        out["time_unit"] = pd.array([time_unit] * len(out), dtype="string")
         out["unscored_reason"] = pd.array(
             reasons.iloc[start:start + chunk_size].replace("", None).to_numpy(), dtype="string")
         out.index.name = id_name
         return out.reset_index()
 
-    starts = range(0, max(len(summary), 1), chunk_size)
+    starts = range(0, max(len(rows), 1), chunk_size)
     if path is None:
         return pd.concat([chunk_frame(s) for s in starts], ignore_index=True)
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        for i, s in enumerate(starts):
-            chunk_frame(s).to_csv(path, index=False, mode="w" if i == 0 else "a", header=i == 0)
-    elif suffix in (".parquet", ".pq"):
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    # Written to a temporary name and renamed when complete: a failure (in any
+    # chunk) never leaves a partial file at ``path``.
+    with atomic_path(path) as temp:
+        if path.suffix.lower() == ".csv":
+            for i, s in enumerate(starts):
+                chunk_frame(s).to_csv(temp, index=False, mode="w" if i == 0 else "a",
+                                      header=i == 0)
+        else:
+            import pyarrow.parquet as pq
 
-        writer = None
-        try:
-            for s in starts:
-                table = pa.Table.from_pandas(chunk_frame(s), preserve_index=False)
-                if writer is None:
-                    writer = pq.ParquetWriter(path, table.schema)
-                writer.write_table(table.cast(writer.schema))
-        finally:
-            if writer is not None:
-                writer.close()
-    else:
-        raise ValueError(f"Cannot write {path}: use a .csv or .parquet file name.")
+            schema = _arrow_schema(rows.index, id_name, value_columns)
+            with pq.ParquetWriter(temp, schema) as writer:
+                for s in starts:
+                    writer.write_table(_arrow_table(chunk_frame(s), schema))
     return path
+
+
+def check_id_types(ids: pd.Index, column: str = "customer_id") -> None:
+    """Refuse customer ids of more than one type (rule ``mixed_id_types``).
+
+    ``1`` and ``"1"`` are two customers in a DataFrame but one in a CSV file;
+    rather than merge or reorder them, the export asks for one type.
+
+    Raises
+    ------
+    DataError
+        With the count of ids of each type and a few examples.
+    """
+    kind = pd.api.types.infer_dtype(ids, skipna=False)
+    if kind in ("string", "integer", "floating", "empty", "boolean", "bytes", "decimal",
+                "datetime", "datetime64", "date", "timedelta", "timedelta64", "period",
+                "categorical"):
+        return
+    types = pd.Series(["missing" if v is None or (isinstance(v, float) and v != v)
+                       else _type_name(v) for v in ids], dtype=object)
+    counts = types.value_counts()
+    if len(counts) <= 1:
+        return
+    detail = ", ".join(f"{n:,} {t}" for t, n in counts.items())
+    examples = [ids[int(np.flatnonzero(types.to_numpy() == t)[0])] for t in counts.index]
+    raise DataError(
+        f"The customer ids ({column!r}) mix types: {detail}. Ids of different types "
+        "cannot be written back unambiguously (1 and '1' look alike in a CSV file). Convert "
+        "every id to text first, e.g. summary.index = summary.index.astype(str), or build the "
+        "summary from ids of one type.",
+        column=column, rule="mixed_id_types", n_rows=int(counts.iloc[1:].sum()),
+        examples=examples)
+
+
+def _type_name(value) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return "bool"
+    if isinstance(value, (int, np.integer)):
+        return "int"
+    if isinstance(value, (float, np.floating)):
+        return "float"
+    if isinstance(value, str):
+        return "str"
+    return type(value).__name__
+
+
+def _rows_to_export(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
+    """The summary's RFM rows, then those of the customers it left out who bought in
+    the calibration period (empty RFM); the reason each row cannot be scored; and how
+    many excluded customers get no row."""
+    reasons = unscorable_reasons(summary)
+    rows = summary[list(COLUMNS)]
+    left_out = excluded_customers(summary)
+    if left_out.empty:
+        return rows, reasons, 0
+    in_period = left_out["in_calibration_period"].fillna(False).astype(bool).to_numpy()
+    extra = left_out[in_period & ~left_out.index.isin(summary.index)]
+    if extra.empty:  # keep the summary's index dtype
+        return rows, reasons, int((~in_period).sum())
+    extra_rows = pd.DataFrame(np.nan, index=extra.index, columns=list(COLUMNS))
+    extra_rows.index.name = summary.index.name
+    extra_reasons = pd.Series("excluded by rfm_summary: " + extra["reason"].astype(str),
+                              index=extra.index, name="unscored_reason", dtype=object)
+    return (pd.concat([rows, extra_rows]),
+            pd.concat([reasons.astype(object), extra_reasons]), int((~in_period).sum()))
+
+
+def _arrow_schema(ids: pd.Index, id_name: str, value_columns):
+    """The export's Arrow schema, fixed before the first chunk whatever it holds."""
+    import pyarrow as pa
+
+    id_type = pa.Array.from_pandas(ids).type
+    if pa.types.is_null(id_type):  # no customer at all: object ids are text
+        id_type = pa.string()
+    fields = [pa.field(id_name, id_type)]
+    fields += [pa.field(c, pa.float64()) for c in COLUMNS + tuple(value_columns)]
+    fields += [pa.field("segment", pa.string()), pa.field("model", pa.string()),
+               pa.field("horizon", pa.int64()), pa.field("time_unit", pa.string()),
+               pa.field("unscored_reason", pa.string())]
+    schema = pa.schema(fields)
+    # pandas metadata, so that reading the file back restores the id's dtype.
+    template = pd.DataFrame({id_name: ids[:0]})
+    meta = pa.Schema.from_pandas(template, preserve_index=False).metadata or {}
+    return schema.with_metadata(meta)
+
+
+def _arrow_table(frame: pd.DataFrame, schema):
+    import pyarrow as pa
+
+    arrays = [pa.Array.from_pandas(frame[f.name], type=f.type) for f in schema]
+    return pa.Table.from_arrays(arrays, schema=schema)

@@ -579,8 +579,9 @@ def write_report(result, path, *, title: str | None = None, tables_dir=None,
     """
     path = Path(path)
     text = render_report(result, title=title, customer_base=customer_base)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    from .._io import write_text
+
+    write_text(path, text)  # atomic: a failure never leaves a partial report
     if tables_dir is not None:
         write_tables(result, tables_dir)
     return path

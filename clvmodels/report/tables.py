@@ -528,7 +528,10 @@ def write_tables(result, directory,
         frame = tables[name]
         csv_path = directory / f"{name}.csv"
         md_path = directory / f"{name}.md"
-        frame.to_csv(csv_path, index=False)
-        md_path.write_text(to_markdown(frame), encoding="utf-8")
+        from .._io import atomic_path, write_text
+
+        with atomic_path(csv_path) as temp:  # atomic: never a partial table
+            frame.to_csv(temp, index=False)
+        write_text(md_path, to_markdown(frame))
         written[name] = {"csv": csv_path, "md": md_path}
     return written
