@@ -31,6 +31,7 @@ from .clv import customer_lifetime_value
 from .data import excluded_customers
 from .exceptions import DataError, DataWarning
 from .models.baseline import rfm_segments
+from .stages import lifecycle_stages
 
 __all__ = ["check_id_types", "predict_clv", "unscorable_reasons"]
 
@@ -111,7 +112,9 @@ def predict_clv(
     DataFrame or Path
         Columns: the customer id, ``frequency, recency, T, monetary_value,
         probability_alive, expected_purchases, expected_spend, clv, clv_lower,
-        clv_upper, segment, model, horizon, time_unit, unscored_reason``. One row
+        clv_upper, segment, stage, model, horizon, time_unit, unscored_reason``
+        (``stage``: :func:`clvmodels.stages.lifecycle_stages` from the customer's own
+        purchase rhythm). One row
         per customer of the summary, in its order, then one per customer it left
         out who bought in the calibration period.
 
@@ -144,8 +147,14 @@ def predict_clv(
                         "clvmodels.data.excluded_customers(summary)).")
         warnings.warn(message, DataWarning, stacklevel=2)
     segments = pd.Series(pd.NA, index=rows.index, dtype="string", name="segment")
+    stages = pd.Series(pd.NA, index=rows.index, dtype="string", name="stage")
     if ok.any():
-        segments[ok] = rfm_segments(rows.loc[ok, list(COLUMNS)])["segment"].astype("string")
+        scorable = rows.loc[ok, list(COLUMNS)]
+        scorable.attrs = dict(summary.attrs)
+        segments[ok] = rfm_segments(scorable)["segment"].astype("string")
+        # The customer's own purchase rhythm, not P(alive): BG/NBD calls every
+        # one-time buyer alive, however long ago they bought.
+        stages[ok] = lifecycle_stages(scorable).astype("string")
 
     settings = dict(horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
                     discount_period=discount_period, margin=margin, interval=interval,
@@ -170,6 +179,8 @@ def predict_clv(
                     scored).to_numpy(dtype=float)
         out["segment"] = segments.iloc[start:start + chunk_size].to_numpy()
         out["segment"] = out["segment"].astype("string")
+        out["stage"] = stages.iloc[start:start + chunk_size].to_numpy()
+        out["stage"] = out["stage"].astype("string")
         out["model"] = pd.array([model_name] * len(out), dtype="string")
         out["horizon"] = np.full(len(out), horizon, dtype=np.int64)
         out["time_unit"] = pd.array([time_unit] * len(out), dtype="string")
@@ -273,7 +284,8 @@ def _arrow_schema(ids: pd.Index, id_name: str, value_columns):
         id_type = pa.string()
     fields = [pa.field(id_name, id_type)]
     fields += [pa.field(c, pa.float64()) for c in COLUMNS + tuple(value_columns)]
-    fields += [pa.field("segment", pa.string()), pa.field("model", pa.string()),
+    fields += [pa.field("segment", pa.string()), pa.field("stage", pa.string()),
+               pa.field("model", pa.string()),
                pa.field("horizon", pa.int64()), pa.field("time_unit", pa.string()),
                pa.field("unscored_reason", pa.string())]
     schema = pa.schema(fields)
