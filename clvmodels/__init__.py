@@ -8,7 +8,7 @@ from . import datasets, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .data import purchase_days, read_transactions, rfm_summary
-from .exceptions import ConvergenceError, DataError, NotFittedError
+from .exceptions import ConvergenceError, DataError, ModelFileError, NotFittedError
 from .export import predict_clv
 from .kpis import kpis
 from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_segments
@@ -28,6 +28,7 @@ __all__ = [
     "ConvergenceError",
     "DataError",
     "GammaGammaModel",
+    "ModelFileError",
     "ModifiedBetaGeoModel",
     "NotFittedError",
     "ParetoNBDModel",

@@ -52,6 +52,7 @@ FORMAT_VERSION = 1
 _SCALAR_ATTRIBUTES = (
     "time_unit_", "log_likelihood_", "aic_", "bic_", "converged_", "n_customers_", "n_rows_",
     "spend_frequency_correlation_", "log_posterior_", "inference_", "diagnostics_",
+    "fit_status_", "fit_warnings_", "at_boundary_", "not_identified_", "exclusions_",
 )
 
 
@@ -260,9 +261,16 @@ def _attributes(path, doc, cls) -> dict:
             problems.append(f"{key} must be a whole number >= 0, got {value!r}")
     if "converged_" in raw and not isinstance(raw["converged_"], bool):
         problems.append(f"converged_ must be true or false, got {raw['converged_']!r}")
-    for key in ("inference_", "diagnostics_"):
+    for key in ("inference_", "diagnostics_", "exclusions_"):
         if raw.get(key) is not None and not isinstance(raw[key], dict):
             problems.append(f"{key} must be a mapping")
+    if raw.get("fit_status_") is not None and not isinstance(raw["fit_status_"], str):
+        problems.append(f"fit_status_ must be text, got {raw['fit_status_']!r}")
+    for key in ("fit_warnings_", "at_boundary_", "not_identified_"):
+        value = raw.get(key)
+        if value is not None and not (isinstance(value, list)
+                                      and all(isinstance(v, str) for v in value)):
+            problems.append(f"{key} must be a list of text, got {value!r}")
     unit = raw.get("time_unit_")
     if getattr(cls, "uses_time", False) or unit is not None:
         try:
