@@ -209,18 +209,21 @@ def _data_section(result) -> str:
         ("Revenue, holdout", lambda r: format_number(r["revenue_holdout"], 6)),
         ("Customers buying in the holdout", lambda r: f"{100 * r['share_active_holdout']:.1f}%"),
         ("Exclusions", lambda r: r["exclusions"]),
+        ("Kept but flagged", lambda r: r.get("notes", "none")),
     )
     headers = ["", *(f"Cutoff {_date(c)}" for c in table["cutoff"])]
     rows = []
     for label, cell in labels:
-        kind = "text" if label in ("Exclusions", "Calibration period", "Holdout period",
-                                   "Time unit") else "num"
+        kind = "text" if label in ("Exclusions", "Kept but flagged", "Calibration period",
+                                   "Holdout period", "Time unit") else "num"
         rows.append([("th", label), *((kind, str(cell(r))) for _, r in table.iterrows())])
     out.append(_table(headers, rows))
     out.append('<p class="note">Customers are those who made their first purchase by the '
                "cutoff. The calibration period starts at the first purchase of the oldest "
                "customer. Exclusions are rows or customers the summary left out, and "
-               "customers a model left out of its fit.</p>")
+               "customers a model left out of its fit. Kept but flagged: rows the summary kept "
+               "but counted (duplicates, zero amounts) and customers whose mean spend is "
+               "extreme (wholesale buyers or data errors dominate the spend model).</p>")
     out.append("</section>")
     return "".join(out)
 

@@ -205,13 +205,15 @@ def calibration_table(result) -> pd.DataFrame:
 
 
 def data_summary_table(result) -> pd.DataFrame:
-    """One row per cutoff: customers, transactions, periods, time unit, exclusions.
+    """One row per cutoff: customers, transactions, periods, time unit, exclusions, notes.
 
     The calibration period starts at the first purchase of the oldest customer
     (the cutoff minus the largest ``T``). ``exclusions`` lists what the summary
     left out (``summary.attrs["exclusions"]``) and the customers a fitted model
     left out of its fit (``model.exclusions_``, e.g. Gamma-Gamma's customers with
-    zero or negative spend), or ``"none"``.
+    zero or negative spend), or ``"none"``; ``notes`` what it kept but flagged
+    (``summary.attrs["notes"]``: duplicates and zero amounts kept, customers with an
+    extreme monetary value), or ``"none"``.
     """
     from ..units import unit_days
 
@@ -250,6 +252,7 @@ def data_summary_table(result) -> pd.DataFrame:
                                      if "frequency_holdout" in summary else float("nan")),
             "exclusions": _join_exclusions(_exclusions_text(attrs.get("exclusions") or {}),
                                            _model_exclusions_text(result, cutoff)),
+            "notes": _notes_text(attrs.get("notes") or {}),
         })
     return pd.DataFrame(rows)
 
@@ -296,6 +299,21 @@ def _exclusions_text(exclusions: dict) -> str:
             continue
         count = f"{value:,}" if isinstance(value, (int, np.integer)) else str(value)
         parts.append(f"{key.replace('_', ' ')}: {count}")
+    return "; ".join(parts) or "none"
+
+
+def _notes_text(notes: dict) -> str:
+    """What the summary kept but flagged (``summary.attrs["notes"]``), or ``"none"``:
+    ``"duplicate rows kept: 255; extreme monetary customers: 3 (above 1,234.5)"``."""
+    parts = []
+    for key, value in notes.items():
+        if not value or key == "extreme_monetary_threshold":
+            continue
+        text = f"{key.replace('_', ' ')}: {value:,}" if isinstance(
+            value, (int, np.integer)) else f"{key.replace('_', ' ')}: {value}"
+        if key == "extreme_monetary_customers" and notes.get("extreme_monetary_threshold"):
+            text += f" (monetary value above {format_number(notes['extreme_monetary_threshold'])})"
+        parts.append(text)
     return "; ".join(parts) or "none"
 
 
