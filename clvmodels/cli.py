@@ -48,17 +48,21 @@ err = Console(stderr=True)
 
 _BUNDLED = ("cdnow:sample", "cdnow:master")
 
-#: Set by the global ``--debug`` option.
+#: Set by the global ``--debug`` and ``--quiet`` options.
 _DEBUG = {"on": False}
+_QUIET = {"on": False}
 
 
 @app.callback()
 def _options(
     debug: bool = typer.Option(False, "--debug",
                                help="Show the full Python traceback of an error."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress lines (errors and warnings still show)."),
 ) -> None:
     """Customer lifetime value from transaction logs."""
     _DEBUG["on"] = debug
+    _QUIET["on"] = quiet
 
 
 def _one_line(text: str) -> str:
@@ -169,20 +173,27 @@ def _source(log: str):
 
 @contextlib.contextmanager
 def _steps():
-    """A spinner with the current step (errors are reported by :func:`_command`).
+    """Progress of the current step (errors are reported by :func:`_command`).
 
-    Warnings raised meanwhile (exclusions, convergence doubts) are shown after the
-    work as one ``warning:`` line each, not as Python tracebacks.
+    On a terminal: a live spinner. Otherwise (a notebook's ``!clvmodels ...``, a
+    log file, CI), whatever ``FORCE_COLOR`` says: one plain line per step, never
+    cursor-control codes. ``--quiet``: nothing. Warnings raised meanwhile
+    (exclusions, convergence doubts) are shown after the work as one ``warning:``
+    line each, not as Python tracebacks.
     """
+    live = _live_terminal()
     progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
                         TimeElapsedColumn(), console=err, transient=True,
-                        disable=not err.is_terminal)
+                        disable=not live or _QUIET["on"])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ClvModelsWarning)
         try:
             with progress:
                 task = progress.add_task("starting")
-                yield lambda text: progress.update(task, description=text)
+                if live or _QUIET["on"]:
+                    yield lambda text: progress.update(task, description=text)
+                else:
+                    yield _plain_step
         finally:
             seen = set()
             for w in caught:
@@ -191,6 +202,19 @@ def _steps():
                     seen.add(text)
                     err.print(f"[yellow]warning:[/] {escape(text)}", markup=True, highlight=False,
                               soft_wrap=True)
+
+
+def _live_terminal() -> bool:
+    """Whether stderr is a real terminal (``FORCE_COLOR`` forces colour, not a tty)."""
+    try:
+        return bool(sys.stderr.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _plain_step(text: str) -> None:
+    """One plain progress line (no spinner, no cursor control)."""
+    err.print(f"... {escape(text)}", markup=True, highlight=False, soft_wrap=True)
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
