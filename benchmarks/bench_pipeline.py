@@ -101,6 +101,20 @@ def job(source, output):
 """.replace("@END@", repr(END))
 
 
+NOTES = """
+`seconds` is the wall time of the whole journey and `<stage>_s` of each stage
+(summary, fit, export); `<stage>_cpu_s` the CPU seconds of the process in the stage
+(user + system, all threads), which depend much less on the other users of the shared
+machine than the wall time; `<stage>_peak_mb` the peak resident memory in the stage
+(VmHWM, reset between stages) and `peak_mb` the largest of them. `load_before` and
+`load_after` are the 1, 5 and 15-minute load averages of the 2-core machine around
+each job: above 2, the job waited for the CPU. The jobs run with `nice -n 10`.
+`customers_lost` (summary customers minus exported rows) is 0 in every run; the
+benchmark stops otherwise. Rows of one `case` may come from different runs; the
+ratios against lifetimes (`pipeline_ratios.md`) are from one run.
+"""
+
+
 def write_log(rows: int, folder: Path) -> dict:
     from clvmodels import simulate
 
@@ -167,6 +181,8 @@ def main() -> None:
         if all(isinstance(v, float) and v == v for v in stages):
             row["peak_mb"] = max(stages)
     frame = save(rows_out, "pipeline")
+    with open(RESULTS / "pipeline.md", "a") as md:
+        md.write(NOTES)
     print(frame.to_string(index=False))
     ours = frame[frame["library"] == "clvmodels (no interval)"].set_index("case")
     anchor = frame[frame["library"] == "lifetimes"].set_index("case")
