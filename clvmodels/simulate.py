@@ -19,6 +19,9 @@ Two kinds of generators, all seeded through ``random_state`` (an int, ``None`` o
   sorted uniforms on (0, L) is ``L * Beta(k, M - k + 1)``). Ten million customers
   take seconds and memory proportional to the output (generated in chunks).
 
+For logs larger than memory, :func:`write_log` writes a simulated log to Parquet
+(one file or a folder of part files) a chunk of customers at a time.
+
 Both kinds are in continuous time. :func:`clvmodels.rfm_summary` merges purchases
 made on the same calendar day (the convention of the published CDNOW summary), so
 a summary computed from a simulated log with a daily resolution has fewer repeat
@@ -65,6 +68,7 @@ __all__ = [
     "pareto_nbd",
     "pareto_nbd_summary",
     "shifted_beta_geo",
+    "write_log",
 ]
 
 #: Customers generated per chunk by the summary generators (bounds memory).
@@ -455,6 +459,205 @@ def modified_beta_geo(n_customers, r, alpha, a, b, *, observation_length, time_u
     return _geometric_log(n_customers, r, alpha, a, b, observation_length, time_unit,
                           acquisition_period, start, spend, resolution, random_state,
                           at_first=True)
+
+
+# ----------------------------------------------------------------------------
+# Transaction logs written to Parquet in chunks of customers
+# ----------------------------------------------------------------------------
+
+#: Customers per block of :func:`write_log`; each block has its own random stream
+#: (derived from the seed and the block's number), so the log does not depend on
+#: ``chunk_customers``.
+_LOG_BLOCK = 1 << 16
+
+_LOG_MODELS = {"bgnbd": ("r", "alpha", "a", "b"), "mbgnbd": ("r", "alpha", "a", "b"),
+               "paretonbd": ("r", "alpha", "s", "beta")}
+
+
+def _log_block(rng, lo: int, hi: int, model: str, params: dict, acq: float, end: float,
+               spend: dict | None):
+    """Customers ``lo .. hi - 1``: (customer ids, purchase times, amounts), one row per
+    purchase sorted by customer and time, times in the model's unit from the start.
+
+    Drawn as :func:`beta_geo_summary` and :func:`pareto_nbd_summary` draw the
+    summary (the number of repeat purchases and the time of the last one), then
+    the earlier repeat purchases: given the last of ``n`` purchases at ``t_n``,
+    the ``n - 1`` earlier ones are ``n - 1`` sorted uniforms on ``(0, t_n)``,
+    drawn as normalised partial sums of ``n`` exponentials.
+    """
+    m = hi - lo
+    first = rng.uniform(0.0, acq, size=m) if acq > 0 else np.zeros(m)
+    length = end - first
+    lam = rng.gamma(params["r"], 1.0 / params["alpha"], size=m)
+    if model == "paretonbd":
+        mu = rng.gamma(params["s"], 1.0 / params["beta"], size=m)
+        window = np.minimum(rng.exponential(1.0, size=m) / mu, length)
+        n = rng.poisson(lam * window)
+        last = _last_of_first(rng, n, n, window)
+    else:
+        p = rng.beta(params["a"], params["b"], size=m)
+        k = rng.geometric(p) - (1 if model == "mbgnbd" else 0)
+        total = rng.poisson(lam * length)
+        n = np.minimum(total, k)
+        last = _last_of_first(rng, n, total, length)
+    n_rep = int(n.sum())
+    owner = np.repeat(np.arange(m), n)               # customer of each repeat purchase
+    sums = np.cumsum(rng.exponential(1.0, size=n_rep))
+    before = np.concatenate([[0.0], sums])[np.cumsum(n) - n]   # sum before the customer
+    whole = np.concatenate([[0.0], sums])[np.cumsum(n)] - before
+    with np.errstate(invalid="ignore", divide="ignore"):
+        repeat_t = last[owner] * ((sums - before[owner]) / whole[owner])
+    rows = n + 1
+    cid = np.repeat(np.arange(lo, hi, dtype=np.int64), rows)
+    is_first = np.zeros(cid.size, dtype=bool)
+    is_first[np.cumsum(rows) - rows] = True
+    t = np.repeat(first, rows)
+    t[~is_first] += repeat_t
+    if spend is None:
+        amount = np.ones(cid.size)
+    else:
+        nu = rng.gamma(spend["q"], 1.0 / spend["v"], size=m)
+        amount = rng.gamma(spend["p"], 1.0 / np.repeat(nu, rows))
+    return cid, t, amount
+
+
+def write_log(path, n_customers, *, model="bgnbd", params, observation_length,
+              time_unit="D", acquisition_period=0.0, start="2024-01-01", spend=None,
+              resolution=None, chunk_customers=1_000_000, random_state=None):
+    """Write a simulated transaction log to Parquet, a chunk of customers at a time.
+
+    For logs larger than memory (benchmarks, tests of out-of-core pipelines): the
+    generator holds one chunk of customers at a time, whatever ``n_customers``.
+    The customers follow the same models as :func:`beta_geo`,
+    :func:`modified_beta_geo` and :func:`pareto_nbd` (and amounts the Gamma-Gamma
+    model), but each customer's purchases are drawn at once rather than gap by
+    gap: the number of repeat purchases and the time of the last one as in
+    :func:`beta_geo_summary` / :func:`pareto_nbd_summary`, then the earlier
+    purchases as sorted uniforms before the last one (the same distribution).
+
+    The log is the same for a seed whatever ``chunk_customers``: customers are
+    drawn in fixed blocks of 65,536, each block from its own random stream
+    (``numpy.random.SeedSequence(seed, spawn_key=(block,))``). It differs from the
+    log of :func:`beta_geo` with the same seed (another drawing order).
+
+    Parameters
+    ----------
+    path
+        A ``.parquet`` file (one row group per chunk), or a folder that receives
+        ``part-00000.parquet``, ``part-00001.parquet``, ... (one per chunk; the
+        folder must not hold part files already).
+    n_customers
+        Number of customers (ids ``0 .. n_customers - 1``, every one with at least
+        its first purchase).
+    model
+        ``"bgnbd"``, ``"mbgnbd"`` or ``"paretonbd"``.
+    params
+        The model's parameters: ``dict(r=, alpha=, a=, b=)`` or
+        ``dict(r=, alpha=, s=, beta=)`` (durations in ``time_unit``).
+    observation_length, time_unit, acquisition_period, start, spend, resolution
+        As for :func:`beta_geo`. The log is observed until ``start +
+        acquisition_period + observation_length``; pass that day as
+        ``observation_period_end`` to :func:`clvmodels.rfm_summary` (the last
+        purchase is earlier).
+    chunk_customers
+        Customers per part file or row group.
+    random_state
+        An int seed, ``None`` (fresh entropy) or a :class:`numpy.random.Generator`
+        (one seed is drawn from it).
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``. Columns: ``customer_id`` (int64), ``date`` (timestamp, microseconds),
+        ``amount`` (float64), sorted by customer and date.
+
+    Examples
+    --------
+    >>> import tempfile, pandas as pd
+    >>> from clvmodels import simulate
+    >>> folder = tempfile.mkdtemp()
+    >>> out = simulate.write_log(folder, 1000, params=dict(r=0.5, alpha=20.0, a=0.8, b=2.5),
+    ...                          observation_length=365, chunk_customers=400, random_state=1)
+    >>> sorted(p.name for p in out.glob("*.parquet"))
+    ['part-00000.parquet', 'part-00001.parquet', 'part-00002.parquet']
+    >>> int(pd.read_parquet(out)["customer_id"].nunique())
+    1000
+    """
+    from pathlib import Path
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if model not in _LOG_MODELS:
+        raise ValueError(f"model must be one of {sorted(_LOG_MODELS)}, got {model!r}.")
+    names = _LOG_MODELS[model]
+    if not isinstance(params, dict) or set(params) != set(names):
+        raise ValueError(f"params of {model!r} must be a dict with keys {names}, got {params!r}.")
+    _check_positive(**params)
+    params = {k: float(v) for k, v in params.items()}
+    n = _check_n(n_customers)
+    chunk = _check_n(chunk_customers)
+    _check_positive(observation_length=observation_length)
+    acq = float(acquisition_period)
+    if not np.isfinite(acq) or acq < 0:
+        raise ValueError(f"acquisition_period must be >= 0, got {acquisition_period!r}.")
+    spend = _check_spend(spend)
+    unit = normalize_unit(time_unit)
+    end = acq + float(observation_length)
+    if isinstance(random_state, np.random.Generator):
+        entropy = int(random_state.integers(2**63))
+    elif random_state is None:
+        entropy = np.random.SeedSequence().entropy
+    else:
+        entropy = int(random_state)
+    us_per_unit = unit_days(unit) * 86_400e6
+    origin_us = pd.Timestamp(start).value // 1000  # .value is in ns
+    step_us = None if resolution is None else pd.Timedelta(pd.tseries.frequencies.to_offset(resolution)).value // 1000
+
+    path = Path(path)
+    single = path.suffix.lower() in (".parquet", ".pq")
+    if single:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        path.mkdir(parents=True, exist_ok=True)
+        if any(path.glob("part-*.parquet")):
+            raise FileExistsError(f"{path} already holds part files; use an empty folder.")
+    schema = pa.schema([("customer_id", pa.int64()), ("date", pa.timestamp("us")),
+                        ("amount", pa.float64())])
+
+    def blocks():
+        for b, lo in enumerate(range(0, n, _LOG_BLOCK)):
+            seed = np.random.SeedSequence(entropy, spawn_key=(b,))
+            yield _log_block(np.random.default_rng(seed), lo, min(n, lo + _LOG_BLOCK), model,
+                             params, acq, end, spend)
+
+    def table(cid, t, amount):
+        us = origin_us + np.rint(t * us_per_unit).astype(np.int64)
+        if step_us is not None:
+            us = us // step_us * step_us
+        return pa.table([pa.array(cid), pa.array(us.view("datetime64[us]")), pa.array(amount)],
+                        schema=schema)
+
+    writer = pq.ParquetWriter(path, schema) if single else None
+    try:
+        pending = []  # (cid, t, amount) arrays not written yet, in customer order
+        source = blocks()
+        for part, lo in enumerate(range(0, n, chunk)):
+            hi = min(n, lo + chunk)
+            while not pending or pending[-1][0][-1] < hi - 1:
+                pending.append(next(source))
+            cols = [np.concatenate(c) for c in zip(*pending)]
+            cut = int(np.searchsorted(cols[0], hi))
+            out = table(*(c[:cut] for c in cols))
+            pending = [tuple(c[cut:] for c in cols)] if cut < cols[0].size else []
+            if single:
+                writer.write_table(out)
+            else:
+                pq.write_table(out, path / f"part-{part:05d}.parquet")
+    finally:
+        if writer is not None:
+            writer.close()
+    return path
 
 
 for _f in (pareto_nbd, beta_geo, modified_beta_geo):
