@@ -448,6 +448,47 @@ def predict(
     err.print(f"{len(rfm):,} customers written to {output}")
 
 
+@_command
+def run(
+    log: str = typer.Argument(..., help="CSV/Parquet file, folder or glob (read by DuckDB)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Export file (.parquet or .csv)."),
+    model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
+    horizon: int = typer.Option(12, "--horizon", help="Steps of --time-unit to add up."),
+    time_unit: str = typer.Option("M", "--time-unit", help="Unit of the summary and horizon."),
+    discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
+    discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
+    margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
+    interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
+    customer_id: str = _Opt.customer_id,
+    datetime: str = _Opt.datetime,
+    amount: str = _Opt.amount,
+    observation_end: Optional[str] = _Opt.observation_end,
+    datetime_format: Optional[str] = _Opt.datetime_format,
+    returns: str = _Opt.returns,
+    seed: int = _Opt.seed,
+) -> None:
+    """Large logs end to end: DuckDB summary, BG/NBD + Gamma-Gamma, CLV of every
+    customer streamed to a file (clvmodels.pipeline.run_pipeline)."""
+    from .pipeline import run_pipeline
+
+    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
+    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
+    _check_range("--interval", interval, 0.0, 1.0, high_open=True,
+                 meaning=" (e.g. 0.9; 0 for no interval)")
+    _check_range("--discount-rate", discount_rate, -1.0, float("inf"), low_open=True)
+    with _steps() as step:
+        step(f"summarising {log}")
+        result = run_pipeline(
+            log, customer_id, datetime, amount, output=output, horizon=horizon,
+            time_unit=time_unit, discount_rate=discount_rate, discount_period=discount_period,
+            margin=margin, interval=interval or None, model=model, random_state=seed,
+            progress=lambda stage, seconds, message: step(
+                f"{stage} done in {seconds:.1f} s: {message}"),
+            observation_period_end=observation_end, datetime_format=datetime_format,
+            returns=returns)
+    err.print(f"{result.n_customers:,} customers written to {output}")
+
+
 def _load_models(folder: Path):
     """The purchase and spend models saved by ``clvmodels fit`` in ``folder``."""
     from .exceptions import ModelFileError

@@ -45,7 +45,7 @@ __all__ = ["STAGES", "PipelineResult", "run_pipeline"]
 #: once at the end of each.
 STAGES = ("summary", "fit", "export")
 
-_MODELS = ("bgnbd", "mbgnbd", "paretonbd")
+_MODELS = ("bgnbd", "mbgnbd", "pareto_nbd")  # the names the CLI and backtest use
 
 
 @dataclass
@@ -89,7 +89,7 @@ def _purchase_model(model: str):
     if model not in _MODELS:
         raise ValueError(f"model must be one of {_MODELS}, got {model!r}.")
     return {"bgnbd": BetaGeoModel, "mbgnbd": ModifiedBetaGeoModel,
-            "paretonbd": ParetoNBDModel}[model]()
+            "pareto_nbd": ParetoNBDModel}[model]()
 
 
 def run_pipeline(
@@ -128,7 +128,7 @@ def run_pipeline(
         As for :func:`clvmodels.predict_clv`. ``time_unit`` is also the unit of
         the summary and of the fitted models.
     model
-        The purchase model: ``"bgnbd"`` (default), ``"mbgnbd"`` or ``"paretonbd"``.
+        The purchase model: ``"bgnbd"`` (default), ``"mbgnbd"`` or ``"pareto_nbd"``.
         Spend is always the Gamma-Gamma model.
     chunk_size
         Customers scored and written at a time (bounds the memory of the export).

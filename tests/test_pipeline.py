@@ -178,3 +178,21 @@ def test_pipeline_rejects_unknown_model_and_engine(tmp_path):
     with pytest.raises(TypeError, match="engine"):
         run_pipeline(tmp_path, "c", "d", "a", output=tmp_path / "o.parquet", horizon=1,
                      engine="pandas")
+
+
+def test_cli_run_writes_every_customer(tmp_path):
+    import subprocess
+    import sys
+
+    log = clvmodels.datasets.load_cdnow("sample")
+    log.to_parquet(tmp_path / "log.parquet", index=False)
+    out = tmp_path / "clv.csv"
+    done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "run", str(tmp_path / "log.parquet"),
+                           "-o", str(out), "--time-unit", "W", "--horizon", "52", "--interval", "0"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(out)
+    assert sorted(written["customer_id"]) == sorted(log["customer_id"].unique())
+    for stage in ("summary", "fit", "export"):
+        assert f"... {stage} done in" in done.stderr
+    assert "clv_lower" not in written.columns
