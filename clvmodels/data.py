@@ -1104,7 +1104,7 @@ class _PandasLog(_Log):
         first = np.ones(len(c_code), dtype=bool)
         first[1:] = c_code[1:] != c_code[:-1]
         cstart = np.flatnonzero(first)
-        cend = np.append(cstart[1:], len(c_code)) - 1
+        cend = np.append(cstart[1:], len(c_code)) - 1 if len(cstart) else cstart
         repeat_amount = np.where(first, 0.0, c_amount)
         cust_codes = c_code[cstart]
 

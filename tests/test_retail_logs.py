@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import clvmodels
 from clvmodels import DataError, rfm_summary
 from clvmodels.data import excluded_customers, purchase_days
 from clvmodels.exceptions import DataWarning
@@ -307,3 +308,20 @@ def test_a_csv_export_of_the_log_gives_the_same_summary(tmp_path):
     for engine in ENGINES:
         from_file = _quiet(path, "customer_id", "date", "amount", engine=engine, **opts)
         _assert_same(from_frame, from_file)
+
+
+@pytest.mark.parametrize("returns", ["drop", "net"])
+def test_a_log_of_returns_only_leaves_no_customer_in_either_engine(returns):
+    log = pd.DataFrame({"id": ["a", "b", "b"], "d": ["2020-01-01", "2020-02-01", "2020-03-01"],
+                        "amt": [-5.0, -3.0, -1.0]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_pandas = clvmodels.rfm_summary(log, "id", "d", "amt", returns=returns,
+                                          engine="pandas")
+        by_duckdb = clvmodels.rfm_summary(log, "id", "d", "amt", returns=returns,
+                                          engine="duckdb")
+    assert len(by_pandas) == len(by_duckdb) == 0
+    assert by_pandas.attrs["exclusions"] == by_duckdb.attrs["exclusions"]
+    assert by_pandas.attrs["exclusions"]["customers_without_purchases"] == 2
+    left_out = clvmodels.data.excluded_customers(by_pandas)
+    assert sorted(left_out.index) == ["a", "b"]
