@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import re
 import sys
 import traceback
@@ -123,6 +124,48 @@ def _command(func):
             raise typer.Exit(code=code) from None
 
     return app.command()(run)
+
+
+#: The cleaning options of the current command (see :func:`_cleaning_options`).
+_CLEANING: dict = {}
+
+_CLEANING_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=kind)
+    for name, option, kind in (
+        ("order_id", typer.Option(
+            None, "--order-id", help="Order/invoice id column: returns net against the "
+                                     "lines of their order first (with --returns net)."),
+         Optional[str]),
+        ("missing_ids", typer.Option(
+            "error", "--missing-ids", help="Rows without a customer id: error or drop "
+                                           "(counted)."), str),
+        ("duplicates", typer.Option(
+            "keep", "--duplicates", help="Rows identical in every column: keep (counted) "
+                                         "or drop."), str),
+        ("zero_amounts", typer.Option(
+            "keep", "--zero-amounts", help="Rows with a zero amount: keep (counted) or drop."),
+         str),
+    )
+]
+
+
+def _cleaning_options(func):
+    """Give a command the options of real logs (rfm_summary's ``order_id_col``,
+    ``missing_ids``, ``duplicates``, ``zero_amounts``); the command passes
+    ``**_CLEANING`` wherever it summarises the log."""
+
+    @functools.wraps(func)
+    def run(*args, order_id=None, missing_ids="error", duplicates="keep",
+            zero_amounts="keep", **kwargs):
+        _CLEANING.clear()
+        _CLEANING.update(order_id_col=order_id, missing_ids=missing_ids,
+                         duplicates=duplicates, zero_amounts=zero_amounts)
+        return func(*args, **kwargs)
+
+    signature = inspect.signature(func)
+    run.__signature__ = signature.replace(
+        parameters=[*signature.parameters.values(), *_CLEANING_PARAMETERS])
+    return run
 
 
 def _check_range(option: str, value: float, low: float, high: float, *,
@@ -254,6 +297,7 @@ def _show(frame: pd.DataFrame, title: str) -> None:
 
 
 @_command
+@_cleaning_options
 def summary(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Where to write (.csv or .parquet)."),
@@ -273,7 +317,8 @@ def summary(
         frame = rfm_summary(
             _source(log), customer_id, datetime, amount or None,
             observation_period_end=observation_end, calibration_period_end=calibration_end,
-            time_unit=time_unit, datetime_format=datetime_format, returns=returns)
+            time_unit=time_unit, datetime_format=datetime_format, returns=returns,
+            **_CLEANING)
         from .export import check_id_types
 
         check_id_types(frame.index, customer_id)
@@ -283,6 +328,7 @@ def summary(
 
 
 @_command
+@_cleaning_options
 def baseline(
     log: str = _Opt.log,
     customer_id: str = _Opt.customer_id,
@@ -318,7 +364,7 @@ def baseline(
             conversion_rate=conversion_rate, setting=setting,
             window=_duration(window), billing_period=_duration(billing_period),
             observation_period_end=observation_end, datetime_format=datetime_format,
-            returns=returns)
+            returns=returns, **_CLEANING)
     frame = result.to_series().to_frame("value")
     frame.index.name = "figure"
     _show(frame, f"Formula CLV (rates per {result.period})")
@@ -366,10 +412,11 @@ def _summarise_log(log, customer_id, datetime, amount, observation_end, time_uni
                    datetime_format, returns):
     return rfm_summary(_source(log), customer_id, datetime, amount,
                        observation_period_end=observation_end, time_unit=time_unit,
-                       datetime_format=datetime_format, returns=returns)
+                       datetime_format=datetime_format, returns=returns, **_CLEANING)
 
 
 @_command
+@_cleaning_options
 def fit(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the fitted models (JSON)."),
@@ -402,6 +449,7 @@ def fit(
 
 
 @_command
+@_cleaning_options
 def predict(
     log: str = _Opt.log,
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.csv or .parquet)."),
@@ -449,6 +497,7 @@ def predict(
 
 
 @_command
+@_cleaning_options
 def run(
     log: str = typer.Argument(..., help="CSV/Parquet file, folder or glob (read by DuckDB)."),
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.parquet or .csv)."),
@@ -485,7 +534,7 @@ def run(
             progress=lambda stage, seconds, message: step(
                 f"{stage} done in {seconds:.1f} s: {message}"),
             observation_period_end=observation_end, datetime_format=datetime_format,
-            returns=returns)
+            returns=returns, **_CLEANING)
     err.print(f"{result.n_customers:,} customers written to {output}")
 
 
@@ -514,6 +563,7 @@ def _cutoff_options(calibration_end, cutoff):
 
 
 @_command
+@_cleaning_options
 def backtest(
     log: str = _Opt.log,
     output: Path = typer.Option(Path("backtest"), "-o", "--output", help="Folder for the tables."),
@@ -550,7 +600,8 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
     if not calibration_end and not cutoff:
         raise ValueError("pass --calibration-end or --cutoff")
     result = run(source, customer_id, datetime, amount,
-                 **_cutoff_options(calibration_end, cutoff), progress=step, **options)
+                 **_cutoff_options(calibration_end, cutoff), progress=step,
+                 **{**_CLEANING, **options})
     if tables is not None:
         step(f"writing {tables}")
         for name, frame in (("metrics", result.metrics), ("predictions", result.predictions)):
@@ -563,6 +614,7 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
 
 
 @_command
+@_cleaning_options
 def report(
     log: str = _Opt.log,
     output: Path = typer.Option(Path("report.html"), "-o", "--output", help="The HTML file."),

@@ -183,8 +183,9 @@ def test_cli_summary_and_clear_errors(tmp_path):
         [sys.executable, "-m", "clvmodels.cli", "summary", str(log), "-o", str(tmp_path / "x.csv")],
         capture_output=True, text=True)
     assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert lines[0].startswith("error: 1 of 2 rows of column 'amount' are negative")
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+    assert errors[0].startswith("error: 1 of 2 rows of column 'amount' are negative")
     assert "Traceback" not in done.stderr
 
 

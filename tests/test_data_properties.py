@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import clvmodels
 from clvmodels import DataError, rfm_summary
+from clvmodels.data import ExcludedCustomers, excluded_customers
 from clvmodels.exceptions import DataWarning
 
 FIRST, LAST = dt.datetime(1677, 9, 22), dt.datetime(2262, 4, 11, 23, 0)
@@ -117,7 +118,11 @@ def _as_written(summary, log):
     if isinstance(summary, str) or log["id"].dtype == object:
         return summary
     out = summary.set_axis(summary.index.astype(str)).sort_index()
-    out.attrs = summary.attrs
+    out.attrs = dict(summary.attrs)
+    left_out = excluded_customers(summary)
+    if len(left_out):  # the customers left out are the text written too
+        out.attrs["excluded_customers"] = ExcludedCustomers(
+            left_out.set_axis(left_out.index.astype(str)).sort_index())
     return out
 
 

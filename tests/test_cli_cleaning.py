@@ -1,0 +1,55 @@
+"""The CLI reads a raw shop export with rfm_summary's cleaning options."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+
+RAW = """customer_id,invoice,date,amount
+a,1,2024-01-05,30.0
+a,1,2024-01-05,30.0
+a,2,2024-02-01,50.0
+a,2,2024-02-20,-50.0
+,3,2024-02-02,12.0
+b,4,2024-01-10,20.0
+b,5,2024-03-01,0.0
+b,6,2024-03-15,25.0
+"""
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "clvmodels.cli", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_missing_ids_need_the_option_and_the_error_names_it(tmp_path):
+    log = tmp_path / "raw.csv"
+    log.write_text(RAW)
+    done = _cli("summary", str(log), "-o", str(tmp_path / "s.csv"), "--returns", "net")
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "missing_ids='drop'" in errors[0]
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_cleaning_options_reach_the_summary(tmp_path):
+    log = tmp_path / "raw.csv"
+    log.write_text(RAW)
+    out = tmp_path / "s.csv"
+    done = _cli("summary", str(log), "-o", str(out), "--returns", "net", "--order-id",
+                "invoice", "--missing-ids", "drop", "--duplicates", "drop",
+                "--zero-amounts", "drop")
+    assert done.returncode == 0, done.stderr
+    summary = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+    # a: the duplicate line dropped, invoice 2 cancelled by its return: one purchase day.
+    assert summary.loc["a", "frequency"] == 0
+    # b: the zero-amount day dropped: purchases on 01-10 and 03-15.
+    assert summary.loc["b", "frequency"] == 1 and summary.loc["b", "monetary_value"] == 25.0
+    kept = _cli("summary", str(log), "-o", str(out), "--returns", "net", "--missing-ids",
+                "drop")
+    assert kept.returncode == 0, kept.stderr
+    summary = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
+    assert summary.loc["b", "frequency"] == 2  # the zero-amount day is kept, and counted
+    assert "zero" in kept.stderr and "duplicate" in kept.stderr
