@@ -601,7 +601,7 @@ def _consume(remaining: np.ndarray, touched: np.ndarray, candidates, left: float
     return left, taken
 
 
-def _net_returns(codes, ticks, amounts, orders, spec: _Spec, split_tick: int | None = None):
+def _net_returns(codes, ticks, amounts, orders, spec: _Spec):
     """Net the returns (negative lines) of customers against their earlier purchases.
 
     The one implementation both engines use (for the customers that have returns),
@@ -616,11 +616,6 @@ def _net_returns(codes, ticks, amounts, orders, spec: _Spec, split_tick: int | N
     2. then from the customer's purchase days on or before the return, the most
        recent first (within a day, orders by id);
     3. what is left is unmatched: dropped and counted.
-
-    With ``split_tick`` (the calibration end of a calibration/holdout summary), a
-    return after it nets only against purchases after it: the calibration summary
-    then depends on nothing after the calibration end (no holdout information
-    leaks into a backtest's calibration period).
 
     A purchase day that returns reduce to zero is no longer a purchase; a day that
     no return touched stays one even at 0 (zero-amount lines kept).
@@ -645,10 +640,7 @@ def _net_returns(codes, ticks, amounts, orders, spec: _Spec, split_tick: int | N
     for i in np.lexsort((ro, ro < 0, rt, rc)):
         left = float(ramt[i])
         lo, hi = lo_all[i], hi_all[i]
-        before = bt[lo:hi] <= rt[i]
-        if split_tick is not None and rt[i] > split_tick:
-            before &= bt[lo:hi] > split_tick  # a holdout return: holdout purchases only
-        eligible = lo + np.flatnonzero(before)  # sorted by tick, then order
+        eligible = lo + np.flatnonzero(bt[lo:hi] <= rt[i])  # sorted by tick, then order
         if ro[i] >= 0:
             left, taken = _consume(remaining, touched, eligible[bo[eligible] == ro[i]][::-1], left)
             by_order += taken
@@ -1039,7 +1031,7 @@ class _PandasLog(_Log):
             self.check_columns()
         return counts
 
-    def days(self, obs_tick: int, split_tick: int | None = None) -> "_Days":
+    def days(self, obs_tick: int) -> "_Days":
         """Purchase days up to the observation end: merged, cleaning rules applied."""
         spec = self.spec
         ticks, amounts = self.ticks, self.amounts
@@ -1087,7 +1079,7 @@ class _PandasLog(_Log):
             orders = (self.frame[spec.order_id_col].to_numpy()[netted]
                       if spec.order_id_col else None)
             n_code, n_tick, n_amount, net_counts = _net_returns(
-                codes_all[netted], ticks[netted], amounts[netted], orders, spec, split_tick)
+                codes_all[netted], ticks[netted], amounts[netted], orders, spec)
             counts.update(net_counts)
             day_code = np.concatenate([day_code, n_code])
             day_tick = np.concatenate([day_tick, n_tick])
@@ -1103,7 +1095,7 @@ class _PandasLog(_Log):
 
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
         spec = self.spec
-        d = self.days(obs_tick, cal_tick if holdout else None)
+        d = self.days(obs_tick)
         uniques, day_code, day_tick, day_amount = d.ids, d.codes, d.ticks, d.amounts
 
         # Calibration statistics per customer.
@@ -1587,7 +1579,7 @@ class _DuckDBLog(_Log):
             _refuse_no_ids_left(int(n_left), counts, spec)
         return counts
 
-    def _make_days(self, obs_tick: int, split_tick: int | None = None) -> dict:
+    def _make_days(self, obs_tick: int) -> dict:
         """Create the ``days`` table (merged purchase days) and return the counts."""
         spec, con = self.spec, self.con
         zero = _zero_sql(spec)
@@ -1622,7 +1614,7 @@ class _DuckDBLog(_Log):
                 orders = rows["oid"].to_numpy() if spec.order_id_col else None
                 n_code, n_tick, n_amount, net_counts = _net_returns(
                     codes, rows["tick"].to_numpy(dtype=np.int64),
-                    rows["amount"].to_numpy(dtype=float), orders, spec, split_tick)
+                    rows["amount"].to_numpy(dtype=float), orders, spec)
                 counts.update(net_counts)
                 netted_days = pd.DataFrame({"cid": np.asarray(ids)[n_code], "tick": n_tick,
                                             "amount": n_amount})
@@ -1663,7 +1655,7 @@ class _DuckDBLog(_Log):
 
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
         spec, con = self.spec, self.con
-        counts = self._make_days(obs_tick, cal_tick if holdout else None)
+        counts = self._make_days(obs_tick)
         holdout_cols = ""
         if holdout:
             holdout_cols = f""",

@@ -325,28 +325,3 @@ def test_a_log_of_returns_only_leaves_no_customer_in_either_engine(returns):
     assert by_pandas.attrs["exclusions"]["customers_without_purchases"] == 2
     left_out = clvmodels.data.excluded_customers(by_pandas)
     assert sorted(left_out.index) == ["a", "b"]
-
-
-@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
-def test_a_holdout_return_never_changes_the_calibration_period(engine):
-    # Customer a buys twice in calibration and returns the second purchase in the
-    # holdout; b buys in the holdout and returns it there.
-    log = pd.DataFrame({
-        "id": ["a", "a", "a", "b", "b", "c"],
-        "d": ["2020-01-05", "2020-01-20", "2020-03-01", "2020-02-10", "2020-02-20",
-              "2020-01-02"],
-        "amt": [30.0, 50.0, -50.0, 40.0, -40.0, 10.0],
-    })
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        split = rfm_summary(log, "id", "d", "amt", returns="net",
-                            calibration_period_end="2020-01-31", engine=engine)
-        whole = rfm_summary(log, "id", "d", "amt", returns="net", engine=engine)
-    # What was known at the calibration end: a made one repeat purchase of 50.
-    assert split.loc["a", "frequency"] == 1 and split.loc["a", "monetary_value"] == 50.0
-    assert split.loc["a", "frequency_holdout"] == 0
-    assert split.attrs["exclusions"]["return_rows_unmatched"] == 1
-    assert split.attrs["exclusions"]["return_amount_netted_by_day"] == 40.0
-    # Without a split the same return cancels the purchase it refers to.
-    assert whole.loc["a", "frequency"] == 0
-    assert whole.attrs["exclusions"]["return_amount_netted_by_day"] == 90.0
