@@ -22,7 +22,13 @@ from clvmodels.models.baseline import BaselineModel
 from clvmodels.models.beta_geo import BetaGeoModel
 from clvmodels.models.gamma_gamma import GammaGammaModel
 from clvmodels.report.html import _leaderboard_section
-from clvmodels.report.tables import data_summary_table
+from clvmodels.report.tables import (
+    _exclusions_text,
+    data_summary_table,
+    format_metric,
+    format_number,
+    unit_name,
+)
 
 # Tabulated standard normal quantiles (not computed by scipy, which the code uses).
 Z95 = 1.959963984540054
@@ -309,3 +315,66 @@ def test_data_summary_figures_equal_a_computation_from_the_log():
     assert row["share_active_holdout"] == pytest.approx(
         after["customer_id"].nunique() / len(customers), rel=1e-12)
     assert row["exclusions"] == "none"
+
+
+# ---------------------------------------------------------------------------
+# Number formats of the report (boundaries of each rule)
+
+
+@pytest.mark.parametrize("value, digits, text", [
+    (0, 3, "0"), (0.0, 3, "0"), (1.0, 3, "1"), (-2.0, 3, "-2"),
+    (True, 3, "yes"), (False, 3, "no"), (None, 3, "\u2014"), (float("nan"), 3, "\u2014"),
+    (float("inf"), 3, "\u221e"), (float("-inf"), 3, "-\u221e"),
+    (np.int64(1234567), 3, "1,234,567"), ("abc", 3, "abc"),
+    (999_999_999_999_999.0, 3, "999,999,999,999,999"), (1e15, 3, "1.00e+15"),
+    (123456.7, 3, "123,457"),            # magnitude 5: no decimals
+    (1234567.8, 3, "1.23e+06"),          # magnitude 6: scientific
+    (1234567.8, 4, "1.235e+06"), (1234567.8, 1, "1e+06"),
+    (0.00012345, 3, "0.000123"),         # magnitude -4: decimals
+    (0.000012345, 3, "1.23e-05"),        # magnitude -5: scientific
+    (2.5, 3, "2.50"), (-2.5, 2, "-2.5"), (30.408, 3, "30.4"),
+])
+def test_format_number_boundaries(value, digits, text):
+    assert format_number(value, digits) == text
+
+
+@pytest.mark.parametrize("value, metric, text", [
+    (1.0, "spearman", "1.000"), (12.3456, "auc", "12.346"),
+    (5, "bias_pct", "+5.0%"), (-0.04, "bias_pct", "-0.0%"), (0.4702, "top10_capture", "47.0%"),
+    (1234.5678, "mae", "1,235"), (1234.5678, "not_a_metric", "1,235"),
+    (None, "mae", "\u2014"), (float("nan"), "auc", "\u2014"),
+])
+def test_format_metric_by_kind(value, metric, text):
+    assert format_metric(value, metric) == text
+
+
+def test_unit_names_and_exclusions_text():
+    assert [unit_name(u) for u in ("h", "D", "W", "M", "Y", "Q", None)] == [
+        "hours", "days", "weeks", "months", "years", "Q", "None"]
+    assert _exclusions_text({}) == "none"
+    assert _exclusions_text({"a_b": 0, "c_d": np.int64(1204), "e": "x"}) == "c d: 1,204; e: x"
+
+
+def test_data_summary_without_holdout_columns():
+    tx = clvmodels.datasets.load_cdnow("sample")
+    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    summary.attrs["exclusions"] = {"rows_dropped_as_returns": 3, "other": 0}
+    end = pd.Timestamp("1998-06-30")
+    empty = pd.DataFrame({"model": pd.Series([], dtype=object)})
+    result = BacktestResult(metrics=empty, predictions=empty, calibration=empty,
+                            tracking=empty, summaries={end: summary}, fitted={},
+                            failures=empty, time_unit="W")
+    row = data_summary_table(result).iloc[0]
+    assert row["customers"] == 2357 and row["transactions"] == 6919
+    assert row["calibration_start"] == pd.Timestamp("1997-01-01")
+    assert row["calibration_end"] == end
+    assert row["calibration_length"] == pytest.approx(545 / 7)
+    assert row["holdout_end"] == end  # the summary's observation end
+    for col in ("holdout_length", "repeat_purchases_holdout", "revenue_holdout",
+                "share_active_holdout"):
+        assert np.isnan(row[col]), col
+    assert row["repeat_purchases_calibration"] == summary["frequency"].sum()
+    assert row["exclusions"] == "rows dropped as returns: 3"
+    # Without the observation end either, the holdout end is unknown.
+    del summary.attrs["observation_period_end"]
+    assert pd.isna(data_summary_table(result).iloc[0]["holdout_end"])
