@@ -341,7 +341,7 @@ def test_format_number_boundaries(value, digits, text):
 @pytest.mark.parametrize("value, metric, text", [
     (1.0, "spearman", "1.000"), (12.3456, "auc", "12.346"),
     (5, "bias_pct", "+5.0%"), (-0.04, "bias_pct", "-0.0%"), (0.4702, "top10_capture", "47.0%"),
-    (1234.5678, "mae", "1,235"), (1234.5678, "not_a_metric", "1,235"),
+    (1234.5678, "mae", "1,235"), (12.3456, "mae", "12.3"), (1234.5678, "not_a_metric", "1,235"),
     (None, "mae", "\u2014"), (float("nan"), "auc", "\u2014"),
 ])
 def test_format_metric_by_kind(value, metric, text):
@@ -355,20 +355,27 @@ def test_unit_names_and_exclusions_text():
     assert _exclusions_text({"a_b": 0, "c_d": np.int64(1204), "e": "x"}) == "c d: 1,204; e: x"
 
 
+def _summary_only_result(summary, cutoff) -> BacktestResult:
+    empty = pd.DataFrame({"model": pd.Series([], dtype=object)})
+    return BacktestResult(metrics=empty, predictions=empty, calibration=empty,
+                          tracking=empty, summaries={pd.Timestamp(cutoff): summary}, fitted={},
+                          failures=empty, time_unit="W")
+
+
 def test_data_summary_without_holdout_columns():
     tx = clvmodels.datasets.load_cdnow("sample")
-    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W")
+    # In days while the result says weeks: the summary's own unit counts.
+    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount", time_unit="D")
     summary.attrs["exclusions"] = {"rows_dropped_as_returns": 3, "other": 0}
+    del summary.attrs["calibration_period_end"]
     end = pd.Timestamp("1998-06-30")
-    empty = pd.DataFrame({"model": pd.Series([], dtype=object)})
-    result = BacktestResult(metrics=empty, predictions=empty, calibration=empty,
-                            tracking=empty, summaries={end: summary}, fitted={},
-                            failures=empty, time_unit="W")
+    result = _summary_only_result(summary, end)
     row = data_summary_table(result).iloc[0]
     assert row["customers"] == 2357 and row["transactions"] == 6919
+    assert row["time_unit"] == "D"
     assert row["calibration_start"] == pd.Timestamp("1997-01-01")
-    assert row["calibration_end"] == end
-    assert row["calibration_length"] == pytest.approx(545 / 7)
+    assert row["calibration_end"] == end  # the cutoff, without the attribute
+    assert row["calibration_length"] == pytest.approx(545)
     assert row["holdout_end"] == end  # the summary's observation end
     for col in ("holdout_length", "repeat_purchases_holdout", "revenue_holdout",
                 "share_active_holdout"):
@@ -378,3 +385,24 @@ def test_data_summary_without_holdout_columns():
     # Without the observation end either, the holdout end is unknown.
     del summary.attrs["observation_period_end"]
     assert pd.isna(data_summary_table(result).iloc[0]["holdout_end"])
+
+
+def test_data_summary_holdout_end_from_the_holdout_length():
+    tx = clvmodels.datasets.load_cdnow("sample")
+    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W",
+                                    calibration_period_end="1997-09-30")
+    del summary.attrs["observation_period_end"]
+    row = data_summary_table(_summary_only_result(summary, "1997-09-30")).iloc[0]
+    assert row["holdout_length"] == pytest.approx(39)
+    assert row["holdout_end"] == pd.Timestamp("1998-06-30")  # 39 weeks after the cutoff
+
+
+def test_data_summary_of_an_empty_summary():
+    tx = clvmodels.datasets.load_cdnow("sample")
+    summary = clvmodels.rfm_summary(tx, "customer_id", "date", "amount", time_unit="W",
+                                    calibration_period_end="1997-09-30").iloc[:0]
+    row = data_summary_table(_summary_only_result(summary, "1997-09-30")).iloc[0]
+    assert row["customers"] == 0
+    assert row["calibration_length"] == 0.0
+    assert row["calibration_start"] == pd.Timestamp("1997-09-30")
+    assert np.isnan(row["holdout_length"])
