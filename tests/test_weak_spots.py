@@ -406,3 +406,56 @@ def test_data_summary_of_an_empty_summary():
     assert row["calibration_length"] == 0.0
     assert row["calibration_start"] == pd.Timestamp("1997-09-30")
     assert np.isnan(row["holdout_length"])
+
+
+# ---------------------------------------------------------------------------
+# Backtest metrics at their edges
+
+
+def test_metric_values_and_edges():
+    from clvmodels.backtest import score_predictions
+
+    label = np.array([0.0, 0.0, 1.0, 0.0, 1.0])
+    p = np.array([0.1, 0.4, 0.35, 0.2, 0.9])
+    alive = score_predictions(label, p, "alive")
+    assert alive["brier"] == pytest.approx(np.mean((p - label) ** 2), rel=1e-12)
+    assert alive["auc"] == pytest.approx(5 / 6)  # 5 of the 6 (buyer, non-buyer) pairs in order
+    one = score_predictions(np.array([0.0, 0.0, 1.0]), np.array([0.1, 0.2, 0.9]), "alive")
+    assert one["auc"] == 1.0  # a single buyer is enough
+    assert np.isnan(score_predictions(np.zeros(3), np.array([0.1, 0.2, 0.3]), "alive")["auc"])
+    assert np.isnan(score_predictions(np.ones(3), np.array([0.1, 0.2, 0.3]), "alive")["auc"])
+
+    actual = np.array([5.0, 3.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0])
+    predicted = np.array([0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2])
+    m = score_predictions(actual, predicted, "purchases")
+    assert m["top10_capture"] == pytest.approx(0.5)  # 1 customer: 5 of 10
+    assert m["top20_capture"] == pytest.approx(0.8)  # 2 customers: 8 of 10
+    small = score_predictions(np.array([0.0, 1.0]), np.array([0.2, 0.1]), "purchases")
+    assert small["top10_capture"] == 0.0 and small["bias_pct"] == pytest.approx(-70.0)
+    assert small["gini"] < 0  # the ranking is backwards
+    # A total of 0 leaves the shares and the bias undefined; constant predictions
+    # have no rank correlation; a prediction range below 1 still has one.
+    zero = score_predictions(np.zeros(4), np.array([0.1, 0.2, 0.3, 0.4]), "purchases")
+    assert all(np.isnan(zero[k]) for k in ("bias_pct", "top10_capture", "top20_capture", "gini"))
+    assert np.isnan(score_predictions(actual, np.ones(10), "purchases")["spearman"])
+    assert score_predictions(np.array([0.0, 1.0, 2.0]), np.array([0.1, 0.2, 0.3]),
+                             "purchases")["spearman"] == pytest.approx(1.0)
+
+
+def test_leaderboard_at_one_cutoff_keeps_the_models_order(hand_result):
+    board = hand_result.leaderboard("1997-06-30")
+    assert board.loc["A", ("purchases", "bias_pct")] == -30.0
+    assert board.loc["B", ("purchases", "bias_pct")] == 25.0
+    metrics = hand_result.metrics.copy()
+    metrics["model"] = metrics["model"].map({"A": "zeta", "B": "alpha", "C": "mu"})
+    metrics.loc[metrics["metric"] == "mae", "value"] = np.nan  # a metric nobody has
+    result = BacktestResult(metrics=metrics, predictions=hand_result.predictions,
+                            calibration=hand_result.calibration,
+                            tracking=hand_result.tracking, summaries={}, fitted={},
+                            failures=hand_result.failures, time_unit="W")
+    assert list(result.leaderboard().index) == ["zeta", "alpha", "mu"]
+    winners = result.winners()
+    assert winners.name == "winner"
+    # The empty metric is skipped, the ones after it are still ranked.
+    assert ("purchases", "mae") not in winners.index
+    assert winners[("alive", "brier")] == "mu" and winners[("purchases", "rmse")] == "alpha"
