@@ -422,6 +422,8 @@ def test_metric_values_and_edges():
     assert alive["auc"] == pytest.approx(5 / 6)  # 5 of the 6 (buyer, non-buyer) pairs in order
     one = score_predictions(np.array([0.0, 0.0, 1.0]), np.array([0.1, 0.2, 0.9]), "alive")
     assert one["auc"] == 1.0  # a single buyer is enough
+    lone = score_predictions(np.array([1.0, 1.0, 0.0]), np.array([0.3, 0.2, 0.25]), "alive")
+    assert lone["auc"] == pytest.approx(0.5)  # ... and so is a single non-buyer
     assert np.isnan(score_predictions(np.zeros(3), np.array([0.1, 0.2, 0.3]), "alive")["auc"])
     assert np.isnan(score_predictions(np.ones(3), np.array([0.1, 0.2, 0.3]), "alive")["auc"])
 
