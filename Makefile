@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean chromium
+.PHONY: demo test bench clean chromium mutate
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,9 +26,14 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest -q
 
+# Mutation testing of the core modules, one module at a time under nice (slow; not
+# part of `test`). MUTATE="units report_tables" picks modules; results in tests/mutation/.
+mutate: $(STAMP)
+	PYTHONPATH=$(CURDIR) nice -n 19 $(BIN)/python tests/mutation/mutate.py $(MUTATE)
+
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) out .pytest_cache .hypothesis
+	rm -rf $(VENV) out .pytest_cache .hypothesis build mutants

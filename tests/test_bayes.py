@@ -276,6 +276,18 @@ def test_prior_predictive_has_the_right_shape(cdnow_summary):
     assert np.all(rec >= 0) and np.all(rec <= T[None, None, :] + 1e-9)
     assert np.all((freq > 0) | (rec == 0))
     assert set(idata.prior.data_vars) == {"r", "alpha", "a", "b"}
+    # Each draw's customers buy as the BG/NBD with that draw's parameters says: the
+    # mean simulated frequency follows E[X(T)] of a new customer (FHL 2005, eq. 7)
+    # across prior draws spanning orders of magnitude.
+    simulated = freq[0].mean(axis=1)
+    expected = np.array([
+        np.mean(BetaGeoModel().with_parameters(
+            {n: float(idata.prior[n].values[0, j]) for n in ("r", "alpha", "a", "b")},
+            time_unit="W").expected_purchases_new_customer(T))
+        for j in range(40)])
+    assert expected.max() / expected.min() > 100
+    assert np.corrcoef(simulated, expected)[0, 1] > 0.999
+    assert simulated.sum() == pytest.approx(expected.sum(), rel=0.05)
     again = model.prior_predictive(cdnow_summary, draws=40, random_state=0, max_customers=500)
     np.testing.assert_array_equal(sim, again.prior_predictive["purchases"])
 
@@ -293,8 +305,17 @@ def test_posterior_predictive_runs(nuts_bgnbd, cdnow_summary):
     sim = ppc.posterior_predictive["purchases"]
     assert sim.shape == (1, 30, 2357, 2)
     # the fitted model reproduces the mean number of repeat purchases
-    mean_freq = float(sim.sel(column="frequency").mean())
-    assert mean_freq == pytest.approx(cdnow_summary["frequency"].mean(), rel=0.1)
+    freq = sim.sel(column="frequency").to_numpy()
+    assert float(freq.mean()) == pytest.approx(cdnow_summary["frequency"].mean(), rel=0.1)
+    # ... the share of customers without repeat purchases (1,411 of 2,357) ...
+    observed_zero = (cdnow_summary["frequency"] == 0).mean()
+    assert observed_zero == pytest.approx(1411 / 2357)
+    assert float((freq == 0).mean()) == pytest.approx(observed_zero, abs=0.03)
+    # ... and each customer keeps their own T: recency never exceeds it.
+    rec = sim.sel(column="recency").to_numpy()
+    T = cdnow_summary["T"].reindex(sim.coords["row"].values).to_numpy()
+    assert np.all(rec <= T[None, None, :] + 1e-9) and np.all((freq > 0) | (rec == 0))
+    assert float(rec.max()) > 0.95 * T.max()
 
 
 @pytest.mark.parametrize("random, params, design", [

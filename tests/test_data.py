@@ -138,10 +138,21 @@ def test_customers_are_sorted_and_none_is_lost(master):
     assert set(summary.index) == set(master["customer_id"])
 
 
-def test_without_amount_column(sample):
-    summary = rfm_summary(sample, "customer_id", "date", calibration_period_end=CAL_END)
+@pytest.mark.parametrize("engine", ["pandas", "duckdb"])
+def test_without_amount_column(sample, engine):
+    with_amount = rfm_summary(sample, "customer_id", "date", "amount",
+                              calibration_period_end=CAL_END, engine=engine)
+    # No amount column at all (and amounts that would be refused are not read).
+    log = sample.drop(columns="amount").assign(quantity=-1)
+    summary = rfm_summary(log, "customer_id", "date", calibration_period_end=CAL_END,
+                          engine=engine)
     assert "monetary_value" not in summary and "revenue_holdout" not in summary
-    assert {"frequency", "recency", "T", "frequency_holdout", "duration_holdout"} <= set(summary)
+    assert list(summary.columns) == ["frequency", "recency", "T", "frequency_holdout",
+                                     "duration_holdout"]
+    # Every other figure equals the summary with amounts, customer by customer.
+    pd.testing.assert_frame_equal(summary, with_amount[summary.columns], check_like=False)
+    assert len(summary) == 2357 and summary["frequency"].sum() == 2457
+    assert summary["frequency_holdout"].sum() == 1882
 
 
 def test_the_input_is_not_mutated(sample):

@@ -13,6 +13,7 @@ import clvmodels
 from clvmodels.clv import customer_lifetime_value
 from clvmodels.exceptions import DataWarning
 from clvmodels.export import predict_clv, unscorable_reasons
+from clvmodels.models.baseline import rfm_segments
 from clvmodels.models.beta_geo import BetaGeoModel
 from clvmodels.models.gamma_gamma import GammaGammaModel
 
@@ -29,16 +30,36 @@ def fitted():
 
 def test_every_customer_is_scored_and_matches_the_clv(fitted):
     summary, bg, gg = fitted
-    out = predict_clv(summary, bg, gg, **SETTINGS)
+    shuffled = summary.sample(frac=1.0, random_state=11)
+    shuffled.attrs = dict(summary.attrs)
+    out = predict_clv(shuffled, bg, gg, **SETTINGS)
     assert len(out) == len(summary)
-    assert out["customer_id"].tolist() == summary.index.tolist()
+    assert out["customer_id"].tolist() == shuffled.index.tolist()  # the input's order
+    out = out.set_index("customer_id").loc[summary.index]
+    # Each figure from the models themselves, combined here: 52 weekly steps, the
+    # purchases of step k discounted by 1.1 ** -(7k / 365.25).
+    spend = gg.expected_spend(summary).to_numpy()
+    cumulative = np.column_stack([np.zeros(len(summary))] + [
+        bg.expected_purchases(summary, t=k).to_numpy() for k in range(1, 53)])
+    factors = 1.1 ** (-np.arange(1, 53) * 7 / 365.25)
+    np.testing.assert_allclose(out["expected_purchases"], cumulative[:, -1], rtol=1e-9)
+    np.testing.assert_allclose(out["expected_spend"], spend, rtol=1e-9)
+    np.testing.assert_allclose(out["clv"], (np.diff(cumulative, axis=1) * factors).sum(axis=1)
+                               * spend, rtol=1e-8)
+    np.testing.assert_allclose(out["probability_alive"], bg.probability_alive(summary),
+                               rtol=1e-12)
+    for col in ("frequency", "recency", "T", "monetary_value"):
+        np.testing.assert_array_equal(out[col].to_numpy(float), summary[col].to_numpy(float))
+    # The interval is the one customer_lifetime_value gives with the same seed.
     clv = customer_lifetime_value(bg, gg, summary, **SETTINGS)
-    np.testing.assert_allclose(out["clv"], clv["clv"])
-    np.testing.assert_allclose(out["clv_lower"], clv["clv_lower"])
-    np.testing.assert_allclose(out["probability_alive"], bg.probability_alive(summary))
-    assert (out["clv_lower"] <= out["clv"]).all() and (out["clv"] <= out["clv_upper"]).all()
+    np.testing.assert_allclose(out["clv_lower"], clv["clv_lower"], rtol=1e-12)
+    np.testing.assert_allclose(out["clv_upper"], clv["clv_upper"], rtol=1e-12)
+    assert (out["clv_lower"] < out["clv"]).mean() > 0.99
+    assert (out["clv"] < out["clv_upper"]).mean() > 0.99
     assert out["unscored_reason"].isna().all()
-    assert set(out["segment"]) <= {"low", "middle", "top"}
+    segments = rfm_segments(summary)["segment"]
+    assert out["segment"].tolist() == segments.tolist()
+    assert set(segments) == {"low", "middle", "top"}
     assert (out["model"] == "BetaGeoModel + GammaGammaModel").all()
     assert (out["horizon"] == 52).all() and (out["time_unit"] == "W").all()
 
@@ -77,20 +98,33 @@ def test_chunked_files_equal_the_in_memory_table(fitted, tmp_path, suffix):
     assert back["segment"].tolist() == expected["segment"].tolist()
 
 
-def test_cli_fit_and_predict(tmp_path):
+def test_cli_fit_and_predict(fitted, tmp_path):
+    summary, bg, gg = fitted
     models = tmp_path / "models"
     done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "fit", "cdnow:sample",
                            "-o", str(models)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert (models / "purchases.json").exists() and (models / "spend.json").exists()
+    # The saved models are the ones the library fits on the same summary.
+    purchases = clvmodels.load(models / "purchases.json")
+    spend = clvmodels.load(models / "spend.json")
+    np.testing.assert_allclose(purchases.params_, bg.params_, rtol=1e-9)
+    np.testing.assert_allclose(spend.params_, gg.params_, rtol=1e-6)
+    assert "BetaGeoModel: log-likelihood" in done.stdout
+    assert f"{bg.log_likelihood_:,.2f}" in done.stdout
     out = tmp_path / "clv.csv"
     done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "predict", "cdnow:sample",
                            "--models", str(models), "-o", str(out), "--horizon", "12",
                            "--time-unit", "M"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    written = pd.read_csv(out)
-    assert len(written) == 2357 and {"clv", "clv_lower", "clv_upper"} <= set(written)
-    assert (written["time_unit"] == "M").all()
+    assert "2,357 customers written to" in done.stderr
+    written = pd.read_csv(out).set_index("customer_id")
+    assert sorted(written.index) == sorted(summary.index)
+    assert {"clv", "clv_lower", "clv_upper"} <= set(written)
+    assert (written["time_unit"] == "M").all() and (written["horizon"] == 12).all()
+    # 12 months = 365.25 days = 52.18 weeks of the weekly model; undiscounted, margin 1.
+    weeks = 365.25 / 7
+    expected = bg.expected_purchases(summary, t=weeks) * gg.expected_spend(summary)
+    np.testing.assert_allclose(written.loc[summary.index, "clv"], expected, rtol=1e-6)
 
 
 def test_cli_bayesian_fit_then_predict(tmp_path):

@@ -113,24 +113,51 @@ def test_unfitted_use_raises_not_fitted(cls, cdnow_summary, tmp_path):
             call()
 
 
+#: Constructor arguments that differ from every default (the round trip must keep them).
+NON_DEFAULT = {
+    "BetaGeoModel": {"initial_params": {"r": 0.5, "alpha": 3.0, "a": 1.0, "b": 2.0}},
+    "ModifiedBetaGeoModel": {"initial_params": {"r": 0.5, "alpha": 3.0, "a": 1.0, "b": 2.0}},
+    "ParetoNBDModel": {"initial_params": {"r": 0.5, "alpha": 8.0, "s": 0.5, "beta": 9.0}},
+    "GammaGammaModel": {"correlation_threshold": 0.6, "nonpositive_spend": "exclude"},
+}
+
+
+def _same(a, b) -> None:
+    if isinstance(a, pd.DataFrame):
+        pd.testing.assert_frame_equal(a, b)
+    elif isinstance(a, pd.Series):
+        pd.testing.assert_series_equal(a, b)
+    elif isinstance(a, float) and np.isnan(a):
+        assert isinstance(b, float) and np.isnan(b)
+    else:
+        assert a == b and type(a) is type(b), (a, b)
+
+
 @pytest.mark.parametrize("cls", MODELS)
-def test_save_load_round_trip(cls, fitted, cdnow_summary, tmp_path):
-    model = fitted(cls)
+def test_save_load_round_trip(cls, cdnow_summary, tmp_path):
+    arguments = {"tol": 1e-9, "max_iter": 321, **NON_DEFAULT[cls.__name__]}
+    model = cls(**arguments).fit(cdnow_summary)
+    defaults = cls().get_params()
+    assert all(model.get_params()[k] != defaults[k] for k in arguments)
     path = tmp_path / "model.json"
     model.save(path)
     doc = json.loads(path.read_text())
     assert doc["class"] == cls.__name__
-    assert doc["data_fingerprint"]["n_customers"] == model.n_customers_
+    fitted_on = (cdnow_summary["frequency"] > 0).sum() if cls is GammaGammaModel else 2357
+    assert doc["data_fingerprint"]["n_customers"] == model.n_customers_ == fitted_on
     assert set(doc["params"]) == set(model.params_.index)
     assert "clvmodels_version" in doc and "init_params" in doc
     loaded = load(path)
     assert type(loaded) is cls
     assert loaded.get_params() == model.get_params()
-    pd.testing.assert_series_equal(loaded.params_, model.params_)
-    pd.testing.assert_frame_equal(loaded.cov_, model.cov_)
+    for name, value in arguments.items():
+        assert getattr(loaded, name) == value
+    # Every learned attribute comes back equal (the optimiser's trace is not saved).
+    learned = {k for k in vars(model) if k.endswith("_") and not k.startswith("_")}
+    assert learned - {k for k in vars(loaded) if k.endswith("_")} == {"optimizer_result_"}
+    for name in sorted(learned - {"optimizer_result_"}):
+        _same(getattr(loaded, name), getattr(model, name))
     pd.testing.assert_frame_equal(loaded.summary(), model.summary())
-    assert loaded.log_likelihood_ == model.log_likelihood_
-    assert getattr(loaded, "time_unit_", None) == getattr(model, "time_unit_", None)
     assert loaded.data_fingerprint_ == model.data_fingerprint(cdnow_summary)
     for a, b in zip(predictions(loaded, cdnow_summary), predictions(model, cdnow_summary)):
         if isinstance(a, pd.DataFrame):
@@ -139,6 +166,12 @@ def test_save_load_round_trip(cls, fitted, cdnow_summary, tmp_path):
             pd.testing.assert_series_equal(a, b)
     for a, b in zip(unconditional(loaded), unconditional(model)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    # Parameter draws (the intervals of predictions) come from the saved covariance.
+    pd.testing.assert_frame_equal(loaded.sample_parameters(50, random_state=2),
+                                  model.sample_parameters(50, random_state=2))
+    # A loaded model refits like the original (its arguments are in force).
+    refit = load(path).fit(cdnow_summary)
+    np.testing.assert_allclose(refit.params_, model.params_, rtol=1e-9)
 
 
 def test_load_refuses_other_files(tmp_path):
@@ -229,22 +262,39 @@ def test_summary_intervals_and_parameter_draws(cls, fitted):
     table = model.summary()
     assert list(table.index) == cls.param_names()
     assert list(table.columns) == ["estimate", "standard_error", "lower 95%", "upper 95%"]
-    assert np.all(table["lower 95%"] > 0)
-    assert np.all(table["lower 95%"] < table["estimate"])
-    assert np.all(table["estimate"] < table["upper 95%"])
-    wald = model.confidence_intervals(0.9, method="wald")
-    np.testing.assert_allclose((wald["lower"] + wald["upper"]) / 2, model.params_)
-    # Full delta-method Jacobian: cov = diag(theta) cov_log diag(theta).
     theta = model.params_.to_numpy()
+    se_log = np.sqrt(np.diag(model.cov_log_.to_numpy()))
+    # Tabulated quantiles of the normal distribution: 1.959964 (95%), 1.644854 (90%).
+    np.testing.assert_allclose(table["estimate"], theta, rtol=1e-15)
+    np.testing.assert_allclose(table["standard_error"], np.sqrt(np.diag(model.cov_.to_numpy())),
+                               rtol=1e-12)
+    np.testing.assert_allclose(table["lower 95%"], theta * np.exp(-1.959963985 * se_log),
+                               rtol=1e-9)
+    np.testing.assert_allclose(table["upper 95%"], theta * np.exp(1.959963985 * se_log),
+                               rtol=1e-9)
+    wald = model.confidence_intervals(0.9, method="wald")
+    se = model.standard_errors_.to_numpy()
+    np.testing.assert_allclose(wald["lower"], theta - 1.644853627 * se, rtol=1e-9)
+    np.testing.assert_allclose(wald["upper"], theta + 1.644853627 * se, rtol=1e-9)
+    # Full delta-method Jacobian: cov = diag(theta) cov_log diag(theta).
     np.testing.assert_allclose(model.cov_.to_numpy(),
                                model.cov_log_.to_numpy() * np.outer(theta, theta))
     assert np.all(np.linalg.eigvalsh(model.cov_.to_numpy()) > 0)
+    # Parameter draws: log-normal around the estimate with covariance cov_log_.
     draws = model.sample_parameters(4000, random_state=0)
-    assert draws.shape == (4000, len(theta)) and np.all(draws.to_numpy() > 0)
-    np.testing.assert_allclose(np.log(draws).std(), np.sqrt(np.diag(model.cov_log_)), rtol=0.1)
+    assert list(draws.columns) == cls.param_names() and len(draws) == 4000
+    logs = np.log(draws.to_numpy())
+    assert np.all(np.abs(logs.mean(axis=0) - np.log(theta)) < 4 * se_log / np.sqrt(4000))
+    np.testing.assert_allclose(np.cov(logs, rowvar=False), model.cov_log_.to_numpy(),
+                               rtol=0.1, atol=0.1 * np.outer(se_log, se_log).max())
     again = model.sample_parameters(4000, random_state=0)
     pd.testing.assert_frame_equal(draws, again)
-    assert np.isfinite(model.aic_) and model.bic_ > model.aic_
+    other = model.sample_parameters(4000, random_state=1)
+    assert not np.allclose(other.to_numpy(), draws.to_numpy())
+    # AIC = 2k - 2 log L, BIC = k log n - 2 log L.
+    k, n = len(theta), model.n_customers_
+    assert model.aic_ == pytest.approx(2 * k - 2 * model.log_likelihood_, rel=1e-12)
+    assert model.bic_ == pytest.approx(k * np.log(n) - 2 * model.log_likelihood_, rel=1e-12)
 
 
 @pytest.mark.parametrize("cls", MODELS)

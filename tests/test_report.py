@@ -24,7 +24,6 @@ from clvmodels.backtest import (
     ModelPair,
     PastRateModel,
     backtest,
-    winner_names,
 )
 from clvmodels.exceptions import ClvModelsWarning
 from clvmodels.models.baseline import BaselineModel
@@ -188,14 +187,43 @@ def test_report_is_self_contained(written):
         assert needle not in text
 
 
+def _section_rows(text: str, section: str) -> dict[str, list[str]]:
+    """Row label -> cell texts of the first table of a report section."""
+    import re
+
+    body = text.split(f'<section id="{section}">', 1)[1].split("</section>", 1)[0]
+    rows = {}
+    for row in re.findall(r"<tr>(.*?)</tr>", body):
+        cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", row)]
+        if cells:
+            rows[cells[0]] = cells[1:]
+    return rows
+
+
 def test_sections_are_present(written, result):
     _, _, text, _ = written
     ids = _parse(text).ids
     assert {"data", "leaderboard", "tracking", "calibration", "gain", "matrices",
             "parameters", "failures"} <= ids
-    summary = next(iter(result.summaries.values()))
-    assert f"{len(summary):,}" in text
-    assert "1997-09-30" in text and "weeks" in text
+    # The data section's figures, computed here from the raw log (purchase days).
+    tx = clvmodels.datasets.load_cdnow("sample")
+    days = tx.assign(day=tx["date"].dt.normalize())
+    cutoff = pd.Timestamp("1997-09-30")
+    cal, hold = days[days["day"] <= cutoff], days[days["day"] > cutoff]
+    repeat_cal = int((cal.groupby("customer_id")["day"].nunique() - 1).sum())
+    repeat_hold = int(hold.groupby("customer_id")["day"].nunique().sum())
+    share = hold["customer_id"].nunique() / tx["customer_id"].nunique()
+    rows = _section_rows(text, "data")
+    assert rows["Customers"] == [f"{tx['customer_id'].nunique():,}"] == ["2,357"]
+    assert rows["Transactions in the log"] == [f"{len(tx):,}"]
+    assert rows["Calibration period"] == ["1997-01-01 to 1997-09-30 (38.9 weeks)"]
+    assert rows["Holdout period"] == ["1997-09-30 to 1998-06-30 (39 weeks)"]
+    assert rows["Time unit"] == ["weeks (W)"]
+    assert rows["Repeat purchases, calibration"] == [f"{repeat_cal:,}"]
+    assert rows["Repeat purchases, holdout"] == [f"{repeat_hold:,}"]
+    assert rows["Revenue, holdout"] == [f"{hold['amount'].sum():,.1f}"]
+    assert rows["Customers buying in the holdout"] == [f"{100 * share:.1f}%"]
+    assert rows["Exclusions"] == ["none"]
     for label in ("MAE", "Spearman", "Top 10%", "AUC", "Brier"):
         assert label in text
     if ("bgnbd", pd.Timestamp("1997-09-30")) in result.fitted:
@@ -204,13 +232,41 @@ def test_sections_are_present(written, result):
         assert "bgnbd (BetaGeoModel)" in text  # the matrices use the BG/NBD model
 
 
+#: The rule of each metric, written out here (not read from the library).
+LOWER_IS_BETTER = {"mae", "rmse", "brier"}
+HIGHER_IS_BETTER = {"spearman", "top10_capture", "top20_capture", "gini", "auc"}
+
+
+def _expected_winners(board: pd.DataFrame) -> dict:
+    """The best models of each metric: a set, several when their values are within a
+    relative 1e-6 of the best (a tie, e.g. two naive models scoring alike)."""
+    expected = {}
+    for (target, metric), column in board.items():
+        values = column.dropna()
+        if metric == "bias_pct":
+            score = values.abs()
+            best = score.min()
+        elif metric in LOWER_IS_BETTER:
+            score = values
+            best = score.min()
+        else:
+            assert metric in HIGHER_IS_BETTER, metric
+            score = values
+            best = score.max()
+        expected[(target, metric)] = {m for m in values.index
+                                      if abs(score[m] - best) <= 1e-6 * max(abs(best), 1e-300)}
+    return expected
+
+
 def test_leaderboard_lists_every_model_and_highlights_winners(written, result):
     _, _, text, _ = written
     board = result.leaderboard()
-    winners = result.winners()
+    expected = _expected_winners(board)
     rows = [r for r in _parse(text).board if r and r[0][0] == "th" and r[0][1] in board.index]
     assert [r[0][1] for r in rows] == list(board.index)
+    assert set(board.index) == {"baseline", "past_rate", "gbm", "bgnbd"}
     columns = list(board.columns)
+    assert len(columns) == 7 + 7 + 2
     highlighted = set()
     for row in rows:
         cells = row[1:]
@@ -219,8 +275,16 @@ def test_leaderboard_lists_every_model_and_highlights_winners(written, result):
             assert value == format_metric(board.loc[row[0][1], (target, metric)], metric)
             if "win" in cls.split():
                 highlighted.add((target, metric, row[0][1]))
-    assert highlighted == {(t, m, w) for (t, m), entry in winners.items()
-                           for w in winner_names(entry)}
+    # One highlighted cell per metric (several for a tie), on the models the rule picks.
+    assert highlighted == {(t, m, w) for (t, m), names in expected.items() for w in names}
+    entries = [next(iter(names)) if len(names) == 1 else
+               "tie: " + ", ".join(n for n in board.index if n in names)
+               for names in expected.values()]
+    counts = pd.Series(entries).value_counts()
+    top = counts.index[0]
+    lead = (f"<b>{top}</b> (indistinguishable) on" if top.startswith("tie: ")
+            else f"<b>{top}</b> is best on")
+    assert f"{lead} {counts.iloc[0]} of {len(columns)} metrics" in text
     # The model that failed everywhere is not ranked but is reported.
     assert BAD_NAME not in board.index
 
@@ -266,20 +330,54 @@ def test_other_tables_are_written(written, result):
     for name in ("metrics", "calibration", "parameters", "diagnostics", "data_summary",
                  "failures"):
         assert (tables / f"{name}.csv").is_file() and (tables / f"{name}.md").is_file()
+        frame = pd.read_csv(tables / f"{name}.csv")
+        md = (tables / f"{name}.md").read_text(encoding="utf-8").splitlines()
+        assert len(md) == 2 + len(frame)  # header, rule, one line per row
+        assert md[0] == "| " + " | ".join(frame.columns) + " |"
     metrics = pd.read_csv(tables / "metrics.csv")
     assert len(metrics) == len(result.metrics)
-    np.testing.assert_allclose(metrics["value"], result.metrics["value"], equal_nan=True)
-    assert len(pd.read_csv(tables / "calibration.csv")) == len(result.calibration)
+    assert metrics["model"].tolist() == result.metrics["model"].tolist()
+    assert metrics["metric"].tolist() == result.metrics["metric"].tolist()
+    np.testing.assert_allclose(metrics["value"], result.metrics["value"], rtol=1e-12,
+                               equal_nan=True)
+    calibration = pd.read_csv(tables / "calibration.csv")
+    assert len(calibration) == len(result.calibration)
+    for col in ("predicted", "actual", "customers"):
+        np.testing.assert_allclose(calibration[col], result.calibration[col], rtol=1e-12)
     failures = pd.read_csv(tables / "failures.csv")
     assert failures["model"].tolist() == [BAD_NAME]
+    data = pd.read_csv(tables / "data_summary.csv")
+    summary = result.summaries[pd.Timestamp("1997-09-30")]
+    assert data["customers"].tolist() == [len(summary)]
+    assert data["repeat_purchases_calibration"].tolist() == [summary["frequency"].sum()]
+    assert data["repeat_purchases_holdout"].tolist() == [summary["frequency_holdout"].sum()]
+    assert data["revenue_holdout"].iloc[0] == pytest.approx(summary["revenue_holdout"].sum())
+    assert data["share_active_holdout"].iloc[0] == pytest.approx(
+        (summary["frequency_holdout"] > 0).mean())
     params = pd.read_csv(tables / "parameters.csv")
+    diagnostics = pd.read_csv(tables / "diagnostics.csv")
     key = ("bgnbd", pd.Timestamp("1997-09-30"))
     if key in result.fitted:
-        bg = result.fitted[key].fitted_models["purchases"]
-        rows = params[(params["model"] == "bgnbd") & (params["component"] == "purchases")]
-        np.testing.assert_allclose(rows.set_index("parameter")["estimate"][bg.params_.index],
-                                   bg.params_.to_numpy())
-        assert (rows["lower"] < rows["estimate"]).all() and (rows["estimate"] < rows["upper"]).all()
+        for role, model in result.fitted[key].fitted_models.items():
+            rows = params[(params["model"] == "bgnbd") & (params["component"] == role)]
+            rows = rows.set_index("parameter").loc[model.params_.index]
+            ci = model.confidence_intervals(0.95)
+            np.testing.assert_allclose(rows["estimate"], model.params_, rtol=1e-12)
+            np.testing.assert_allclose(rows["standard_error"], model.standard_errors_,
+                                       rtol=1e-12)
+            np.testing.assert_allclose(rows["lower"], ci["lower"], rtol=1e-12)
+            np.testing.assert_allclose(rows["upper"], ci["upper"], rtol=1e-12)
+            diag = diagnostics[(diagnostics["model"] == "bgnbd")
+                               & (diagnostics["component"] == role)].iloc[0]
+            assert diag["model_class"] == type(model).__name__
+            assert diag["log_likelihood"] == pytest.approx(model.log_likelihood_, rel=1e-12)
+            assert diag["aic"] == pytest.approx(model.aic_, rel=1e-12)
+            assert diag["customers"] == model.n_customers_
+            assert bool(diag["converged"]) is True
+        # The spend model is fitted on repeat customers only.
+        spend_rows = diagnostics[(diagnostics["model"] == "bgnbd")
+                                 & (diagnostics["component"] == "spend")]
+        assert spend_rows["customers"].tolist() == [(summary["frequency"] > 0).sum()]
     assert "gbm" not in set(params["model"])  # no parameters to show
 
 

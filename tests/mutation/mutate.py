@@ -1,0 +1,178 @@
+"""Mutation testing of the core modules with mutmut, one module at a time.
+
+Each target names the file to mutate, the test files that guard it (mutmut runs
+only the tests that reach a mutated function) and optionally which functions to
+mutate. A target runs in its own copy of the project under ``build/mutation/``,
+with the ``[tool.mutmut]`` table of ``pyproject.toml`` narrowed to it, so a run
+never touches the working tree.
+
+Usage (``make mutate`` runs every target; ``MUTATE=units`` picks some)::
+
+    python tests/mutation/mutate.py units backtest_metrics
+    python tests/mutation/mutate.py --list
+
+Each run writes ``tests/mutation/results/<target>.txt``: the score (killed or
+timed out / tested) and the diff of every surviving mutant. Summarise the
+survivors in ``tests/mutation/README.md`` (fixed, equivalent, or accepted and why).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "mutation"
+RESULTS = Path(__file__).resolve().parent / "results"
+
+#: target -> (file to mutate, guarding test files, mutant name patterns or None for all).
+TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
+    "units": ("clvmodels/units.py",
+              ["tests/test_data.py", "tests/test_clv.py", "tests/test_cli_options.py"], None),
+    "backtest_metrics": (
+        "clvmodels/backtest.py",
+        # Not the rest of test_backtest.py: its GBM backtests take minutes per mutant.
+        ["tests/test_backtest.py::test_metrics_against_direct_computations",
+         "tests/test_weak_spots.py"],
+        ["clvmodels.backtest.x__gain_share__mutmut_*", "clvmodels.backtest.x__gini__mutmut_*",
+         "clvmodels.backtest.x__auc__mutmut_*", "clvmodels.backtest.x_score_predictions__mutmut_*",
+         "clvmodels.backtest.xǁBacktestResultǁwinners__mutmut_*",
+         "clvmodels.backtest.xǁBacktestResultǁleaderboard__mutmut_*"]),
+    # The number formats of the report (fast tests only: the full report tests
+    # build a backtest per mutant).
+    "report_formatting": (
+        "clvmodels/report/tables.py",
+        ["tests/test_report.py::test_number_formats", "tests/test_weak_spots.py"],
+        ["clvmodels.report.tables.x_format_number__mutmut_*",
+         "clvmodels.report.tables.x_format_metric__mutmut_*",
+         "clvmodels.report.tables.x_unit_name__mutmut_*",
+         "clvmodels.report.tables.x__exclusions_text__mutmut_*",
+         "clvmodels.report.tables.x_data_summary_table__mutmut_*"]),
+    "report_tables": ("clvmodels/report/tables.py",
+                      ["tests/test_report.py", "tests/test_weak_spots.py"], None),
+    "data": ("clvmodels/data.py", ["tests/test_data.py"], None),
+    "likelihoods": ("clvmodels/likelihoods/*",
+                    ["tests/test_beta_geo.py", "tests/test_modified_beta_geo.py",
+                     "tests/test_gamma_gamma.py", "tests/test_pareto_nbd_numerics.py",
+                     "tests/test_mle_gradients.py"], None),
+    "clv": ("clvmodels/clv.py", ["tests/test_clv.py", "tests/test_cli_options.py"], None),
+    "export": ("clvmodels/export.py",
+               ["tests/test_export.py", "tests/test_weak_spots.py"], None),
+    "persistence": ("clvmodels/persistence.py",
+                    ["tests/test_model_api.py", "tests/test_bayes.py"], None),
+    "cli": ("clvmodels/cli.py",
+            ["tests/test_cli_options.py", "tests/test_export.py", "tests/test_baseline.py"],
+            None),
+}
+
+STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
+
+
+def _toml_list(values: list[str]) -> str:
+    return "[" + ", ".join(f'"{v}"' for v in values) + "]"
+
+
+def _workspace(target: str, tests_rev: str | None) -> Path:
+    """A copy of the package, the tests and pyproject.toml with this target's config.
+
+    ``tests_rev``: take the tests from this git revision (to score older tests
+    against today's code).
+    """
+    path, tests, _ = TARGETS[target]
+    work = BUILD / target
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", "mutation")
+    shutil.copytree(ROOT / "clvmodels", work / "clvmodels", ignore=ignore)
+    if tests_rev is None:
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=ignore)
+    else:
+        archive = subprocess.run(["git", "archive", tests_rev, "tests"], cwd=ROOT,
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
+        shutil.rmtree(work / "tests" / "mutation", ignore_errors=True)
+    tests = [t for t in tests if (work / t.split("::")[0]).exists()]
+    text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    text = text.split("[tool.mutmut]", 1)[0].rstrip() + "\n\n" + "\n".join([
+        "[tool.mutmut]",
+        'source_paths = ["clvmodels"]',
+        f"only_mutate = {_toml_list([path])}",
+        f"pytest_add_cli_args_test_selection = {_toml_list(tests)}",
+        'pytest_add_cli_args = ["-p", "no:cacheprovider", "-x", "-q"]',
+        'do_not_mutate_patterns = ["warnings\\\\.warn\\\\(", "raise \\\\w+\\\\("]',
+        # Generous limits: the machine is shared, a slow run is not a caught mutant.
+        "timeout_multiplier = 30.0",
+        "timeout_constant = 120.0",
+        "",
+    ])
+    (work / "pyproject.toml").write_text(text, encoding="utf-8")
+    return work
+
+
+def run(target: str, max_children: int, tests_rev: str | None = None) -> Path:
+    _, _, patterns = TARGETS[target]
+    work = _workspace(target, tests_rev)
+    env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
+    mutmut = [sys.executable, "-m", "mutmut"]
+    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
+        subprocess.run(["nice", "-n", "19", *mutmut, "run", "--max-children", str(max_children),
+                        *(patterns or [])], cwd=work, env=env, check=False, stdout=log,
+                       stderr=subprocess.STDOUT)
+    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
+                             capture_output=True, text=True, check=True).stdout
+    statuses = {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines()) if m}
+    if patterns:
+        from fnmatch import fnmatch
+
+        statuses = {k: v for k, v in statuses.items() if any(fnmatch(k, p) for p in patterns)}
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    tested = sum(n for s, n in counts.items() if s not in ("skipped", "not checked"))
+    caught = counts.get("killed", 0) + counts.get("timeout", 0)
+    tests_from = f" (tests of {tests_rev})" if tests_rev else ""
+    lines = [f"# {target}: {TARGETS[target][0]}{tests_from}",
+             f"score: {caught}/{tested} = {100 * caught / max(tested, 1):.1f}% "
+             f"({', '.join(f'{s} {n}' for s, n in sorted(counts.items()))})", ""]
+    for name, status in sorted(statuses.items()):
+        if status in ("killed", "timeout"):
+            continue
+        diff = subprocess.run([*mutmut, "show", name], cwd=work, env=env, capture_output=True,
+                              text=True).stdout
+        lines += [f"## {name}: {status}", diff.strip(), ""]
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / (f"{target}.txt" if tests_rev is None else f"{target}.before.txt")
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sys.stdout.write(lines[0] + "\n" + lines[1] + "\n")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="*", help=f"Some of {sorted(TARGETS)} (default: all).")
+    parser.add_argument("--list", action="store_true", help="List the targets and stop.")
+    parser.add_argument("--tests-rev", default=None,
+                        help="Score the tests of this git revision instead (written as "
+                             "<target>.before.txt).")
+    parser.add_argument("--max-children", type=int, default=1,
+                        help="Parallel mutant runs (default 1: the machine is shared).")
+    args = parser.parse_args()
+    if args.list:
+        for name, (path, tests, _) in TARGETS.items():
+            sys.stdout.write(f"{name}: {path} <- {' '.join(tests)}\n")
+        return
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown target(s) {sorted(unknown)}; see --list")
+    for target in args.targets or list(TARGETS):
+        run(target, args.max_children, args.tests_rev)
+
+
+if __name__ == "__main__":
+    main()
