@@ -9,7 +9,7 @@ import pandas as pd
 
 from .exceptions import DataError
 
-__all__ = ["check_summary", "fail_rows"]
+__all__ = ["check_summary", "fail_rows", "finite_numbers"]
 
 
 def fail_rows(mask, values, *, column: str, rule: str, what: str) -> None:
@@ -25,6 +25,18 @@ def fail_rows(mask, values, *, column: str, rule: str, what: str) -> None:
             f"{n_bad} row(s) of column {column!r} {what}.",
             column=column, rule=rule, n_rows=n_bad, examples=examples,
         )
+
+
+def finite_numbers(values: pd.Series, name: str) -> np.ndarray:
+    """``values`` as floats; a :class:`DataError` naming ``name`` if they are not
+    numbers or some are missing, NaN or infinite."""
+    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        raise DataError(f"Column {name!r} must be numeric, got dtype {values.dtype}.",
+                        column=name, rule="not_numeric", n_rows=len(values))
+    arr = values.to_numpy(dtype=float, na_value=np.nan)
+    fail_rows(~np.isfinite(arr), values, column=name, rule="not_finite",
+              what="are missing, NaN or infinite")
+    return arr
 
 
 def check_summary(
@@ -58,14 +70,7 @@ def check_summary(
         raise DataError("The summary has no customers.", rule="empty")
     for col in columns:
         values = summary[col]
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            raise DataError(
-                f"Column {col!r} must be numeric, got dtype {values.dtype}.",
-                column=col, rule="not_numeric", n_rows=len(values),
-            )
-        arr = values.to_numpy(dtype=float, na_value=np.nan)
-        fail_rows(~np.isfinite(arr), values, column=col, rule="not_finite",
-                  what="are missing, NaN or infinite")
+        arr = finite_numbers(values, col)
         fail_rows(arr < 0, values, column=col, rule="negative", what="are negative")
     if "frequency" in columns:
         freq = summary["frequency"].to_numpy(dtype=float)

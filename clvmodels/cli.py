@@ -182,6 +182,16 @@ def _check_range(option: str, value: float, low: float, high: float, *,
         raise ValueError(f"{option} must be {allowed}{meaning}, got {value:g}.")
 
 
+def _check_clv_options(horizon: int, margin: float, interval: float,
+                       discount_rate: float) -> None:
+    """The ranges of the CLV options of ``predict`` and ``run``."""
+    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
+    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
+    _check_range("--interval", interval, 0.0, 1.0, high_open=True,
+                 meaning=" (e.g. 0.9; 0 for no interval)")
+    _check_range("--discount-rate", discount_rate, -1.0, float("inf"), low_open=True)
+
+
 class _Opt:
     """The options shared by the commands."""
 
@@ -475,11 +485,7 @@ def predict(
     """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
     from .export import predict_clv
 
-    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
-    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
-    _check_range("--interval", interval, 0.0, 1.0, high_open=True,
-                 meaning=" (e.g. 0.9; 0 for no interval)")
-    _check_range("--discount-rate", discount_rate, -1.0, float("inf"), low_open=True)
+    _check_clv_options(horizon, margin, interval, discount_rate)
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
@@ -520,11 +526,7 @@ def run(
     customer streamed to a file (clvmodels.pipeline.run_pipeline)."""
     from .pipeline import run_pipeline
 
-    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
-    _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
-    _check_range("--interval", interval, 0.0, 1.0, high_open=True,
-                 meaning=" (e.g. 0.9; 0 for no interval)")
-    _check_range("--discount-rate", discount_rate, -1.0, float("inf"), low_open=True)
+    _check_clv_options(horizon, margin, interval, discount_rate)
     with _steps() as step:
         step(f"summarising {log}")
         result = run_pipeline(

@@ -70,7 +70,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .._checks import check_summary, fail_rows
+from .._checks import check_summary, fail_rows, finite_numbers
 from ..exceptions import ClvModelsWarning, ConvergenceError, ConvergenceWarning, DataError
 from ..inference.draws import interval_quantiles, reduce_draws
 from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
@@ -605,12 +605,7 @@ class ParametricModel(BaseModel):
                     f"weights has {len(values)} values but the summary has {len(summary)} rows.",
                     column=name, rule="length_mismatch", n_rows=abs(len(values) - len(summary)),
                 )
-        if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            raise DataError(f"Column {name!r} must be numeric, got dtype {values.dtype}.",
-                            column=name, rule="not_numeric", n_rows=len(values))
-        arr = values.to_numpy(dtype=float, na_value=np.nan)
-        fail_rows(~np.isfinite(arr), values, column=name, rule="not_finite",
-                  what="are missing, NaN or infinite")
+        arr = finite_numbers(values, name)
         fail_rows(arr < 0, values, column=name, rule="negative", what="are negative")
         return arr
 

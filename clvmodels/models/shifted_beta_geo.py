@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from .._checks import fail_rows
+from .._checks import fail_rows, finite_numbers
 from ..exceptions import DataError
 from ..inference.draws import interval_quantiles
 from ..inference.mle import LikelihoodSpec
@@ -38,11 +38,11 @@ def subscriber_rows(data, weights=None) -> pd.DataFrame:
     """
     if isinstance(data, pd.DataFrame) and {"t", "churned"} <= set(data.columns):
         frame = data
-        t = _numeric(frame["t"], "t")
+        t = finite_numbers(frame["t"], "t")
         churned = frame["churned"]
         if pd.api.types.is_bool_dtype(churned):
             churned = churned.astype(float)
-        churned = _numeric(churned, "churned")
+        churned = finite_numbers(churned, "churned")
         fail_rows(~np.isin(churned, (0.0, 1.0)), frame["churned"], column="churned",
                   rule="not_binary", what="are not 0/1 (churned or still subscribed)")
         fail_rows((t < 0) | (t != np.round(t)), frame["t"], column="t", rule="not_whole",
@@ -50,30 +50,20 @@ def subscriber_rows(data, weights=None) -> pd.DataFrame:
         fail_rows((churned == 1) & (t < 1), frame["t"], column="t", rule="churned_before_1",
                   what="are churned in period 0 (the first period is t = 1)")
         if "horizon" in frame.columns:
-            horizon = _numeric(frame["horizon"], "horizon")
+            horizon = finite_numbers(frame["horizon"], "horizon")
             fail_rows(horizon < t, frame["horizon"], column="horizon", rule="horizon_before_t",
                       what="are below t")
         else:
             longest = float(t.max()) if len(t) else 0.0
             horizon = np.where(churned == 1, longest, t)
         if isinstance(weights, str):
-            weights = _numeric(frame[weights], weights)
+            weights = finite_numbers(frame[weights], weights)
         w = np.ones(len(t)) if weights is None else np.asarray(weights, dtype=float)
         return pd.DataFrame({"t": t, "churned": churned, "horizon": horizon, "weight": w},
                             index=frame.index)
     if weights is not None:
         raise ValueError("weights apply to one row per subscriber, not to survivor counts.")
     return _rows_from_survivors(data)
-
-
-def _numeric(values: pd.Series, name: str) -> np.ndarray:
-    if not pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-        raise DataError(f"Column {name!r} must be numeric, got dtype {values.dtype}.",
-                        column=name, rule="not_numeric", n_rows=len(values))
-    arr = values.to_numpy(dtype=float, na_value=np.nan)
-    fail_rows(~np.isfinite(arr), values, column=name, rule="not_finite",
-              what="are missing, NaN or infinite")
-    return arr
 
 
 def _rows_from_survivors(data) -> pd.DataFrame:
