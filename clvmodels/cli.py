@@ -30,6 +30,7 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -282,12 +283,17 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
             frame.to_parquet(temp)
 
 
-def _readable(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard with one row per target and metric, for the terminal."""
-    table = board.T.round(3)
-    table.index = [f"{target} {metric}" for target, metric in table.index]
-    table.index.name = "metric"
-    return table
+#: Short metric names, so that a leaderboard table fits 80 columns.
+_SHORT_METRICS = {"bias_pct": "bias %", "spearman": "rank r", "top10_capture": "top10",
+                  "top20_capture": "top20"}
+
+
+def _show_leaderboard(board: pd.DataFrame, title: str) -> None:
+    """The leaderboard as one table per target, models in rows (fits 80 columns)."""
+    for target in dict.fromkeys(board.columns.get_level_values(0)):
+        frame = board[target].round(3).rename(columns=_SHORT_METRICS)
+        frame.index.name = "model"
+        _show(frame, f"{title}: {target}", compact=True)
 
 
 def _fmt(value) -> str:
@@ -296,8 +302,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
-def _show(frame: pd.DataFrame, title: str) -> None:
-    table = Table(title=title)
+def _show(frame: pd.DataFrame, title: str, compact: bool = False) -> None:
+    table = (Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
+             if compact else Table(title=title))
     table.add_column(frame.index.name or "")
     for col in frame.columns:
         table.add_column(str(col), justify="right")
@@ -590,7 +597,7 @@ def backtest(
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"backtest written to {output}/")
-    _show(_readable(result.leaderboard()), "Leaderboard (mean over cutoffs)")
+    _show_leaderboard(result.leaderboard(), "Leaderboard (mean over cutoffs)")
 
 
 def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
@@ -665,7 +672,7 @@ def demo(
         step(f"scoring {len(rfm):,} customers")
         predict_clv(rfm, purchases, spend, horizon=52, time_unit="W", discount_rate=0.1,
                     discount_period="Y", path=output / "clv.csv")
-    _show(_readable(result.leaderboard()), "Leaderboard on the CDNOW holdout (weeks 40-78)")
+    _show_leaderboard(result.leaderboard(), "Leaderboard on the CDNOW holdout (weeks 40-78)")
     err.print(f"report: {output / 'report.html'}   per-customer CLV: {output / 'clv.csv'}")
 
 

@@ -43,3 +43,32 @@ def test_quiet_silences_progress(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "... " not in _plain(done.stderr)
     assert "2,357 customers written" in _plain(done.stderr)
+
+
+def test_the_terminal_leaderboard_fits_80_columns(monkeypatch):
+    import io
+
+    import numpy as np
+    import pandas as pd
+    from rich.console import Console
+
+    import clvmodels.cli as cli
+    from clvmodels.backtest import METRICS, TARGETS
+
+    columns = pd.MultiIndex.from_tuples([(t, m) for t in TARGETS for m in METRICS[t]])
+    models = ["baseline", "past_rate", "bgnbd", "pareto_nbd", "mbgnbd", "gbm", "bgnbd_bayes"]
+    board = pd.DataFrame(np.random.default_rng(0).normal(0, 100, (len(models), len(columns))),
+                         index=models, columns=columns)
+    buffer = io.StringIO()
+    monkeypatch.setattr(cli, "out", Console(file=buffer, width=80))
+    cli._show_leaderboard(board, "Leaderboard")
+    text = buffer.getvalue()
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    for target in TARGETS:  # one table per target, every model in full with its values
+        assert any(line.strip() == f"Leaderboard: {target}" for line in lines)
+        for model in models:
+            row = next(line.split() for line in lines[[i for i, line in enumerate(lines)
+                                                        if f"Leaderboard: {target}" in line][0]:]
+                       if line.split()[:1] == [model])
+            assert row[1:] == [cli._fmt(v) for v in board.loc[model, target].round(3)]
