@@ -1031,6 +1031,28 @@ def _as_horizons(t, name: str = "t") -> tuple[np.ndarray, bool]:
     return arr, scalar
 
 
+def _customer_horizons(t: pd.Series, summary: pd.DataFrame) -> np.ndarray:
+    """One horizon per customer of ``summary``, from a Series indexed by customer id."""
+    ids = summary.index
+    missing = ids[~ids.isin(t.index)]
+    extra = t.index[~t.index.isin(ids)]
+    if len(missing) or len(extra) or not t.index.is_unique or len(t) != len(ids):
+        duplicated = t.index[t.index.duplicated()]
+        raise DataError(
+            f"The horizons t (a Series: one per customer) must be indexed by the summary's "
+            f"customer ids: {len(missing)} customer(s) of the summary have no horizon, "
+            f"{len(extra)} id(s) of t are not in the summary and {len(duplicated)} are "
+            "repeated. Align it first, e.g. t.reindex(summary.index).",
+            column="t", rule="unaligned_horizons",
+            n_rows=len(missing) + len(extra) + len(duplicated),
+            examples=[*missing[:3], *extra[:3], *duplicated[:3]])
+    values = pd.to_numeric(t, errors="coerce").reindex(ids).to_numpy(dtype=float,
+                                                                     na_value=np.nan)
+    fail_rows(~np.isfinite(values) | (values < 0), t.reindex(ids), column="t",
+              rule="bad_horizons", what="are missing, infinite or negative horizons")
+    return values
+
+
 def _as_counts(n) -> tuple[np.ndarray, bool]:
     arr = np.asarray(n)
     scalar = arr.ndim == 0
@@ -1248,7 +1270,10 @@ class TransactionModel(ParametricModel):
             converted to the model's).
         t
             Horizon(s) in the model's ``time_unit_``: purchases in ``(T, T + t]``.
-            A sequence gives one column per horizon.
+            A sequence gives one column per horizon. A pandas Series indexed by
+            customer id gives one horizon per customer (its ids must be those of
+            ``summary``, in any order; a :class:`~clvmodels.exceptions.DataError`
+            otherwise) and a Series back.
         t_start
             If given, purchases in ``(T + t_start, T + t]`` instead.
         {uncertainty}
@@ -1258,6 +1283,12 @@ class TransactionModel(ParametricModel):
         id. With ``interval``: a DataFrame ``mean, lower, upper`` (scalar ``t``) or
         with columns ``(t, statistic)``.
         """
+        if isinstance(t, pd.Series):
+            if t_start is not None:
+                raise ValueError("t_start is not available with one horizon per customer.")
+            return self._expected_purchases_per_customer(
+                summary, t, interval=interval, return_draws=return_draws, n_draws=n_draws,
+                random_state=random_state)
         horizons, scalar = _as_horizons(t)
         start = None
         if t_start is not None:
@@ -1287,6 +1318,34 @@ class TransactionModel(ParametricModel):
         if scalar:
             return pd.Series(values[:, 0], index=index, name="expected_purchases")
         return pd.DataFrame(values, index=index, columns=pd.Index(horizons, name="t"))
+
+    def _cumulative_purchases(self, t, x, t_x, T, params):
+        """Expected purchases in ``(T, T + t]``, broadcast elementwise over the arrays."""
+        f = self.formulas
+        if hasattr(f, "expected_purchases_if_alive"):
+            return (f.probability_alive(x, t_x, T, *params)
+                    * f.expected_purchases_if_alive(t, x, T, *params))
+        return f.conditional_expected_purchases(t, x, t_x, T, *params)
+
+    def _expected_purchases_per_customer(self, summary, t: pd.Series, *, interval,
+                                         return_draws, n_draws, random_state):
+        """:meth:`expected_purchases` with one horizon per customer (a Series)."""
+        horizons = _customer_horizons(t, summary)
+        if self._uses_draws(interval, return_draws):
+            index, cols = self._history_columns(summary)
+
+            def func(cols, draws):
+                x, T, t_x, h = (c[:, None, None] for c in cols)
+                return self._cumulative_purchases(h, x, t_x, T, self._param_arrays(draws))
+
+            res = self._reduce([*cols, horizons], func, n_draws=n_draws,
+                               random_state=random_state, interval=interval,
+                               return_draws=return_draws)
+            return self._format(res, index, "expected_purchases", interval=interval,
+                                return_draws=return_draws)
+        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        values = self._cumulative_purchases(horizons, x, t_x, T, self._params_tuple())
+        return pd.Series(values, index=index, name="expected_purchases")
 
     def _unconditional(self, func, labels, label_name, name, scalar, interval, return_draws,
                        n_draws, random_state):
