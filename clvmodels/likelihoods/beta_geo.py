@@ -205,6 +205,27 @@ def probability_alive(x, t_x, T, r, alpha, a, b):
         return np.where(x > 0, NUMPY.expit(-d), 1.0)
 
 
+def probability_alive_at(t, x, t_x, T, r, alpha, a, b):
+    r"""P(alive at T + t | x, t_x, T), ``t >= 0``.
+
+    Alive at T, a customer with rate :math:`\lambda` and dropout probability
+    :math:`p` is still alive at T + t unless one of the Poisson(:math:`\lambda t`)
+    purchases in between was followed by a dropout: probability
+    :math:`e^{-\lambda p t}`. Given alive at T, :math:`\lambda \sim
+    \mathrm{Gamma}(r+x, lpha+T)` and :math:`p \sim \mathrm{Beta}(a, b+x)`, so
+    (Euler's integral, then Pfaff's transformation with :math:`w = t/(lpha+T+t)`)
+
+    .. math::
+        P = P(	ext{alive at } T)\;{}_2F_1\Big(r+x, a; a+b+x; -rac{t}{lpha+T}\Big)
+          = P(	ext{alive at } T)\,(1-w)^{a}\,{}_2F_1(a+b-r, a; a+b+x; w).
+    """
+    t, x, t_x, T = (np.asarray(v, dtype=float) for v in (t, x, t_x, T))
+    w = t / (alpha + T + t)
+    later = hyp2f1_scaled(a + b - r, a, a + b + x, w, a,
+                          log1mz=np.log(alpha + T) - np.log(alpha + T + t))
+    return probability_alive(x, t_x, T, r, alpha, a, b) * later
+
+
 def expected_purchases_alive(t, r, alpha, a, b):
     r"""E[X(t)] for a customer alive at time 0: FHL eq. 9.
 

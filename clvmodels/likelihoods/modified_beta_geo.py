@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import beta_geo as _bg
-from ._math import NUMPY
+from ._math import NUMPY, hyp2f1_scaled
 
 __all__ = [
     "conditional_expected_purchases",
@@ -124,6 +124,22 @@ def probability_alive(x, t_x, T, r, alpha, a, b):
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = np.log(a) - np.log(b + x) + (r + x) * np.log1p((T - t_x) / (alpha + t_x))
         return NUMPY.expit(-d)
+
+
+def probability_alive_at(t, x, t_x, T, r, alpha, a, b):
+    r"""P(alive at T + t | x, t_x, T), ``t >= 0``: as for BG/NBD
+    (:func:`clvmodels.likelihoods.beta_geo.probability_alive_at`), but a customer
+    alive at T has survived ``x + 1`` dropout chances, so :math:`p \sim
+    \mathrm{Beta}(a, b+x+1)`:
+
+    .. math::
+        P = P(	ext{alive at } T)\;{}_2F_1\Big(r+x, a; a+b+x+1; -rac{t}{lpha+T}\Big).
+    """
+    t, x, t_x, T = (np.asarray(v, dtype=float) for v in (t, x, t_x, T))
+    w = t / (alpha + T + t)
+    later = hyp2f1_scaled(a + b + 1 - r, a, a + b + x + 1, w, a,
+                          log1mz=np.log(alpha + T) - np.log(alpha + T + t))
+    return probability_alive(x, t_x, T, r, alpha, a, b) * later
 
 
 def conditional_expected_purchases(t, x, t_x, T, r, alpha, a, b):

@@ -539,6 +539,20 @@ def probability_alive(x, t_x, T, r, alpha, s, beta):
         return np.minimum(np.exp(log_p), 1.0)
 
 
+def probability_alive_at(t, x, t_x, T, r, alpha, s, beta):
+    r"""P(alive at T + t | x, t_x, T), ``t >= 0``. Given alive at T the dropout
+    rate is :math:`\mu \sim \mathrm{Gamma}(s, eta+T)`, and an exponential
+    lifetime survives t more with probability :math:`e^{-\mu t}`:
+
+    .. math::
+        P = P(	ext{alive at } T)\Big(rac{eta+T}{eta+T+t}\Big)^{s}
+    """
+    t, T = _f(t), _f(T)
+    with np.errstate(all="ignore"):
+        later = np.exp(-s * np.log1p(t / (beta + T)))
+    return probability_alive(x, t_x, T, r, alpha, s, beta) * later
+
+
 def _log_growth(s, y):
     r"""log of :math:`g = (1 - e^{-(s-1)y})/(s-1)` for ``y >= 0`` (``g = y`` at ``s = 1``).
 

@@ -1107,6 +1107,7 @@ class TransactionModel(ParametricModel):
     A subclass declares ``formulas``: a module (or namespace) with the functions
 
     ``probability_alive(x, t_x, T, *params)``,
+    ``probability_alive_at(t, x, t_x, T, *params)`` (alive ``t`` after T),
     ``conditional_expected_purchases(t, x, t_x, T, *params)``,
     ``expected_purchases(t, *params)``,
     ``probability_of_purchases(n, t, *params)`` and
@@ -1226,21 +1227,32 @@ class TransactionModel(ParametricModel):
         return hist.index, [c["x"], c["T"], c["t_x"]]
 
     # ------------------------------------------------------------------ predictions
-    def probability_alive(self, summary: pd.DataFrame, *, interval: float | None = None,
-                          return_draws: bool = False, n_draws: int | None = None,
-                          random_state=None):
-        """Probability that each customer is alive at the end of observation.
+    def probability_alive(self, summary: pd.DataFrame, t=None, *,
+                          interval: float | None = None, return_draws: bool = False,
+                          n_draws: int | None = None, random_state=None):
+        """Probability that each customer is alive at the end of observation, or
+        ``t`` later.
 
         Parameters
         ----------
         summary
             RFM summary of the customers.
+        t
+            Time after the end of observation (in ``time_unit_``): a number, or a
+            pandas Series indexed by customer id (one per customer). Default: at
+            the end of observation. BG/NBD calls every customer without a repeat
+            purchase alive at the end of observation, however long ago they
+            bought: a later ``t`` shows the dropout the model expects from then on.
         {uncertainty}
         Returns
         -------
         Series indexed by customer id (see the formulas module for the paper and
         equation); a DataFrame ``mean, lower, upper`` with ``interval``.
         """
+        if t is not None:
+            return self._probability_alive_later(summary, t, interval=interval,
+                                                 return_draws=return_draws, n_draws=n_draws,
+                                                 random_state=random_state)
         if self._uses_draws(interval, return_draws):
             index, cols = self._history_columns(summary)
             f = self.formulas
@@ -1257,6 +1269,34 @@ class TransactionModel(ParametricModel):
         c = hist.columns  # cheap formula: no search for distinct rows
         values = self.formulas.probability_alive(c["x"], c["t_x"], c["T"], *self._params_tuple())
         return pd.Series(values, index=hist.index, name="probability_alive")
+
+    def _probability_alive_later(self, summary, t, *, interval, return_draws, n_draws,
+                                 random_state):
+        """:meth:`probability_alive` ``t`` after the end of observation."""
+        f = self.formulas
+        if isinstance(t, pd.Series):
+            later = _customer_horizons(t, summary)
+        else:
+            later, scalar = _as_horizons(t)
+            if not scalar:
+                raise ValueError("t must be a single number, or a Series with one per "
+                                 "customer.")
+            later = np.full(len(summary), later[0])
+        if self._uses_draws(interval, return_draws):
+            index, cols = self._history_columns(summary)
+
+            def func(cols, draws):
+                x, T, t_x, h = (c[:, None] for c in cols)
+                return f.probability_alive_at(h, x, t_x, T, *(d[None, :] for d in draws.T))
+
+            res = self._reduce([*cols, later], func, n_draws=n_draws,
+                               random_state=random_state, interval=interval,
+                               return_draws=return_draws)
+            return self._format(res, index, "probability_alive", interval=interval,
+                                return_draws=return_draws)
+        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        values = f.probability_alive_at(later, x, t_x, T, *self._params_tuple())
+        return pd.Series(values, index=index, name="probability_alive")
 
     def expected_purchases(self, summary: pd.DataFrame, t, t_start=None, *,
                            interval: float | None = None, return_draws: bool = False,
