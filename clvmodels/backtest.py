@@ -53,6 +53,12 @@ METRICS = {
 #: Whether a larger value of a metric is better (for the leaderboard's winners).
 #: Relative difference of two metric values below which they are a tie.
 TIE_RTOL = 1e-6
+#: The error metrics the overall recommendation ranks models on (both targets).
+RANKED_METRICS = tuple((t, m) for t in ("purchases", "revenue")
+                       for m in ("mae", "rmse", "bias_pct"))
+#: A model whose total purchases or revenue is off by more than this (percent) in
+#: the holdout is not recommended, however well it ranks.
+BIAS_LIMIT_PCT = 20.0
 HIGHER_IS_BETTER = {"mae": False, "rmse": False, "bias_pct": None, "spearman": True,
                     "top10_capture": True, "top20_capture": True, "gini": True,
                     "auc": True, "brier": False}
@@ -418,6 +424,48 @@ class BacktestResult:
                               aggfunc="mean", sort=False)
         order = [(t, k) for t in TARGETS for k in METRICS[t] if (t, k) in table.columns]
         return table[order]
+
+    def recommendation(self, bias_limit_pct: float = BIAS_LIMIT_PCT) -> pd.DataFrame:
+        """The overall recommendation: models ranked on every error metric at once.
+
+        Each model is ranked on the MAE, RMSE and absolute bias of both purchases
+        and revenue (:data:`RANKED_METRICS`, averaged over cutoffs; rank 1 is best,
+        ties share the mean rank), and ``mean_rank`` is the mean of those six
+        ranks. A model whose total purchases or revenue is off by more than
+        ``bias_limit_pct`` percent (``biased``) is not recommended however well
+        it ranks: a per-metric winner can be badly biased (a formula that wins the
+        revenue MAE while it misses a third of the revenue). ``recommended`` marks
+        the unbiased model with the best mean rank (the best overall when every
+        model is biased; ``attrs["note"]`` says so).
+
+        Returns
+        -------
+        DataFrame indexed by model, sorted by ``mean_rank``: ``mean_rank``,
+        ``purchases_bias_pct``, ``revenue_bias_pct``, ``biased``, ``recommended``.
+        """
+        board = self.leaderboard()
+        present = [c for c in RANKED_METRICS if c in board.columns]
+        scores = pd.DataFrame({c: board[c].abs() if c[1] == "bias_pct" else board[c]
+                               for c in present})
+        table = pd.DataFrame({"mean_rank": scores.rank(method="average").mean(axis=1)})
+        for target in ("purchases", "revenue"):
+            table[f"{target}_bias_pct"] = (board[(target, "bias_pct")]
+                                           if (target, "bias_pct") in board.columns
+                                           else np.nan)
+        bias = table[["purchases_bias_pct", "revenue_bias_pct"]].abs()
+        table["biased"] = (bias > bias_limit_pct).any(axis=1)
+        table = table.sort_values("mean_rank", kind="stable")
+        pool = table[~table["biased"]]
+        note = ""
+        if pool.empty:
+            pool = table
+            note = (f"Every model's total is off by more than {bias_limit_pct:g}% on "
+                    "purchases or revenue: the best mean rank is shown, but none is "
+                    "trustworthy for totals.")
+        table["recommended"] = table.index == (pool.index[0] if len(pool) else None)
+        table.attrs["note"] = note
+        table.attrs["bias_limit_pct"] = bias_limit_pct
+        return table
 
     def winners(self) -> pd.Series:
         """The best model per (target, metric); bias is best closest to zero.

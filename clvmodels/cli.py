@@ -288,12 +288,24 @@ _SHORT_METRICS = {"bias_pct": "bias %", "spearman": "rank r", "top10_capture": "
                   "top20_capture": "top20"}
 
 
-def _show_leaderboard(board: pd.DataFrame, title: str) -> None:
-    """The leaderboard as one table per target, models in rows (fits 80 columns)."""
+def _show_leaderboard(result, title: str) -> None:
+    """The overall recommendation, then the leaderboard as one table per target with
+    models in rows (fits 80 columns)."""
+    board = result.leaderboard()
     for target in dict.fromkeys(board.columns.get_level_values(0)):
         frame = board[target].round(3).rename(columns=_SHORT_METRICS)
         frame.index.name = "model"
         _show(frame, f"{title}: {target}", compact=True)
+    table = result.recommendation()
+    if not table.empty:
+        best = table.index[table["recommended"]][0]
+        biased = ", ".join(table.index[table["biased"]])
+        out.print(f"Recommended: [bold]{escape(best)}[/] (best mean rank over the MAE, RMSE and "
+                  f"|bias| of purchases and revenue"
+                  + (f"; not recommended, total off by more than "
+                     f"{table.attrs['bias_limit_pct']:g}%: {escape(biased)}" if biased else "")
+                  + ")." + (f" {escape(table.attrs['note'])}" if table.attrs.get("note") else ""),
+                  soft_wrap=False)
 
 
 def _fmt(value) -> str:
@@ -597,7 +609,7 @@ def backtest(
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"backtest written to {output}/")
-    _show_leaderboard(result.leaderboard(), "Leaderboard (mean over cutoffs)")
+    _show_leaderboard(result, "Leaderboard (mean over cutoffs)")
 
 
 def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
@@ -672,7 +684,7 @@ def demo(
         step(f"scoring {len(rfm):,} customers")
         predict_clv(rfm, purchases, spend, horizon=52, time_unit="W", discount_rate=0.1,
                     discount_period="Y", path=output / "clv.csv")
-    _show_leaderboard(result.leaderboard(), "Leaderboard on the CDNOW holdout (weeks 40-78)")
+    _show_leaderboard(result, "Leaderboard on the CDNOW holdout (weeks 40-78)")
     err.print(f"report: {output / 'report.html'}   per-customer CLV: {output / 'clv.csv'}")
 
 

@@ -228,6 +228,29 @@ def _data_section(result) -> str:
     return "".join(out)
 
 
+def _recommendation_html(result) -> str:
+    """The overall recommendation, shown before the per-metric winners."""
+    if not hasattr(result, "recommendation"):
+        return ""
+    table = result.recommendation()
+    if table.empty:
+        return ""
+    best = table.index[table["recommended"]][0]
+    limit = table.attrs["bias_limit_pct"]
+    text = (f"<b>Recommended: {_e(best)}</b> (mean rank {table.loc[best, 'mean_rank']:.2f} "
+            "over the MAE, RMSE and absolute bias of purchases and revenue; ranks of "
+            + ", ".join(f"{_e(m)} {r:.2f}" for m, r in table["mean_rank"].items()) + ").")
+    biased = table[table["biased"]]
+    if len(biased):
+        text += (f" Not recommended because their total is off by more than {limit:g}%: "
+                 + "; ".join(f"{_e(m)} (purchases {row.purchases_bias_pct:+.1f}%, revenue "
+                             f"{row.revenue_bias_pct:+.1f}%)" for m, row in biased.iterrows())
+                 + ".")
+    if table.attrs.get("note"):
+        text += " " + _e(table.attrs["note"])
+    return f'<p class="headline">{text}</p>'
+
+
 def _leaderboard_section(result) -> str:
     board = result.leaderboard()
     winners = result.winners()
@@ -235,6 +258,7 @@ def _leaderboard_section(result) -> str:
     out = ['<section id="leaderboard"><h2>Leaderboard</h2>']
     if board.empty:
         return out[0] + '<p class="note">No model was scored.</p></section>'
+    out.append(_recommendation_html(result))
     wins = pd.Series(list(winners.values), dtype=object).value_counts()
     if not wins.empty:
         parts = [f"{_e(name)} on {count}" for name, count in wins.items()]
