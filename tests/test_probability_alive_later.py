@@ -69,3 +69,24 @@ def test_bgnbd_one_time_buyers_are_no_longer_certain_to_be_alive(fitted_bgnbd,
     once = _cdnow_summary_cached[_cdnow_summary_cached["frequency"] == 0]
     assert (fitted_bgnbd.probability_alive(once) == 1.0).all()
     assert (fitted_bgnbd.probability_alive(once, t=52.0) < 1.0).all()
+
+
+def test_the_report_warns_about_bgnbd_one_time_buyers():
+    import warnings
+
+    import clvmodels
+    from clvmodels.models.beta_geo import BetaGeoModel
+    from clvmodels.models.gamma_gamma import GammaGammaModel
+    from clvmodels.models.pareto_nbd import ParetoNBDModel
+    from clvmodels.report.html import render_report
+
+    log = clvmodels.datasets.load_cdnow("sample")
+    notes = {}
+    for name, model in (("bgnbd", BetaGeoModel()), ("pareto_nbd", ParetoNBDModel())):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = clvmodels.backtest(log, "customer_id", "date", "amount",
+                                        calibration_period_end="1997-09-30", time_unit="W",
+                                        models={name: (model, GammaGammaModel())})
+        notes[name] = "calls every customer without one alive" in render_report(result)
+    assert notes == {"bgnbd": True, "pareto_nbd": False}

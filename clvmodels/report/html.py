@@ -407,6 +407,14 @@ def _matrices_section(result) -> str:
         return _figure_html(fig, f"P(alive) and expected purchases of {name}", caption)
 
     out.append(_guarded("frequency/recency matrices", build))
+    if type(model).__name__ == "BetaGeoModel":
+        out.append('<p class="note">BG/NBD lets customers drop out only right after a repeat '
+                   "purchase, so it calls every customer without one alive (P(alive) = 1), "
+                   "however long ago they bought: in the export their RFM segment and "
+                   "lifecycle stage say more about them, and "
+                   "<code>probability_alive(summary, t=...)</code> gives the dropout the "
+                   "model expects from now on. MBG/NBD and Pareto/NBD do not have this "
+                   "blind spot.</p>")
     out.append("</section>")
     return "".join(out)
 
