@@ -1300,7 +1300,8 @@ class TransactionModel(ParametricModel):
 
     def expected_purchases(self, summary: pd.DataFrame, t, t_start=None, *,
                            interval: float | None = None, return_draws: bool = False,
-                           n_draws: int | None = None, random_state=None):
+                           n_draws: int | None = None, random_state=None,
+                           interval_kind: str = "expected"):
         """Expected number of purchases of each customer after the observation end.
 
         Parameters
@@ -1316,6 +1317,17 @@ class TransactionModel(ParametricModel):
             otherwise) and a Series back.
         t_start
             If given, purchases in ``(T + t_start, T + t]`` instead.
+        interval_kind
+            ``"expected"`` (default): the interval of the *expected* number of
+            purchases over parameter draws (how sure the model is of the mean).
+            ``"predictive"``: the interval of the number of purchases the customer
+            will make, from P(X(t) = n | history) (FHL eq. 8 given alive; mixed
+            over posterior draws for NUTS/ADVI fits, the plug-in estimate
+            otherwise, whose uncertainty is small beside a customer's own): from
+            the ``(1 - interval) / 2`` quantile up to the smallest count that
+            holds at least ``interval`` of the probability. What users mean by
+            "this customer will buy between L and U"; whole numbers, so at least
+            ``interval`` of customers fall in it. Scalar ``t`` only.
         {uncertainty}
         Returns
         -------
@@ -1323,6 +1335,12 @@ class TransactionModel(ParametricModel):
         id. With ``interval``: a DataFrame ``mean, lower, upper`` (scalar ``t``) or
         with columns ``(t, statistic)``.
         """
+        if interval_kind not in ("expected", "predictive"):
+            raise ValueError(f"interval_kind must be 'expected' or 'predictive', got "
+                             f"{interval_kind!r}.")
+        if interval_kind == "predictive" and interval is not None:
+            return self._predictive_purchases(summary, t, t_start, interval, n_draws,
+                                              random_state)
         if isinstance(t, pd.Series):
             if t_start is not None:
                 raise ValueError("t_start is not available with one horizon per customer.")
@@ -1358,6 +1376,61 @@ class TransactionModel(ParametricModel):
         if scalar:
             return pd.Series(values[:, 0], index=index, name="expected_purchases")
         return pd.DataFrame(values, index=index, columns=pd.Index(horizons, name="t"))
+
+    #: Posterior draws mixed into a predictive interval of a NUTS/ADVI fit (default).
+    PREDICTIVE_DRAWS: ClassVar[int] = 200
+
+    def _predictive_purchases(self, summary, t, t_start, interval, n_draws, random_state):
+        """``expected_purchases(..., interval_kind="predictive")``: the mean, and the
+        quantiles of the number of purchases in ``(T, T + t]``."""
+        lo_q, hi_q = interval_quantiles(interval)
+        horizon, scalar = _as_horizons(t)
+        if t_start is not None or not scalar or isinstance(t, pd.Series):
+            raise ValueError("A predictive interval takes one horizon t (a number), "
+                             "without t_start.")
+        mean = self.expected_purchases(summary, float(horizon[0]))
+        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        if self._has_posterior():
+            n = int(n_draws) if n_draws is not None else self.PREDICTIVE_DRAWS
+            draws = self._prediction_draws(n, random_state)
+        else:
+            draws = np.asarray([self._params_tuple()])
+        f = self.formulas
+        # The interval starts at the (1 - interval) / 2 quantile and ends where it
+        # holds at least ``interval`` of the probability: when that quantile is 0
+        # (most customers), no probability is lost below it, so the upper end need
+        # not reach the (1 + interval) / 2 quantile (less conservative for counts).
+        lower = np.full(len(index), -1.0)
+        upper = np.full(len(index), -1.0)
+        target = np.full(len(index), np.inf)  # P(X < lower) + interval, once lower is known
+        cdf = np.zeros(len(index))
+        step, start = 16, 0
+        while (upper < 0).any():
+            counts = np.arange(start, start + step, dtype=float)
+            todo = upper < 0
+            pmf = np.mean([f.conditional_probability_of_purchases(
+                counts[None, :], float(horizon[0]), x[todo, None], t_x[todo, None],
+                T[todo, None], *params) for params in draws], axis=0)
+            running = cdf[todo, None] + np.cumsum(pmf, axis=1)
+            low, goal = lower[todo], target[todo]
+            new = (low < 0) & (running >= lo_q - 1e-12).any(axis=1)
+            at = np.argmax(running >= lo_q - 1e-12, axis=1)
+            rows = np.flatnonzero(new)
+            low[rows] = counts[at[rows]]
+            goal[rows] = running[rows, at[rows]] - pmf[rows, at[rows]] + interval
+            reached = running >= np.minimum(goal, 1.0)[:, None] - 1e-12
+            up = upper[todo]
+            found = reached.any(axis=1) & (up < 0)
+            up[found] = counts[np.argmax(reached, axis=1)[found]]
+            lower[todo], target[todo], upper[todo] = low, goal, up
+            cdf[todo] = running[:, -1]
+            start += step
+            step *= 2
+            if start > 1e6:  # pragma: no cover - a pmf that never sums to one
+                raise ConvergenceError("The predictive distribution of purchases did not "
+                                       "sum to one within a million purchases.")
+        return pd.DataFrame({"mean": mean.to_numpy(), "lower": lower, "upper": upper},
+                            index=index)
 
     def _cumulative_purchases(self, t, x, t_x, T, params):
         """Expected purchases in ``(T, T + t]``, broadcast elementwise over the arrays."""
