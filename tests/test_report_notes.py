@@ -32,3 +32,22 @@ def test_extreme_spenders_and_kept_duplicates_reach_the_report():
     assert f"duplicate rows kept: {notes['duplicate_rows_kept']:,}" in row["notes"]
     html = render_report(result)
     assert "Kept but flagged" in html and "extreme monetary customers: 1" in html
+
+
+def test_a_rolling_backtest_shows_the_calibration_of_every_cutoff():
+    import re
+
+    from clvmodels.backtest import PastRateModel
+
+    log = clvmodels.datasets.load_cdnow("sample")
+    cuts = ["1997-06-30", "1997-09-30", "1997-12-31"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = clvmodels.backtest(log, "customer_id", "date", "amount", cutoffs=cuts,
+                                    holdout_length=13, time_unit="W",
+                                    models={"past_rate": PastRateModel()})
+    html = render_report(result)
+    section = html[html.index('<section id="calibration">'):]
+    section = section[:section.index("</section>")]
+    alts = re.findall(r'alt="Calibration at the cutoff (\d{4}-\d{2}-\d{2})', section)
+    assert alts == cuts

@@ -347,17 +347,21 @@ def _tracking_section(result, colors) -> str:
 
 def _calibration_section(result, colors) -> str:
     out = ['<section id="calibration"><h2>Calibration vs holdout</h2>']
-    cut = cutoffs(result)[-1]
-    fig = plots.calibration_figure(result, cut, "purchases", colors)
-    if fig is None:
-        return out[0] + '<p class="note">No decile table to show.</p></section>'
     caption = ("Customers split into ten equal groups by their predicted number of purchases "
                "(1 = lowest). In each group: mean predicted and mean actual purchases in the "
                "holdout. A well-calibrated model's dashed line lies on the black one.")
-    if len(cutoffs(result)) > 1:
-        caption += f" Cutoff {_date(cut)} (the latest)."
-    out.append(_figure_html(fig, "Calibration: predicted vs actual purchases per decile",
-                            caption))
+    rolling = len(cutoffs(result)) > 1
+    figures = []
+    for cut in cutoffs(result):  # one panel set per cutoff of a rolling backtest
+        fig = plots.calibration_figure(result, cut, "purchases", colors)
+        if fig is None:
+            continue
+        figures.append(_figure_html(
+            fig, f"Calibration at the cutoff {_date(cut)}: predicted vs actual purchases "
+                 "per decile", caption + (f" Cutoff {_date(cut)}." if rolling else "")))
+    if not figures:
+        return out[0] + '<p class="note">No decile table to show.</p></section>'
+    out.extend(figures)
     out.append("</section>")
     return "".join(out)
 
