@@ -437,6 +437,42 @@ def _fit_pair(rfm: pd.DataFrame, model: str, step, method: str = "mle", draws: i
     return purchases, spend
 
 
+def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon, time_unit,
+                       datetime_format, returns) -> str:
+    """``predict --model auto``: the purchase model a backtest recommends.
+
+    BG/NBD, MBG/NBD and Pareto/NBD (each with Gamma-Gamma) are fitted on the log
+    up to ``horizon`` steps before its end (half the log when it is shorter than
+    twice that) and scored on the rest; the pick is
+    :meth:`BacktestResult.recommendation`'s.
+    """
+    from .backtest import backtest as run
+    from .units import unit_days
+
+    end = pd.Timestamp(rfm.attrs["observation_period_end"])
+    span_days = float(rfm["T"].max()) * unit_days(time_unit)
+    holdout_days = min(horizon * unit_days(time_unit), span_days / 2.0)
+    cutoff = (end - pd.Timedelta(days=holdout_days)).normalize()
+    step(f"choosing the model: backtest with the holdout after {cutoff.date()}")
+    from .models.gamma_gamma import GammaGammaModel
+
+    candidates = {name: (_purchase_model(name, "mle"),
+                         GammaGammaModel(nonpositive_spend="exclude"))
+                  for name in _PURCHASE_MODELS}
+    result = run(_source(log), customer_id, datetime, amount, calibration_period_end=cutoff,
+                 observation_period_end=end, time_unit=time_unit, models=candidates,
+                 progress=step, datetime_format=datetime_format, returns=returns,
+                 **_CLEANING)
+    table = result.recommendation()
+    chosen = str(table.index[table["recommended"]][0])
+    err.print(f"model chosen by the backtest: {chosen} (mean rank "
+              f"{table.loc[chosen, 'mean_rank']:.2f} over MAE, RMSE and |bias| of purchases "
+              f"and revenue, holdout after {cutoff.date()})"
+              + (f"; {table.attrs['note']}" if table.attrs.get("note") else ""),
+              highlight=False, soft_wrap=True)
+    return chosen
+
+
 def _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                    datetime_format, returns):
     return rfm_summary(_source(log), customer_id, datetime, amount,
@@ -484,7 +520,11 @@ def predict(
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.csv or .parquet)."),
     models: Optional[Path] = typer.Option(
         None, "--models", help="Folder written by 'clvmodels fit' (default: fit now)."),
-    model: str = typer.Option("bgnbd", "--model", help="Model to fit when --models is not given."),
+    model: str = typer.Option(
+        "bgnbd", "--model",
+        help="Model to fit when --models is not given: bgnbd, mbgnbd, pareto_nbd, or auto "
+             "(the one a backtest of the three recommends, holding out the last --horizon "
+             "steps, or half the log if it is shorter than twice that)."),
     horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
     time_unit: str = typer.Option("W", "--time-unit", help="Unit of the summary and horizon."),
     discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
@@ -509,6 +549,11 @@ def predict(
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
+        if models is None and model == "auto":
+            model = _recommended_model(log, rfm, step, customer_id=customer_id,
+                                       datetime=datetime, amount=amount, horizon=horizon,
+                                       time_unit=time_unit, datetime_format=datetime_format,
+                                       returns=returns)
         if models is not None:
             step(f"loading models from {models}")
             purchases, spend = _load_models(models)

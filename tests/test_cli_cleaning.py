@@ -53,3 +53,35 @@ def test_cleaning_options_reach_the_summary(tmp_path):
     summary = pd.read_csv(out, dtype={"customer_id": str}).set_index("customer_id")
     assert summary.loc["b", "frequency"] == 2  # the zero-amount day is kept, and counted
     assert "zero" in kept.stderr and "duplicate" in kept.stderr
+
+
+def test_predict_model_auto_uses_the_backtest_recommendation(tmp_path):
+    import warnings
+
+    import clvmodels
+    from clvmodels.models.gamma_gamma import GammaGammaModel
+    from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
+    from clvmodels.models.pareto_nbd import ParetoNBDModel
+
+    out = tmp_path / "clv.csv"
+    done = _cli("predict", "cdnow:sample", "--model", "auto", "--interval", "0", "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    # The log spans 78 weeks: the holdout is its second half, after 1997-09-30.
+    log = clvmodels.datasets.load_cdnow("sample")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = clvmodels.backtest(
+            log, "customer_id", "date", "amount", calibration_period_end="1997-09-30",
+            time_unit="W", models={
+                "bgnbd": (clvmodels.BetaGeoModel(), GammaGammaModel(nonpositive_spend="exclude")),
+                "mbgnbd": (ModifiedBetaGeoModel(), GammaGammaModel(nonpositive_spend="exclude")),
+                "pareto_nbd": (ParetoNBDModel(), GammaGammaModel(nonpositive_spend="exclude"))})
+    table = result.recommendation()
+    chosen = table.index[table["recommended"]][0]
+    assert f"model chosen by the backtest: {chosen}" in done.stderr
+    assert "holdout after 1997-09-30" in done.stderr
+    classes = {"bgnbd": "BetaGeoModel", "mbgnbd": "ModifiedBetaGeoModel",
+               "pareto_nbd": "ParetoNBDModel"}
+    written = pd.read_csv(out)
+    assert set(written["model"]) == {f"{classes[chosen]} + GammaGammaModel"}
+    assert len(written) == 2357
