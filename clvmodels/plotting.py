@@ -25,8 +25,11 @@ __all__ = [
     "matrix_values",
     "plot_calibration_purchases_vs_holdout_purchases",
     "plot_customer_exposure",
+    "plot_cumulative_transactions",
     "plot_frequency_recency_matrix",
+    "plot_incremental_transactions",
     "plot_period_transactions",
+    "plot_probability_alive_history",
     "plot_probability_alive_matrix",
     "plot_spend_distribution",
 ]
@@ -297,3 +300,147 @@ def plot_spend_distribution(spend_model, summary: pd.DataFrame, ax=None, bins: i
     ax.set_title(f"Distribution of mean spend ({len(z)} repeat customers)")
     ax.legend(frameon=False)
     return ax
+
+
+# ---------------------------------------------------------------------------
+# Plots from a transaction log
+
+
+def _days(transactions, customer_id_col, datetime_col, observation_period_end):
+    from .data import purchase_days
+
+    return purchase_days(transactions, customer_id_col, datetime_col,
+                         observation_period_end=observation_period_end)
+
+
+def plot_probability_alive_history(model, transactions: pd.DataFrame, customer_id,
+                                   customer_id_col: str, datetime_col: str, *,
+                                   observation_period_end=None, n_points: int = 200,
+                                   ax=None):
+    """One customer's P(alive) over time, with their purchases marked.
+
+    At each of ``n_points`` dates from the customer's first purchase to
+    ``observation_period_end`` (default: the last date of the log) the
+    customer's frequency, recency and ``T`` are recomputed from their purchase
+    days (the validation and merging of :func:`clvmodels.purchase_days`), in the
+    model's time unit, and ``model.probability_alive`` evaluated. ``ax.lines[0]``
+    is the path (x: dates as matplotlib date numbers); the purchases are
+    ``ax.lines[1:]`` (vertical lines).
+    """
+    from .exceptions import DataError
+    from .units import unit_days
+
+    if n_points < 2:
+        raise ValueError(f"n_points must be at least 2, got {n_points!r}.")
+    if observation_period_end is None:
+        observation_period_end = pd.to_datetime(transactions[datetime_col]).max()
+    days = _days(transactions, customer_id_col, datetime_col, observation_period_end)
+    mine = days[days[customer_id_col] == customer_id]
+    if mine.empty:
+        raise DataError(f"Customer {customer_id!r} has no purchase in {customer_id_col!r} "
+                        f"up to {observation_period_end}.", column=customer_id_col,
+                        rule="customer_not_found", n_rows=0, examples=[customer_id])
+    times = pd.to_datetime(mine[datetime_col]).sort_values().to_numpy()
+    first = times[0]
+    end = pd.Timestamp(observation_period_end).to_datetime64()
+    unit = getattr(model, "time_unit_", None) or "D"
+    scale = np.timedelta64(1, "s") * (unit_days(unit) * 86_400)
+    dates = first + (end - first) * np.linspace(0.0, 1.0, n_points)
+    bought = np.searchsorted(times, dates, side="right")  # purchases up to each date
+    grid = pd.DataFrame({"frequency": (bought - 1).astype(float),
+                         "recency": (times[bought - 1] - first) / scale,
+                         "T": (dates - first) / scale, "monetary_value": 1.0})
+    grid.attrs["time_unit"] = unit
+    alive = np.asarray(model.probability_alive(grid), dtype=float)
+    ax = _axes(ax, 8.0, 3.8)
+    ax.plot(dates, alive, color=_MODEL, linewidth=1.8, label="P(alive)")
+    for i, t in enumerate(times):
+        ax.axvline(t, color=_ACTUAL, linestyle=":", linewidth=1.0,
+                   label="Purchase" if i == 0 else None)
+    ax.set_ylim(0.0, 1.05)
+    ax.set_xlabel("Date")
+    ax.set_ylabel("P(alive)")
+    ax.set_title(f"Customer {customer_id}: P(alive) over time ({len(times)} purchase days)")
+    ax.legend(frameon=False, loc="lower left")
+    return ax
+
+
+def _tracking(model, transactions, customer_id_col, datetime_col, observation_period_end,
+              freq):
+    from .units import unit_days
+
+    if observation_period_end is None:
+        observation_period_end = pd.to_datetime(transactions[datetime_col]).max()
+    days = _days(transactions, customer_id_col, datetime_col, observation_period_end)
+    unit = getattr(model, "time_unit_", None) or "D"
+    step = freq or unit
+    codes = pd.factorize(days[customer_id_col])[0]
+    when = pd.to_datetime(days[datetime_col]).to_numpy()
+    births = pd.Series(when).groupby(codes).transform("min").to_numpy()
+    start = when.min()
+    end = pd.Timestamp(observation_period_end).to_datetime64()
+    width = np.timedelta64(1, "s") * (unit_days(step) * 86_400)
+    n = int(np.ceil((end - start) / width))
+    edges = start + width * np.arange(1, n + 1)
+    edges[-1] = min(edges[-1], end) if n else end
+    repeat = when[when > births]
+    actual = np.searchsorted(np.sort(repeat), edges, side="right").astype(float)
+    # One birth per customer (births has one per purchase day).
+    birth_days = np.unique(pd.Series(when).groupby(codes).min().to_numpy(), return_counts=True)
+    unit_scale = np.timedelta64(1, "s") * (unit_days(unit) * 86_400)
+    predicted = np.zeros(len(edges))
+    for b, count in zip(*birth_days):
+        age = (edges - b) / unit_scale
+        live = age > 0
+        if live.any():
+            values = np.asarray(model.expected_purchases_new_customer(age[live]), dtype=float)
+            predicted[live] += count * values
+    return edges, actual, predicted, step
+
+
+def _tracking_axes(ax, edges, actual, predicted, model, calibration_period_end, title, ylabel):
+    ax = _axes(ax, 8.0, 4.2)
+    ax.plot(edges, actual, color=_ACTUAL, linewidth=2.2, label="Actual")
+    ax.plot(edges, predicted, color=_MODEL, linestyle="--", linewidth=1.8,
+            label=f"Model ({type(model).__name__})")
+    if calibration_period_end is not None:
+        ax.axvline(pd.Timestamp(calibration_period_end).to_datetime64(), color="#8a8a8a",
+                   linestyle=":", linewidth=1.2, label="End of calibration")
+    ax.set_xlabel("Date")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(frameon=False, loc="upper left")
+    return ax
+
+
+def plot_cumulative_transactions(model, transactions: pd.DataFrame, customer_id_col: str,
+                                 datetime_col: str, *, calibration_period_end=None,
+                                 observation_period_end=None, freq: str | None = None,
+                                 ax=None):
+    """Cumulative repeat purchases of all customers in the log: actual vs model.
+
+    Every customer enters at their first purchase day; the model's curve at a
+    date is the sum over customers of ``expected_purchases_new_customer(age)``
+    (their expected repeat purchases since their first one), so after
+    ``calibration_period_end`` (a vertical line) it forecasts. Points every
+    ``freq`` (a time unit; default the model's). ``ax.lines[0]`` actual,
+    ``ax.lines[1]`` model.
+    """
+    edges, actual, predicted, step = _tracking(model, transactions, customer_id_col,
+                                               datetime_col, observation_period_end, freq)
+    return _tracking_axes(ax, edges, actual, predicted, model, calibration_period_end,
+                          "Tracking cumulative repeat purchases", "Cumulative repeat purchases")
+
+
+def plot_incremental_transactions(model, transactions: pd.DataFrame, customer_id_col: str,
+                                  datetime_col: str, *, calibration_period_end=None,
+                                  observation_period_end=None, freq: str | None = None,
+                                  ax=None):
+    """Repeat purchases per period (``freq``, default the model's time unit): actual vs
+    model; the differences of :func:`plot_cumulative_transactions`."""
+    edges, actual, predicted, step = _tracking(model, transactions, customer_id_col,
+                                               datetime_col, observation_period_end, freq)
+    return _tracking_axes(ax, edges, np.diff(actual, prepend=0.0),
+                          np.diff(predicted, prepend=0.0), model, calibration_period_end,
+                          "Tracking repeat purchases per period",
+                          f"Repeat purchases per {_UNITS.get(step, step).rstrip('s')}")

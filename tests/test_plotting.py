@@ -172,3 +172,54 @@ def test_plotting_is_a_module_attribute_without_importing_matplotlib():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.fixture(scope="module")
+def log():
+    return clvmodels.datasets.load_cdnow("sample")
+
+
+def _full_summary(log):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return clvmodels.rfm_summary(log, "customer_id", "date", time_unit="W",
+                                     observation_period_end=log["date"].max())
+
+
+def test_probability_alive_history_of_one_customer(log, bgf):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ax = plotting.plot_probability_alive_history(bgf, log, 4, "customer_id", "date",
+                                                     n_points=50)
+    _check_rendered(ax)
+    path = np.asarray(ax.lines[0].get_ydata())
+    full = _full_summary(log)
+    # The last point is the customer's P(alive) at the end of the log.
+    assert path[-1] == pytest.approx(float(bgf.probability_alive(full.loc[[4]]).iloc[0]),
+                                     rel=1e-6)
+    assert path[0] == pytest.approx(1.0)  # no repeat purchase yet
+    # One vertical line per purchase day; P(alive) jumps up at a purchase after a gap.
+    assert len(ax.lines) - 1 == int(full.loc[4, "frequency"]) + 1
+    assert path.min() < path[-1] < 1.0
+
+
+def test_cumulative_and_incremental_tracking(log, bgf):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cum = plotting.plot_cumulative_transactions(bgf, log, "customer_id", "date",
+                                                    calibration_period_end="1997-09-30")
+        inc = plotting.plot_incremental_transactions(bgf, log, "customer_id", "date")
+    _check_rendered(cum)
+    _check_rendered(inc)
+    full = _full_summary(log)
+    actual, model = (np.asarray(line.get_ydata()) for line in cum.lines[:2])
+    # At the end of the log: every repeat purchase day, and the model's expected
+    # repeat purchases of every customer over their own T.
+    assert actual[-1] == full["frequency"].sum()
+    expected = np.asarray(bgf.expected_purchases_new_customer(full["T"].to_numpy()))
+    assert model[-1] == pytest.approx(expected.sum(), rel=1e-6)
+    assert np.all(np.diff(actual) >= 0) and np.all(np.diff(model) >= 0)
+    np.testing.assert_allclose(np.cumsum(inc.lines[0].get_ydata()), actual)
+    np.testing.assert_allclose(np.cumsum(inc.lines[1].get_ydata()), model)
+    # Weekly points (the model's unit) over the 78 weeks of the sample.
+    assert len(actual) == int(np.ceil(full["T"].max()))
