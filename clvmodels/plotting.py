@@ -380,9 +380,9 @@ def _tracking(model, transactions, customer_id_col, datetime_col, observation_pe
     start = when.min()
     end = pd.Timestamp(observation_period_end).to_datetime64()
     width = np.timedelta64(1, "s") * (unit_days(step) * 86_400)
-    n = int(np.ceil((end - start) / width))
+    n = max(int(np.ceil((end - start) / width)), 1)
     edges = start + width * np.arange(1, n + 1)
-    edges[-1] = min(edges[-1], end) if n else end
+    edges[-1] = min(edges[-1], end)
     repeat = when[when > births]
     actual = np.searchsorted(np.sort(repeat), edges, side="right").astype(float)
     # One birth per customer (births has one per purchase day).

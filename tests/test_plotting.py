@@ -223,3 +223,48 @@ def test_cumulative_and_incremental_tracking(log, bgf):
     np.testing.assert_allclose(np.cumsum(inc.lines[1].get_ydata()), model)
     # Weekly points (the model's unit) over the 78 weeks of the sample.
     assert len(actual) == int(np.ceil(full["T"].max()))
+
+
+def test_report_gain_and_lift_lines_stay_apart_when_models_rank_alike():
+    from types import SimpleNamespace
+
+    from clvmodels.report import plots
+
+    rng = np.random.default_rng(0)
+    actual = rng.gamma(1.0, 10.0, size=50)
+    predicted = actual + rng.normal(0, 1, size=50)
+    cutoff = pd.Timestamp("1997-09-30")
+    # Three models with the same ranking: identical gain and lift curves.
+    preds = pd.concat([pd.DataFrame({"model": name, "cutoff": cutoff, "actual_revenue": actual,
+                                     "predicted_revenue": predicted * k})
+                       for name, k in [("a", 1.0), ("b", 2.0), ("c", 3.0)]])
+    result = SimpleNamespace(predictions=preds, summaries={cutoff: pd.DataFrame()},
+                             time_unit="W")
+    fig = plots.gain_figure(result, cutoff, colors={"a": "C0", "b": "C1", "c": "C2"})
+    for ax in fig.axes:
+        lines = [line for line in ax.lines if line.get_label() in ("a", "b", "c")]
+        assert len(lines) == 3
+        np.testing.assert_allclose(lines[0].get_ydata(), lines[2].get_ydata())
+        looks = {(line.get_marker(), str(line.get_linestyle())) for line in lines}
+        assert len(looks) == 3
+
+
+def test_report_shows_one_matrix_per_transaction_model(summary, bgf):
+    from types import SimpleNamespace
+
+    from clvmodels.report import html, plots
+
+    mbg = clvmodels.ModifiedBetaGeoModel().fit(summary)
+    cutoff = pd.Timestamp("1997-09-30")
+    names = ["bgnbd", "bgnbd_again", "mbgnbd"]
+    result = SimpleNamespace(
+        fitted={("bgnbd", cutoff): bgf, ("bgnbd_again", cutoff): bgf,
+                ("mbgnbd", cutoff): mbg},
+        metrics=pd.DataFrame({"model": names, "cutoff": cutoff}),
+        failures=pd.DataFrame(), summaries={cutoff: summary}, time_unit="W")
+    found = plots.matrix_models(result, cutoff)
+    assert [(name, type(model).__name__) for name, _, model in found] == [
+        ("bgnbd", "BetaGeoModel"), ("mbgnbd", "ModifiedBetaGeoModel")]
+    text = html._matrices_section(result)
+    assert text.count("<figure>") == 2
+    assert "mbgnbd (ModifiedBetaGeoModel)" in text and "bgnbd (BetaGeoModel)" in text
