@@ -4,7 +4,7 @@ transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`
 :func:`predict_clv` (export) and the HTML report.
 """
 
-from . import datasets, simulate
+from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .data import purchase_days, read_transactions, rfm_summary
@@ -41,6 +41,7 @@ __all__ = [
     "kpis",
     "lifecycle_stages",
     "load",
+    "plotting",
     "predict_clv",
     "purchase_days",
     "read_transactions",

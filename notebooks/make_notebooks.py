@@ -81,6 +81,41 @@ NOTEBOOKS = {
             "np.testing.assert_allclose(gg_paper.params_[[\"p\", \"q\", \"v\"]], [6.25, 3.74, 15.44],\n"
             "                           rtol=2e-3)\n"
             "bg_paper.params_.round(3)"),
+        new_markdown_cell(
+            "## 7. Plots to check a fit\n"
+            "`clvmodels.plotting` draws on a matplotlib `Axes` you give it (or a new figure) "
+            "and returns it: repeat purchases in calibration, actual vs simulated from the "
+            "model; holdout purchases by calibration frequency; P(alive) and expected "
+            "purchases by frequency and recency. BG/NBD calls every customer without a "
+            "repeat purchase alive (the bottom row of its P(alive) matrix is 1, however old "
+            "they are); MBG/NBD and Pareto/NBD do not."),
+        new_code_cell(
+            "%matplotlib inline\n"
+            "from matplotlib.figure import Figure\n\n"
+            "from clvmodels import plotting\n\n"
+            "fig = Figure(figsize=(12, 8), layout=\"constrained\")\n"
+            "axes = fig.subplots(2, 2)\n"
+            "plotting.plot_period_transactions(bg_paper, calibration, ax=axes[0, 0])\n"
+            "plotting.plot_calibration_purchases_vs_holdout_purchases(bg_paper, calibration, "
+            "ax=axes[0, 1])\n"
+            "plotting.plot_probability_alive_matrix(bg_paper, calibration, ax=axes[1, 0])\n"
+            "plotting.plot_frequency_recency_matrix(bg_paper, calibration, t=13, ax=axes[1, 1])\n"
+            "fig"),
+        new_markdown_cell(
+            "Tracking the whole log (the model fitted on calibration forecasts after the "
+            "dotted line), one customer's P(alive) over time with their purchases, when "
+            "customers arrived and last bought, and the Gamma-Gamma spend check."),
+        new_code_cell(
+            "fig = Figure(figsize=(12, 8), layout=\"constrained\")\n"
+            "axes = fig.subplots(2, 2)\n"
+            "plotting.plot_cumulative_transactions(bg_paper, sample, \"customer_id\", \"date\",\n"
+            "                                      calibration_period_end=\"1997-09-30\", "
+            "ax=axes[0, 0])\n"
+            "plotting.plot_probability_alive_history(bg_paper, sample, 4, \"customer_id\", "
+            "\"date\", ax=axes[0, 1])\n"
+            "plotting.plot_customer_exposure(calibration, n=60, ax=axes[1, 0])\n"
+            "plotting.plot_spend_distribution(gg_paper, calibration, ax=axes[1, 1])\n"
+            "fig"),
     ],
     "02_backtest.ipynb": [
         new_markdown_cell(

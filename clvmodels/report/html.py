@@ -10,7 +10,7 @@ e-mail. Sections:
 3. tracking of cumulative purchases into the holdout, actual vs each model;
 4. calibration: mean predicted vs actual per decile of predicted purchases;
 5. gain and lift of holdout revenue;
-6. P(alive) and expected-purchase matrices of the first probabilistic model;
+6. P(alive) and expected-purchase matrices of every transaction model;
 7. parameters with intervals, fit diagnostics and failed fits.
 
 Example
@@ -386,39 +386,41 @@ def _gain_section(result, colors) -> str:
 def _matrices_section(result) -> str:
     out = ['<section id="matrices"><h2>Frequency / recency matrices</h2>']
     cut = cutoffs(result)[-1]
-    found = plots.matrix_model(result, cut)
+    found = plots.matrix_models(result, cut)
     summary = result.summaries.get(cut)
-    if found is None or summary is None or summary.empty:
+    if not found or summary is None or summary.empty:
         return out[0] + ('<p class="note">No fitted model gives P(alive) and expected '
                          "purchases per customer (e.g. BG/NBD), so there is no matrix to "
                          "show.</p></section>")
-    name, role, model = found
     horizon = (float(summary["duration_holdout"].iloc[0]) if "duration_holdout" in summary
                else float(summary["T"].max()))
     unit = summary.attrs.get("time_unit", result.time_unit)
+    out.append(f'<p class="note">One pair of matrices per transaction model, at the cutoff '
+               f"{_date(cut)}: for a customer with a given number of repeat purchases "
+               "(frequency) and time of the last one (recency), the probability of still "
+               "being a customer and the purchases expected in the holdout horizon "
+               f"({horizon:g} {unit_name(unit)}). Customers who bought recently and often "
+               "are the most valuable (upper right). The bottom row, customers without a "
+               "repeat purchase, has one value throughout; frequencies go up to the 99.5th "
+               "percentile of the customers'. The same figures come from "
+               "<code>clvmodels.plotting.plot_probability_alive_matrix</code> and "
+               "<code>plot_frequency_recency_matrix</code>.</p>")
+    for name, _role, model in found:
+        label = f"{name} ({type(model).__name__})"
 
-    def build() -> str:
-        fig = plots.matrix_figure(model, summary, horizon, unit,
-                                  title=f"{name} ({type(model).__name__})")
-        caption = (f"{name} ({type(model).__name__}) at the cutoff {_date(cut)}: for a "
-                   "customer with a given number of repeat purchases (frequency) and time of "
-                   "the last one (recency), the probability of still being a customer and the "
-                   f"purchases expected in the holdout horizon ({horizon:g} "
-                   f"{unit_name(unit)}). Customers who bought recently and often are the most "
-                   "valuable (upper right). The bottom row, customers without a repeat "
-                   "purchase, has one value throughout; frequencies go up to the 99.5th "
-                   "percentile of the customers'.")
-        return _figure_html(fig, f"P(alive) and expected purchases of {name}", caption)
+        def build(model=model, name=name, label=label) -> str:
+            fig = plots.matrix_figure(model, summary, horizon, unit, title=label)
+            return _figure_html(fig, f"P(alive) and expected purchases of {name}", label)
 
-    out.append(_guarded("frequency/recency matrices", build))
-    if type(model).__name__ == "BetaGeoModel":
-        out.append('<p class="note">BG/NBD lets customers drop out only right after a repeat '
-                   "purchase, so it calls every customer without one alive (P(alive) = 1), "
-                   "however long ago they bought: in the export their RFM segment and "
-                   "lifecycle stage say more about them, and "
-                   "<code>probability_alive(summary, t=...)</code> gives the dropout the "
-                   "model expects from now on. MBG/NBD and Pareto/NBD do not have this "
-                   "blind spot.</p>")
+        out.append(_guarded(f"frequency/recency matrices of {name}", build))
+        if type(model).__name__ == "BetaGeoModel":
+            out.append('<p class="note">BG/NBD lets customers drop out only right after a '
+                       "repeat purchase, so it calls every customer without one alive "
+                       "(P(alive) = 1), however long ago they bought: in the export their RFM "
+                       "segment and lifecycle stage say more about them, and "
+                       "<code>probability_alive(summary, t=...)</code> gives the dropout the "
+                       "model expects from now on. MBG/NBD and Pareto/NBD do not have this "
+                       "blind spot.</p>")
     out.append("</section>")
     return "".join(out)
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..plotting import matrix_grid, matrix_values  # noqa: F401  (one implementation)
 from .tables import cutoffs, fitted_components, gain_curve, model_names, unit_name
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "gain_figure",
     "matrix_figure",
     "matrix_model",
+    "matrix_models",
     "model_colors",
     "tracking_figure",
 ]
@@ -38,6 +40,9 @@ __all__ = [
 _PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
             "#bcbd22", "#17becf")
 _ACTUAL = "#111111"
+#: Markers and line styles of the models where their lines may overlap (gain, lift).
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "h")
+_LINESTYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))
 _REFERENCE = "#8a8a8a"
 
 _STYLE = {
@@ -207,15 +212,19 @@ def gain_figure(result, cutoff=None, colors: dict[str, str] | None = None):
         fig = _figure(FIGURE_WIDTH, 4.4)
         ax_gain, ax_lift = fig.subplots(1, 2)
         perfect = None
-        for name, part in preds.groupby("model", sort=False):
+        for i, (name, part) in enumerate(preds.groupby("model", sort=False)):
             curve = gain_curve(part["actual_revenue"].to_numpy(dtype=float),
                                part["predicted_revenue"].to_numpy(dtype=float))
             perfect = curve if perfect is None else perfect
             x = 100.0 * curve["share_targeted"].to_numpy()
-            ax_gain.plot(x, 100.0 * curve["gain"].to_numpy(), color=colors.get(name),
-                         linewidth=1.8, label=str(name))
-            ax_lift.plot(x[1:], curve["lift"].to_numpy()[1:], color=colors.get(name),
-                         linewidth=1.8, label=str(name))
+            # Models often rank alike: a marker and a line style per model (markers
+            # staggered along the curve) keep overlapping lines apart.
+            look = dict(color=colors.get(name), linewidth=1.8, label=str(name),
+                        marker=_MARKERS[i % len(_MARKERS)],
+                        linestyle=_LINESTYLES[i % len(_LINESTYLES)], markersize=5,
+                        markevery=(0.02 * (i % 5), 0.1))
+            ax_gain.plot(x, 100.0 * curve["gain"].to_numpy(), **look)
+            ax_lift.plot(x[1:], curve["lift"].to_numpy()[1:], **look)
         x = 100.0 * perfect["share_targeted"].to_numpy()
         ax_gain.plot(x, 100.0 * perfect["perfect"].to_numpy(), color=_REFERENCE, linestyle=":",
                      linewidth=1.6, label="Perfect ranking")
@@ -266,67 +275,49 @@ def matrix_model(result, cutoff=None) -> tuple[str, str, Any] | None:
     return found[0] if found else None
 
 
-def matrix_grid(summary: pd.DataFrame, max_frequency: int = 60, n_recency: int = 40):
-    """Frequencies, recencies and ``T`` of the matrices, from a calibration summary.
+def matrix_models(result, cutoff=None) -> list[tuple[str, str, Any]]:
+    """Every transaction model fitted at ``cutoff`` (default: the latest), in model order.
 
-    ``T`` is the largest ``T`` of the summary; frequency runs from 0 to the
-    99.5th percentile of the observed frequencies (at least 5, at most
-    ``max_frequency``), so a few extreme customers do not squash the picture;
-    recency runs from 0 to ``T``.
+    A transaction model has ``probability_alive`` and ``expected_purchases`` and
+    was fitted by likelihood (``log_likelihood_``: BG/NBD, MBG/NBD, Pareto/NBD).
+    A fitted model shared by several candidates is listed once. When there is
+    none, the first formula model with the two methods (e.g. the baseline), if
+    any. Returns ``[(model name, role, model), ...]``.
     """
-    T = float(summary["T"].max())
-    top = float(np.ceil(np.quantile(summary["frequency"].to_numpy(dtype=float), 0.995)))
-    f_max = int(min(max(top, 5.0), max_frequency))
-    frequencies = np.arange(f_max + 1, dtype=float)
-    recencies = np.linspace(0.0, T, n_recency + 1)
-    return frequencies, recencies, T
-
-
-def matrix_values(model, summary: pd.DataFrame, horizon: float):
-    """P(alive) and expected purchases in ``horizon`` over the frequency x recency grid.
-
-    Builds a small summary DataFrame (one row per grid cell, ``T`` fixed at the
-    largest ``T`` of ``summary``) and calls the model's ``probability_alive`` and
-    ``expected_purchases``. Customers with frequency 0 have recency 0, so that
-    row holds the value at recency 0 throughout. Returns ``(frequencies,
-    recencies, T, p_alive, expected)`` with the two matrices shaped
-    (frequency, recency).
-    """
-    frequencies, recencies, T = matrix_grid(summary)
-    ff, rr = np.meshgrid(frequencies, recencies, indexing="ij")
-    rr = np.where(ff == 0, 0.0, rr)
-    grid = pd.DataFrame({"frequency": ff.ravel(), "recency": rr.ravel(),
-                         "T": np.full(ff.size, T),
-                         "monetary_value": np.ones(ff.size)})
-    if "time_unit" in summary.attrs:
-        grid.attrs = {"time_unit": summary.attrs["time_unit"]}
-    p_alive = np.asarray(model.probability_alive(grid), dtype=float).reshape(ff.shape)
-    expected = np.asarray(model.expected_purchases(grid, horizon), dtype=float).reshape(ff.shape)
-    return frequencies, recencies, T, p_alive, expected
+    cutoff = pd.Timestamp(cutoff) if cutoff is not None else cutoffs(result)[-1]
+    found, seen = [], set()
+    for name in model_names(result):
+        candidate = result.fitted.get((name, cutoff))
+        if candidate is None:
+            continue
+        for role, model in fitted_components(candidate).items():
+            if callable(getattr(model, "probability_alive", None)) and \
+                    callable(getattr(model, "expected_purchases", None)) and id(model) not in seen:
+                seen.add(id(model))
+                found.append((name, role, model))
+    fitted = [item for item in found if hasattr(item[2], "log_likelihood_")]
+    return fitted or found[:1]
 
 
 def matrix_figure(model, summary: pd.DataFrame, horizon: float, unit: str, title: str = ""):
-    """Heatmaps of P(alive) and of expected purchases over frequency and recency."""
-    frequencies, recencies, T, p_alive, expected = matrix_values(model, summary, horizon)
+    """Heatmaps of P(alive) and of expected purchases over frequency and recency.
+
+    The two panels are drawn by :func:`clvmodels.plotting.plot_probability_alive_matrix`
+    and :func:`clvmodels.plotting.plot_frequency_recency_matrix`.
+    """
+    from ..plotting import (matrix_grid, plot_frequency_recency_matrix,
+                            plot_probability_alive_matrix)
+
+    T = matrix_grid(summary)[2]
     unit_text = unit_name(unit)
+    if "time_unit" not in summary.attrs:
+        summary = summary.copy()
+        summary.attrs["time_unit"] = unit
     with _style():
         fig = _figure(FIGURE_WIDTH, 4.6)
-        axes = fig.subplots(1, 2)
-        panels = (
-            (p_alive, "Probability the customer is still active", "P(alive)", "viridis",
-             (0.0, 1.0)),
-            (expected, f"Expected purchases in the next {horizon:g} {unit_text}",
-             "Expected purchases", "magma", (0.0, float(np.nanmax(expected)) or 1.0)),
-        )
-        for ax, (values, heading, label, cmap, (vmin, vmax)) in zip(axes, panels):
-            mesh = ax.pcolormesh(recencies, frequencies, values, shading="nearest", cmap=cmap,
-                                 vmin=vmin, vmax=vmax, rasterized=True)
-            ax.grid(False)
-            ax.set_title(heading)
-            ax.set_xlabel(f"Recency: age at last purchase ({unit_text})")
-            ax.set_ylabel("Frequency: repeat purchases")
-            cbar = fig.colorbar(mesh, ax=ax, shrink=0.95)
-            cbar.set_label(label)
+        ax_alive, ax_expected = fig.subplots(1, 2)
+        plot_probability_alive_matrix(model, summary, ax=ax_alive)
+        plot_frequency_recency_matrix(model, summary, t=horizon, ax=ax_expected)
         fig.suptitle((title + ": " if title else "")
                      + f"customers first seen {T:.3g} {unit_text} before the cutoff "
                        "(T fixed at the largest T)", fontsize=10)
