@@ -258,21 +258,8 @@ def matrix_model(result, cutoff=None) -> tuple[str, str, Any] | None:
     likelihood (with ``log_likelihood_``, e.g. BG/NBD) over formula baselines.
     Returns ``(model name, role, model)`` or ``None``.
     """
-    cutoff = pd.Timestamp(cutoff) if cutoff is not None else cutoffs(result)[-1]
-    found = []
-    for name in model_names(result):
-        candidate = result.fitted.get((name, cutoff))
-        if candidate is None:
-            continue
-        for role, model in fitted_components(candidate).items():
-            if callable(getattr(model, "probability_alive", None)) and \
-                    callable(getattr(model, "expected_purchases", None)):
-                found.append((name, role, model))
-    # A fitted probability model (one with a likelihood) shows more than a formula.
-    for item in found:
-        if hasattr(item[2], "log_likelihood_"):
-            return item
-    return found[0] if found else None
+    models = matrix_models(result, cutoff)
+    return models[0] if models else None
 
 
 def matrix_models(result, cutoff=None) -> list[tuple[str, str, Any]]:
