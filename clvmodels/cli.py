@@ -531,6 +531,11 @@ def predict(
     discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
     interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
+    interval_kind: str = typer.Option(
+        "expected", "--interval-kind",
+        help="expected: the interval of the expected CLV (clv_lower, clv_upper); "
+             "predictive: of the value each customer will bring (clv_predictive_lower, "
+             "clv_predictive_upper)."),
     customer_id: str = _Opt.customer_id,
     datetime: str = _Opt.datetime,
     amount: str = _Opt.amount,
@@ -562,7 +567,8 @@ def predict(
         step(f"scoring {len(rfm):,} customers into {output}")
         predict_clv(rfm, purchases, spend, horizon=horizon, time_unit=time_unit,
                     discount_rate=discount_rate, discount_period=discount_period,
-                    margin=margin, interval=interval or None, path=output, random_state=seed)
+                    margin=margin, interval=interval or None, path=output, random_state=seed,
+                    interval_kind=interval_kind)
     err.print(f"{len(rfm):,} customers written to {output}")
 
 

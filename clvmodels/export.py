@@ -84,6 +84,7 @@ def predict_clv(
     path: str | os.PathLike | None = None,
     chunk_size: int = 100_000,
     random_state=0,
+    interval_kind: str = "expected",
 ) -> pd.DataFrame | Path:
     """Score every customer and return (or write) the export table.
 
@@ -97,6 +98,11 @@ def predict_clv(
         As for :func:`clvmodels.customer_lifetime_value` (``n_draws``: up to
         1,000 posterior draws of Bayesian fits, else 200). ``interval=None``
         leaves out the bounds.
+    interval_kind
+        ``"expected"`` (default): ``clv_lower``, ``clv_upper`` bound the expected
+        CLV (parameter uncertainty). ``"predictive"``: ``clv_predictive_lower``,
+        ``clv_predictive_upper`` bound the value each customer will bring (see
+        :func:`clvmodels.customer_lifetime_value`).
     model_name
         Written in the ``model`` column (default: the two class names).
     path
@@ -158,9 +164,11 @@ def predict_clv(
 
     settings = dict(horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
                     discount_period=discount_period, margin=margin, interval=interval,
-                    n_draws=n_draws, random_state=random_state)
+                    n_draws=n_draws, random_state=random_state, interval_kind=interval_kind)
+    bounds = (("clv_predictive_lower", "clv_predictive_upper") if interval_kind == "predictive"
+              else ("clv_lower", "clv_upper"))
     value_columns = ("probability_alive", "expected_purchases", "expected_spend", "clv") + (
-        ("clv_lower", "clv_upper") if interval is not None else ())
+        bounds if interval is not None else ())
 
     def chunk_frame(start: int) -> pd.DataFrame:
         part = rows.iloc[start:start + chunk_size]
