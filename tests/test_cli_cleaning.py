@@ -85,3 +85,15 @@ def test_predict_model_auto_uses_the_backtest_recommendation(tmp_path):
     written = pd.read_csv(out)
     assert set(written["model"]) == {f"{classes[chosen]} + GammaGammaModel"}
     assert len(written) == 2357
+
+
+def test_predict_interval_kind_names_and_fills_the_bounds(tmp_path):
+    out = tmp_path / "clv.csv"
+    done = _cli("predict", "cdnow:sample", "--interval-kind", "predictive", "--horizon", "26",
+                "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    written = pd.read_csv(out)
+    assert "clv_lower" not in written.columns
+    low, high = written["clv_predictive_lower"], written["clv_predictive_upper"]
+    assert (low <= written["clv"] + 1e-9).mean() > 0.99 and (high >= low).all()
+    assert (high > 0).any() and (low == 0).mean() > 0.5  # most buy nothing in 26 weeks
