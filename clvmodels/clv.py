@@ -293,6 +293,13 @@ def customer_lifetime_value(
     if interval_kind not in ("expected", "predictive"):
         raise ValueError(f"interval_kind must be 'expected' or 'predictive', got "
                          f"{interval_kind!r}.")
+
+    model_unit = getattr(transaction_model, "time_unit_", None) or summary_time_unit(summary)
+    step = unit_days(step_unit) / unit_days(model_unit)
+    k = np.arange(1, horizon + 1, dtype=float)
+    times = k * step
+    discount = (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit))
+
     if interval_kind == "predictive" and interval is not None:
         rng = np.random.default_rng(random_state) if not isinstance(
             random_state, np.random.Generator) else random_state
@@ -300,25 +307,10 @@ def customer_lifetime_value(
             transaction_model, spend_model, summary, horizon, time_unit, discount_rate,
             margin, discount_period, cash_flows, None, n_draws, rng)
         table = out[0] if cash_flows else out
-        model_unit = getattr(transaction_model, "time_unit_", None) or summary_time_unit(summary)
-        step_unit = normalize_unit(time_unit)
-        period_unit = (normalize_unit(discount_period) if discount_period is not None
-                       else step_unit)
-        k = np.arange(1, int(horizon) + 1, dtype=float)
-        lower, upper = _predictive_bounds(
-            transaction_model, spend_model, summary,
-            k * unit_days(step_unit) / unit_days(model_unit),
-            (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit)),
-            margin, interval, int(n_simulations), rng)
-        table["clv_predictive_lower"] = lower
-        table["clv_predictive_upper"] = upper
+        table["clv_predictive_lower"], table["clv_predictive_upper"] = _predictive_bounds(
+            transaction_model, spend_model, summary, times, discount, margin, interval,
+            int(n_simulations), rng)
         return out
-
-    model_unit = getattr(transaction_model, "time_unit_", None) or summary_time_unit(summary)
-    step = unit_days(step_unit) / unit_days(model_unit)
-    k = np.arange(1, horizon + 1, dtype=float)
-    times = k * step
-    discount = (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit))
 
     purchases = _purchases_kernel(transaction_model, summary)
     spending = _spend_kernel(spend_model, summary)

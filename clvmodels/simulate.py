@@ -348,13 +348,18 @@ def _log(n, first, times_who, times_when, rng, spend, *, observation_end, unit, 
     return log
 
 
+def _check_acquisition(acquisition_period) -> float:
+    acq = float(acquisition_period)
+    if not np.isfinite(acq) or acq < 0:
+        raise ValueError(f"acquisition_period must be >= 0, got {acquisition_period!r}.")
+    return acq
+
+
 def _log_setup(n_customers, observation_length, acquisition_period, time_unit, spend,
                random_state):
     n = _check_n(n_customers)
     _check_positive(observation_length=observation_length)
-    acq = float(acquisition_period)
-    if not np.isfinite(acq) or acq < 0:
-        raise ValueError(f"acquisition_period must be >= 0, got {acquisition_period!r}.")
+    acq = _check_acquisition(acquisition_period)
     unit = normalize_unit(time_unit)
     rng = _rng(random_state)
     first = rng.uniform(0.0, acq, size=n) if acq > 0 else np.zeros(n)
@@ -598,9 +603,7 @@ def write_log(path, n_customers, *, model="bgnbd", params, observation_length,
     n = _check_n(n_customers)
     chunk = _check_n(chunk_customers)
     _check_positive(observation_length=observation_length)
-    acq = float(acquisition_period)
-    if not np.isfinite(acq) or acq < 0:
-        raise ValueError(f"acquisition_period must be >= 0, got {acquisition_period!r}.")
+    acq = _check_acquisition(acquisition_period)
     spend = _check_spend(spend)
     unit = normalize_unit(time_unit)
     end = acq + float(observation_length)
