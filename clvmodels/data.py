@@ -205,8 +205,12 @@ def rfm_summary(
         Rows without a customer id: ``"error"`` (default) raises a ``DataError``,
         ``"drop"`` removes them and counts them.
     money_decimals
-        Decimals of the currency (2: cents). Amounts are rounded to it when returns
-        are netted and when amounts are tested for zero.
+        Decimals of the currency (2: cents). Every amount is rounded to it (half
+        away from zero) and summed in whole units of ``10**-money_decimals``, so
+        the sums are exact: the same for any row order and both engines. Rows with
+        more decimals are counted in ``attrs["notes"]["amounts_rounded"]``; a
+        customer whose amounts add up to 2**53 units or more (90 trillion at 2
+        decimals) is refused (``amount_sum_overflow``).
 
     Returns
     -------
@@ -287,7 +291,7 @@ def purchase_days(
     out = pd.DataFrame({
         customer_id_col: np.asarray(d.ids)[d.codes],
         datetime_col: d.ticks.astype(f"datetime64[{spec.resolution}]"),
-        "amount": d.amounts,
+        "amount": d.cents / spec.money_scale,
     })
     out.attrs.update(exclusions=exclusions, notes=notes)
     if len(excluded):
@@ -454,9 +458,6 @@ def _summarise(log: "_Log", spec: _Spec, observation_period_end, calibration_per
             )
 
     result = log.summarise(obs_tick, cal_tick, holdout=calibration_period_end is not None)
-    for sums in (result.repeat_amount, result.revenue_holdout):
-        if sums is not None:
-            _check_finite_sums(sums, spec, "customers' total")
     summary = _finish(result, spec, obs_tick, cal_tick, calibration_period_end is not None)
 
     excluded = _excluded_frame(result.info, cal_tick, spec)
@@ -481,6 +482,7 @@ def _summarise(log: "_Log", spec: _Spec, observation_period_end, calibration_per
 class _Result:
     """What an engine computed: per-customer arrays in ticks, plus counts.
 
+    ``repeat_amount`` and ``revenue_holdout`` are exact sums in whole cents.
     ``counts`` holds what the cleaning rules did (see :func:`_rule_counts_report`);
     ``info`` describes every customer of the log (see :func:`_excluded_frame`).
     """
@@ -498,12 +500,13 @@ class _Result:
 
 @dataclass
 class _Days:
-    """Purchase days: customer codes into ``ids``, ticks and day amounts, plus counts."""
+    """Purchase days: customer codes into ``ids``, ticks and day amounts in whole
+    cents (see :func:`_to_cents`), plus counts."""
 
     ids: Any
     codes: np.ndarray
     ticks: np.ndarray
-    amounts: np.ndarray
+    cents: np.ndarray
     counts: dict
     info: pd.DataFrame
 
@@ -532,32 +535,69 @@ _NET_COUNT_KEYS = ("days_cancelled_by_returns", "return_rows_netted",
                    "return_rows_unmatched", "return_amount_unmatched")
 
 
+#: Sums of whole cents below this are exact in float64, whatever the order.
+_EXACT_CENTS = 2.0 ** 53
+
+
+def _to_cents(amounts: np.ndarray, spec: _Spec) -> np.ndarray:
+    """Amounts in whole units of ``10**-money_decimals``, rounded half away from zero.
+
+    Floats holding integers: their sums are exact (below ``_EXACT_CENTS``), hence
+    the same for any row order. :func:`_cents_sql` is the same in SQL.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return np.copysign(np.floor(np.abs(amounts) * spec.money_scale + 0.5), amounts)
+
+
+def _cents_sql(spec: _Spec) -> str:
+    return f"sign(amount) * floor(abs(amount) * {spec.money_scale!r} + 0.5)"
+
+
+def _rounded_mask(amounts: np.ndarray, spec: _Spec) -> np.ndarray:
+    """Rows with more decimals than ``money_decimals`` (beyond float noise)."""
+    if spec.monetary_value_col is None:
+        return np.zeros(len(amounts), dtype=bool)
+    with np.errstate(over="ignore", invalid="ignore"):
+        scaled = np.abs(amounts) * spec.money_scale
+        return np.abs(scaled - np.floor(scaled + 0.5)) > 1e-6 * np.maximum(1.0, scaled)
+
+
+def _rounded_sql(spec: _Spec) -> str:
+    """The same test as :func:`_rounded_mask`, in SQL on the ``amount`` column."""
+    if spec.monetary_value_col is None:
+        return "FALSE"
+    scaled = f"(abs(amount) * {spec.money_scale!r})"
+    return f"abs({scaled} - floor({scaled} + 0.5)) > 1e-6 * greatest(1.0, {scaled})"
+
+
 def _zero_mask(amounts: np.ndarray, spec: _Spec) -> np.ndarray:
     """Rows whose amount rounds to 0 at ``money_decimals`` (never without an amount column)."""
     if spec.monetary_value_col is None:
         return np.zeros(len(amounts), dtype=bool)
-    with np.errstate(over="ignore", invalid="ignore"):
-        return np.abs(amounts * spec.money_scale) <= 0.5
+    return _to_cents(amounts, spec) == 0
 
 
 def _zero_sql(spec: _Spec) -> str:
     """The same test as :func:`_zero_mask`, in SQL on the ``amount`` column."""
     if spec.monetary_value_col is None:
         return "FALSE"
-    return f"abs(amount * {spec.money_scale!r}) <= 0.5"
+    return f"floor(abs(amount) * {spec.money_scale!r} + 0.5) = 0"
 
 
-def _check_finite_sums(sums: np.ndarray, spec: _Spec, what: str) -> None:
-    """Refuse sums of amounts that overflowed to infinity (never inf in a summary)."""
-    _refuse_overflow(int((~np.isfinite(np.asarray(sums, dtype=float))).sum()), spec, what)
+def _check_exact_sums(codes: np.ndarray, cents: np.ndarray, spec: _Spec) -> None:
+    """Refuse customers whose amounts add up beyond what sums exactly."""
+    gross = np.bincount(codes, weights=np.abs(cents)) if len(codes) else np.zeros(0)
+    _refuse_overflow(int((~(gross < _EXACT_CENTS)).sum()), spec)
 
 
-def _refuse_overflow(n_bad: int, spec: _Spec, what: str) -> None:
+def _refuse_overflow(n_bad: int, spec: _Spec) -> None:
     if n_bad:
         col = spec.monetary_value_col
+        limit = _EXACT_CENTS / spec.money_scale
         raise DataError(
-            f"{n_bad} {what} sums of column {col!r} overflow to infinity (amounts "
-            "near 1e308); check the unit of the amounts or remove those rows.",
+            f"{n_bad} customers' amounts in column {col!r} add up to {limit:.3g} or more "
+            f"(the most that sums exactly at money_decimals={spec.money_decimals}); "
+            "check the unit of the amounts or remove those rows.",
             column=col, rule="amount_sum_overflow", n_rows=n_bad)
 
 
@@ -620,18 +660,15 @@ def _net_returns(codes, ticks, amounts, orders, spec: _Spec):
     A purchase day that returns reduce to zero is no longer a purchase; a day that
     no return touched stays one even at 0 (zero-amount lines kept).
 
-    Returns the purchase days (codes, ticks, amounts) and the counts.
+    Returns the purchase days (codes, ticks, amounts in cents) and the counts.
     """
     scale = spec.money_scale
-    with np.errstate(over="ignore", invalid="ignore"):
-        cents = np.round(np.asarray(amounts, dtype=float) * scale)
+    cents = _to_cents(np.asarray(amounts, dtype=float), spec)
     ocodes = _order_codes(orders, len(codes))
     codes, ticks = np.asarray(codes, dtype=np.int64), np.asarray(ticks, dtype=np.int64)
     neg = np.asarray(amounts) < 0
     bc, bt, bo, bamt, _ = _group_lines(codes[~neg], ticks[~neg], ocodes[~neg], cents[~neg])
     rc, rt, ro, ramt, rlines = _group_lines(codes[neg], ticks[neg], ocodes[neg], -cents[neg])
-    _check_finite_sums(bamt, spec, "per-day (or per-order)")
-    _check_finite_sums(ramt, spec, "per-day (or per-order) return")
 
     remaining, touched = bamt.copy(), np.zeros(len(bamt), dtype=bool)
     lo_all, hi_all = np.searchsorted(bc, rc, "left"), np.searchsorted(bc, rc, "right")
@@ -672,7 +709,7 @@ def _net_returns(codes, ticks, amounts, orders, spec: _Spec):
         "return_amount_unmatched": round(float(unmatched) / scale, spec.money_decimals),
     }
     keep = ~cancelled
-    return bc[starts][keep], bt[starts][keep], day_cents[keep] / scale, counts
+    return bc[starts][keep], bt[starts][keep], day_cents[keep], counts
 
 
 def _excluded_frame(info: pd.DataFrame, cal_tick: int, spec: _Spec) -> pd.DataFrame:
@@ -716,6 +753,7 @@ def _rule_counts_report(counts: dict, excluded: pd.DataFrame, spec: _Spec):
         "rows_without_customer_id": int(counts["rows_without_customer_id"]),
         "zero_amount_rows_dropped":
             int(counts["n_zero_rows"]) if spec.zero_amounts == "drop" else 0,
+        "amounts_rounded": int(counts["n_rounded_rows"]),
     }
     for key in _NET_COUNT_KEYS[1:]:
         exclusions[key] = counts.get(key, 0)
@@ -754,16 +792,19 @@ def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool
         "recency": (np.asarray(r.last_tick) - np.asarray(r.first_tick)) * scale,
         "T": (cal_tick - np.asarray(r.first_tick)) * scale,
     }
+    money = spec.money_scale
     if spec.monetary_value_col is not None:
+        repeat = np.asarray(r.repeat_amount, dtype=float) / money
         data["monetary_value"] = np.divide(
-            r.repeat_amount, frequency, out=np.zeros(len(frequency)), where=frequency > 0)
+            repeat, frequency, out=np.zeros(len(frequency)), where=frequency > 0)
     if holdout:
         fh = np.asarray(r.frequency_holdout, dtype=np.int64)
         data["frequency_holdout"] = fh
         if spec.monetary_value_col is not None:
+            revenue = np.asarray(r.revenue_holdout, dtype=float) / money
             data["monetary_value_holdout"] = np.divide(
-                r.revenue_holdout, fh, out=np.zeros(len(fh)), where=fh > 0)
-            data["revenue_holdout"] = np.asarray(r.revenue_holdout, dtype=float)
+                revenue, fh, out=np.zeros(len(fh)), where=fh > 0)
+            data["revenue_holdout"] = revenue
         data["duration_holdout"] = np.full(len(fh), (obs_tick - cal_tick) * scale)
     # The ids' own type, inferred alike from both engines (text ids: str in pandas 3).
     index = pd.Index(np.asarray(r.ids), name=spec.customer_id_col)
@@ -858,6 +899,11 @@ def _warn_exclusions(exclusions: dict, spec: _Spec, caller: str = "rfm_summary",
     if netted:
         sentences.append(f"Returns ({exclusions.get('return_rows_netted', 0)} rows) were netted: "
                          + " and ".join(netted) + ".")
+    if exclusions.get("amounts_rounded"):
+        sentences.append(
+            f"{exclusions['amounts_rounded']} amounts in {amt!r} have more than "
+            f"{spec.money_decimals} decimals and were rounded to "
+            f"{10.0 ** -spec.money_decimals:g} (money_decimals={spec.money_decimals}).")
     notes = notes or {}
     kept = []
     if notes.get("duplicate_rows_kept"):
@@ -1048,6 +1094,9 @@ class _PandasLog(_Log):
                   "n_negative_rows": int((keep & neg).sum()), **self.row_counts}
         if spec.returns == "drop":
             keep &= ~neg
+        counts["n_rounded_rows"] = int((keep & _rounded_mask(amounts, spec)).sum())
+        cents = _to_cents(amounts, spec)
+        _check_exact_sums(codes_all[keep], cents[keep], spec)
 
         def any_per_customer(mask):
             return np.bincount(codes_all[mask], minlength=n_customers) > 0
@@ -1062,17 +1111,15 @@ class _PandasLog(_Log):
         netted = keep & has_return[codes_all] if spec.returns == "net" else np.zeros_like(keep)
         plain = keep & ~netted
 
-        # Customers without returns: one row per customer-day (or hour), amounts summed.
-        codes, day_ticks, day_amounts = codes_all[plain], ticks[plain], amounts[plain]
+        # Customers without returns: one row per customer-day (or hour), cents summed.
+        codes, day_ticks, day_cents = codes_all[plain], ticks[plain], cents[plain]
         order = np.lexsort((day_ticks, codes))
-        codes, day_ticks, day_amounts = codes[order], day_ticks[order], day_amounts[order]
+        codes, day_ticks, day_cents = codes[order], day_ticks[order], day_cents[order]
         new_day = np.ones(len(codes), dtype=bool)
         new_day[1:] = (codes[1:] != codes[:-1]) | (day_ticks[1:] != day_ticks[:-1])
         starts = np.flatnonzero(new_day)
         day_code, day_tick = codes[starts], day_ticks[starts]
-        with np.errstate(over="ignore", invalid="ignore"):
-            day_amount = np.add.reduceat(day_amounts, starts) if len(starts) else day_amounts[:0]
-        _check_finite_sums(day_amount, spec, "per-day")
+        day_amount = np.add.reduceat(day_cents, starts) if len(starts) else day_cents[:0]
 
         # Customers with returns (returns="net"): the shared netting.
         if netted.any():
@@ -1096,7 +1143,7 @@ class _PandasLog(_Log):
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
         spec = self.spec
         d = self.days(obs_tick)
-        uniques, day_code, day_tick, day_amount = d.ids, d.codes, d.ticks, d.amounts
+        uniques, day_code, day_tick, day_amount = d.ids, d.codes, d.ticks, d.cents
 
         # Calibration statistics per customer.
         cal = day_tick <= cal_tick
@@ -1115,11 +1162,9 @@ class _PandasLog(_Log):
             h_pos = position[day_code[~cal]]
             in_cohort = h_pos >= 0
             freq_h = np.bincount(h_pos[in_cohort], minlength=len(cust_codes))
-            with np.errstate(over="ignore", invalid="ignore"):
-                rev_h = np.bincount(h_pos[in_cohort], weights=day_amount[~cal][in_cohort],
-                                    minlength=len(cust_codes))
-        with np.errstate(over="ignore", invalid="ignore"):
-            repeat = np.add.reduceat(repeat_amount, cstart) if len(cstart) else repeat_amount[:0]
+            rev_h = np.bincount(h_pos[in_cohort], weights=day_amount[~cal][in_cohort],
+                                minlength=len(cust_codes))
+        repeat = np.add.reduceat(repeat_amount, cstart) if len(cstart) else repeat_amount[:0]
         return _Result(
             ids=uniques[cust_codes],
             frequency=np.diff(np.append(cstart, len(c_code))) - 1,
@@ -1585,17 +1630,26 @@ class _DuckDBLog(_Log):
         zero = _zero_sql(spec)
         seen = f"tick <= {obs_tick}"
         keep = seen + (f" AND NOT ({zero})" if spec.zero_amounts == "drop" else "")
-        n_after, n_zero, n_negative = con.execute(
+        used = keep + (" AND amount >= 0" if spec.returns == "drop" else "")
+        cents = _cents_sql(spec)
+        n_after, n_zero, n_negative, n_rounded, gross = con.execute(
             f"""SELECT count(*) FILTER (WHERE tick > {obs_tick}),
                        count(*) FILTER (WHERE {seen} AND {zero}),
-                       count(*) FILTER (WHERE {keep} AND amount < 0)
+                       count(*) FILTER (WHERE {keep} AND amount < 0),
+                       count(*) FILTER (WHERE {used} AND {_rounded_sql(spec)}),
+                       sum(abs({cents})) FILTER (WHERE {used})
                 FROM typed""").fetchone()
-        if spec.returns == "drop":
-            keep += " AND amount >= 0"
+        keep = used
         counts = {"n_after_end": int(n_after), "n_zero_rows": int(n_zero),
-                  "n_negative_rows": int(n_negative), **self.row_counts}
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kept AS SELECT cid, tick, amount, oid "
-                    f"FROM typed WHERE {keep}")
+                  "n_negative_rows": int(n_negative), "n_rounded_rows": int(n_rounded),
+                  **self.row_counts}
+        con.execute(f"CREATE OR REPLACE TEMP TABLE kept AS SELECT cid, tick, amount, "
+                    f"{cents} AS cents, oid FROM typed WHERE {keep}")
+        if gross is not None and not gross < _EXACT_CENTS:
+            (n_over,) = con.execute(
+                f"""SELECT count(*) FROM (SELECT cid FROM kept GROUP BY cid
+                    HAVING NOT sum(abs(cents)) < {_EXACT_CENTS!r})""").fetchone()
+            _refuse_overflow(int(n_over), spec)
         plain = ""
         if spec.returns == "net":
             con.execute("CREATE OR REPLACE TEMP TABLE netted_ids AS "
@@ -1603,9 +1657,7 @@ class _DuckDBLog(_Log):
             plain = "WHERE cid NOT IN (SELECT cid FROM netted_ids)"
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE days AS
-            SELECT cid, tick, sum(amount) AS amount FROM kept {plain} GROUP BY cid, tick""")
-        (n_inf,) = con.execute("SELECT count(*) FROM days WHERE NOT isfinite(amount)").fetchone()
-        _refuse_overflow(int(n_inf), spec, "per-day")
+            SELECT cid, tick, sum(cents) AS cents FROM kept {plain} GROUP BY cid, tick""")
         if spec.returns == "net":
             rows = con.execute("SELECT cid, tick, amount, oid FROM kept "
                                "WHERE cid IN (SELECT cid FROM netted_ids)").df()
@@ -1617,9 +1669,9 @@ class _DuckDBLog(_Log):
                     rows["amount"].to_numpy(dtype=float), orders, spec)
                 counts.update(net_counts)
                 netted_days = pd.DataFrame({"cid": np.asarray(ids)[n_code], "tick": n_tick,
-                                            "amount": n_amount})
+                                            "cents": n_amount})
                 con.register("netted_days", netted_days)
-                con.execute("INSERT INTO days SELECT cid, tick, amount FROM netted_days")
+                con.execute("INSERT INTO days SELECT cid, tick, cents FROM netted_days")
                 con.unregister("netted_days")
         (n_used,) = con.execute("SELECT count(*) FROM kept").fetchone()
         counts["n_rows_used"] = int(n_used)
@@ -1647,10 +1699,10 @@ class _DuckDBLog(_Log):
 
     def days(self, obs_tick: int) -> _Days:
         counts = self._make_days(obs_tick)
-        frame = self.con.execute("SELECT cid, tick, amount FROM days ORDER BY cid, tick").df()
+        frame = self.con.execute("SELECT cid, tick, cents FROM days ORDER BY cid, tick").df()
         codes, ids = pd.factorize(frame["cid"], sort=True)
         return _Days(ids, codes, frame["tick"].to_numpy(dtype=np.int64),
-                     frame["amount"].to_numpy(dtype=float), counts,
+                     frame["cents"].to_numpy(dtype=float), counts,
                      self._customer_info(obs_tick))
 
     def summarise(self, obs_tick: int, cal_tick: int, holdout: bool) -> _Result:
@@ -1660,16 +1712,16 @@ class _DuckDBLog(_Log):
         if holdout:
             holdout_cols = f""",
                 count(*) FILTER (WHERE tick > {cal_tick}) AS frequency_holdout,
-                coalesce(sum(amount) FILTER (WHERE tick > {cal_tick}), 0) AS revenue_holdout"""
+                coalesce(sum(cents) FILTER (WHERE tick > {cal_tick}), 0) AS revenue_holdout"""
         frame = con.execute(
             f"""WITH per AS (
-                SELECT cid, tick, amount, min(tick) OVER (PARTITION BY cid) AS first_tick
+                SELECT cid, tick, cents, min(tick) OVER (PARTITION BY cid) AS first_tick
                 FROM days)
             SELECT cid,
                 count(*) FILTER (WHERE tick <= {cal_tick}) - 1 AS frequency,
                 min(tick) AS first_tick,
                 max(tick) FILTER (WHERE tick <= {cal_tick}) AS last_tick,
-                coalesce(sum(amount) FILTER (WHERE tick <= {cal_tick} AND tick > first_tick), 0)
+                coalesce(sum(cents) FILTER (WHERE tick <= {cal_tick} AND tick > first_tick), 0)
                     AS repeat_amount{holdout_cols}
             FROM per GROUP BY cid ORDER BY cid""").df()
         frame = frame[frame["first_tick"] <= cal_tick]

@@ -107,8 +107,8 @@ def _same(a, b) -> None:
     if isinstance(a, str) or isinstance(b, str):
         assert isinstance(a, str) and isinstance(b, str) and a == b, f"{a!r} != {b!r}"
         return
-    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-12, atol=0,
-                                  check_index_type=True)
+    # Exact: money is summed in whole cents, so no row order can move a digit.
+    pd.testing.assert_frame_equal(a, b, check_exact=True, check_index_type=True)
     assert list(a.index) == list(b.index)  # the ids themselves, not only equal-looking
     assert a.attrs == b.attrs
 
@@ -148,6 +148,42 @@ def test_both_engines_and_any_row_order_give_the_same_summary(case, seed):
         assert set(expected.index) <= set(log["id"])
         if kwargs["returns"] == "error" and "calibration_period_end" not in kwargs:
             assert set(expected.index) == set(log["id"])
+
+
+def test_sums_over_many_files_are_exact_in_any_order(tmp_path):
+    # DuckDB reads files in parallel threads and adds the amounts in whatever order
+    # they arrive: summed in whole cents, every order gives the same bits.
+    rng = np.random.default_rng(7)
+    n = 60_000
+    log = pd.DataFrame({
+        "id": rng.integers(0, 300, n),
+        "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 40, n), "D"),
+        "amount": rng.integers(1, 1_000_000, n) / 100 + rng.choice([0.0, 1e-9], n),
+    })
+    shuffled = log.sample(frac=1.0, random_state=1)
+    for i in range(12):
+        shuffled.iloc[i * 5000:(i + 1) * 5000].to_parquet(tmp_path / f"part-{i:02d}.parquet",
+                                                          index=False)
+    kwargs = dict(observation_period_end="2024-02-15", calibration_period_end="2024-01-25")
+    def summarise(source, engine):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DataWarning)
+            return rfm_summary(source, "id", "ts", "amount", engine=engine, **kwargs)
+
+    expected = summarise(log, "pandas")
+    assert expected.attrs["exclusions"]["amounts_rounded"] == 0  # 1e-9 is float noise
+    # The reference: exact decimal sums of the cents, computed here with integers.
+    cents = np.round(log["amount"] * 100).astype(np.int64)
+    first = log.groupby("id")["ts"].transform("min")
+    repeat = log[(log["ts"] > first) & (log["ts"] <= "2024-01-25")]
+    by_customer = cents[repeat.index].groupby(repeat["id"]).sum()
+    freq = expected["frequency"].to_numpy()
+    total = by_customer.reindex(expected.index, fill_value=0).to_numpy() / 100
+    mv = np.divide(total, freq, out=np.zeros(len(freq)), where=freq > 0)
+    np.testing.assert_array_equal(expected["monetary_value"].to_numpy(), mv)
+    for _ in range(3):
+        _same(expected, summarise(str(tmp_path / "*.parquet"), "duckdb"))
+    _same(expected, summarise(log.sample(frac=1.0, random_state=2), "pandas"))
 
 
 @_fast(40)

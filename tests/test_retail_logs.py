@@ -255,24 +255,50 @@ def test_returns_drop_says_the_cancelled_purchases_still_count(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("returns", ["error", "net"])
-def test_per_day_sums_that_overflow_are_refused(engine, returns):
+def test_amounts_beyond_exact_sums_are_refused(engine, returns):
+    # 2**53 cents (about 9.007e13 at 2 decimals) is the most that sums exactly.
     tx = _tx([(1, "A", 0, 1e308), (1, "A", 0, 1e308), (2, "B", 0, 1.0), (3, "C", 0, 2.0)])
-    with pytest.raises(DataError, match="1 per-day.*'amount' overflow to infinity") as info:
+    with pytest.raises(DataError, match=r"1 customers' amounts in column 'amount' add up "
+                                        r"to 9\.01e\+13 or more") as info:
         rfm_summary(tx, "id", "ts", "amount", returns=returns, engine=engine)
     assert info.value.column == "amount" and info.value.rule == "amount_sum_overflow"
     assert info.value.n_rows == 1
+    # Two customers over the limit only when added up over several days.
+    tx = _tx([(1, None, 0, 5e13), (1, None, 3, 5e13), (2, None, 0, 4.6e13), (2, None, 1, 4.6e13),
+              (3, None, 0, 8e13), (3, None, 2, 1.0)])
     if returns == "net":
-        tx = pd.concat([tx, _tx([(1, None, 1, -1.0)])], ignore_index=True)
-        with pytest.raises(DataError, match="overflow to infinity"):
-            rfm_summary(tx, "id", "ts", "amount", returns="net", engine=engine)
+        tx = pd.concat([tx, _tx([(1, None, 4, -1.0)])], ignore_index=True)
+    with pytest.raises(DataError, match="2 customers' amounts") as info:
+        rfm_summary(tx, "id", "ts", "amount", returns=returns, engine=engine)
+    assert info.value.n_rows == 2
+    # Just below the limit: summed exactly.
+    tx = _tx([(1, None, 0, 1.0), (1, None, 1, 4.5e13), (1, None, 2, 4.5e13 + 0.01)])
+    s = rfm_summary(tx, "id", "ts", "amount", engine=engine)
+    assert s.loc[1, "monetary_value"] == (9e15 + 1) / 100 / 2
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_repeat_totals_that_overflow_are_refused(engine):
-    tx = _tx([(1, None, 0, 1.0), (1, None, 1, 1e308), (1, None, 2, 1e308), (2, None, 0, 1.0)])
-    with pytest.raises(DataError, match="1 customers' total sums") as info:
-        rfm_summary(tx, "id", "ts", "amount", engine=engine)
-    assert info.value.rule == "amount_sum_overflow"
+def test_money_is_summed_in_whole_cents_and_rounding_is_counted(engine):
+    # 0.1 + 0.2 is not 0.3 in floating point; in cents it is, in any order.
+    tx = _tx([(1, None, 0, 5.0), (1, None, 1, 0.1), (1, None, 1, 0.2), (1, None, 2, 0.3),
+              (2, None, 0, 1.005), (2, None, 1, 2.0049), (2, None, 1, -0.0)])
+    with pytest.warns(DataWarning, match=r"2 amounts in 'amount' have more than 2 decimals "
+                                         r"and were rounded to 0\.01 \(money_decimals=2\)"):
+        s = rfm_summary(tx, "id", "ts", "amount", engine=engine, zero_amounts="keep")
+    assert s.loc[1, "monetary_value"] == 0.3
+    # 1.005 is 1.00499999... in binary (so 1.00), 2.0049 is 2.00, -0.0 is a zero line.
+    assert s.loc[2, "monetary_value"] == 2.0
+    assert s.attrs["exclusions"]["amounts_rounded"] == 2
+    assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        days = purchase_days(tx, "id", "ts", "amount", engine=engine)
+    assert days.loc[days["id"] == 2, "amount"].tolist() == [1.0, 2.0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        s3 = rfm_summary(tx, "id", "ts", "amount", engine=engine, money_decimals=4)
+    assert s3.attrs["exclusions"]["amounts_rounded"] == 0
+    assert s3.loc[2, "monetary_value"] == 2.0049
 
 
 def test_extreme_monetary_values_are_noted_not_changed():
