@@ -724,7 +724,8 @@ def _copy(candidate: Candidate) -> Candidate:
 
 #: The options of ``rfm_summary`` that ``purchase_days`` takes too (the same cleaning).
 _PURCHASE_DAYS_OPTIONS = ("datetime_format", "returns", "merge_within", "order_id_col",
-                          "duplicates", "zero_amounts", "missing_ids", "money_decimals")
+                          "duplicates", "zero_amounts", "missing_ids", "money_decimals",
+                          "memory_limit")
 
 
 def _actual_tracking(source, columns, summary, cutoff, ts, time_unit, summary_kwargs):

@@ -146,21 +146,26 @@ _CLEANING_PARAMETERS = [
         ("zero_amounts", typer.Option(
             "keep", "--zero-amounts", help="Rows with a zero amount: keep (counted) or drop."),
          str),
+        ("memory_limit", typer.Option(
+            None, "--memory-limit", help="Most memory DuckDB holds while summarising files "
+                                         "(e.g. 4GB; default: a quarter of the machine's)."),
+         Optional[str]),
     )
 ]
 
 
 def _cleaning_options(func):
     """Give a command the options of real logs (rfm_summary's ``order_id_col``,
-    ``missing_ids``, ``duplicates``, ``zero_amounts``); the command passes
+    ``missing_ids``, ``duplicates``, ``zero_amounts``, ``memory_limit``); the command passes
     ``**_CLEANING`` wherever it summarises the log."""
 
     @functools.wraps(func)
     def run(*args, order_id=None, missing_ids="error", duplicates="keep",
-            zero_amounts="keep", **kwargs):
+            zero_amounts="keep", memory_limit=None, **kwargs):
         _CLEANING.clear()
         _CLEANING.update(order_id_col=order_id, missing_ids=missing_ids,
-                         duplicates=duplicates, zero_amounts=zero_amounts)
+                         duplicates=duplicates, zero_amounts=zero_amounts,
+                         memory_limit=memory_limit)
         return func(*args, **kwargs)
 
     signature = inspect.signature(func)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import glob
 import numbers
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -106,6 +107,7 @@ class _Spec:
     zero_amounts: str = "keep"
     missing_ids: str = "error"
     money_decimals: int = 2
+    memory_limit: str | None = None
 
     @property
     def columns(self) -> list[str]:
@@ -148,6 +150,7 @@ def rfm_summary(
     zero_amounts: str = "keep",
     missing_ids: str = "error",
     money_decimals: int = 2,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -211,6 +214,11 @@ def rfm_summary(
         more decimals are counted in ``attrs["notes"]["amounts_rounded"]``; a
         customer whose amounts add up to 2**53 units or more (90 trillion at 2
         decimals) is refused (``amount_sum_overflow``).
+    memory_limit
+        The most memory the DuckDB engine holds (``"4GB"``, ``"500MB"``); beyond
+        it, DuckDB works from temporary files. Default: a quarter of the machine's
+        memory, at least 1 GB (:func:`default_memory_limit`), leaving room for the
+        summary in pandas and the models. Not used by the pandas engine.
 
     Returns
     -------
@@ -244,7 +252,8 @@ def rfm_summary(
     spec = _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format,
                       returns, time_unit, merge_within, order_id_col=order_id_col,
                       duplicates=duplicates, zero_amounts=zero_amounts,
-                      missing_ids=missing_ids, money_decimals=money_decimals)
+                      missing_ids=missing_ids, money_decimals=money_decimals,
+                      memory_limit=memory_limit)
     with _open_log(transactions, spec, engine) as log:
         return _summarise(log, spec, observation_period_end, calibration_period_end)
 
@@ -265,6 +274,7 @@ def purchase_days(
     zero_amounts: str = "keep",
     missing_ids: str = "error",
     money_decimals: int = 2,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """The validated log as purchase days: one row per customer and day.
 
@@ -274,14 +284,16 @@ def purchase_days(
     without ``monetary_value_col``), sorted by customer and time. Transactions after
     ``observation_period_end`` are excluded and counted in a warning. Takes the
     cleaning options of :func:`rfm_summary` (``returns``, ``order_id_col``,
-    ``duplicates``, ``zero_amounts``, ``missing_ids``, ``money_decimals``) and
+    ``duplicates``, ``zero_amounts``, ``missing_ids``, ``money_decimals``,
+    ``memory_limit``) and
     applies the same rules; the counts are in ``attrs["exclusions"]`` and
     ``attrs["notes"]``, the customers left out in :func:`excluded_customers`.
     """
     spec = _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format,
                       returns, "D", merge_within, order_id_col=order_id_col,
                       duplicates=duplicates, zero_amounts=zero_amounts,
-                      missing_ids=missing_ids, money_decimals=money_decimals)
+                      missing_ids=missing_ids, money_decimals=money_decimals,
+                      memory_limit=memory_limit)
     with _open_log(transactions, spec, engine) as log:
         obs_tick, _ = _validate(log, spec, observation_period_end)
         d = log.days(obs_tick)
@@ -301,7 +313,8 @@ def purchase_days(
 
 def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
                time_unit, merge_within, *, order_id_col=None, duplicates="keep",
-               zero_amounts="keep", missing_ids="error", money_decimals=2) -> _Spec:
+               zero_amounts="keep", missing_ids="error", money_decimals=2,
+               memory_limit=None) -> _Spec:
     for name, value, allowed in (("returns", returns, _RETURNS),
                                  ("duplicates", duplicates, _DUPLICATES),
                                  ("zero_amounts", zero_amounts, _ZERO_AMOUNTS),
@@ -313,11 +326,26 @@ def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_forma
     if isinstance(money_decimals, bool) or not isinstance(money_decimals, (int, np.integer)) \
             or not 0 <= money_decimals <= 6:
         raise ValueError(f"money_decimals must be an integer from 0 to 6, got {money_decimals!r}.")
+    if memory_limit is not None and not (isinstance(memory_limit, str) and re.fullmatch(
+            r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", memory_limit, re.IGNORECASE)):
+        raise ValueError(f"memory_limit must be a size such as '4GB' or '500MB', "
+                         f"got {memory_limit!r}.")
     resolution, tick_days = _RESOLUTIONS[merge_within]
     return _Spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
                  normalize_unit(time_unit), resolution, tick_days, order_id_col=order_id_col,
                  duplicates=duplicates, zero_amounts=zero_amounts, missing_ids=missing_ids,
-                 money_decimals=int(money_decimals))
+                 money_decimals=int(money_decimals), memory_limit=memory_limit)
+
+
+def default_memory_limit() -> str:
+    """The DuckDB engine's default ``memory_limit``: a quarter of the machine's
+    memory, at least 1 GB (DuckDB's own default, 80%, leaves too little for the
+    summary in pandas and the models on a large log)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # not on POSIX: DuckDB's own default
+        return ""
+    return f"{max(1024, total // 4 // 2**20)}MB"
 
 
 def _open_log(transactions, spec: _Spec, engine: str | None) -> "_Log":
@@ -1460,6 +1488,9 @@ class _DuckDBLog(_Log):
         self.con = duckdb.connect()
         spill = Path(tempfile.gettempdir()) / "clvmodels-duckdb"
         self.con.execute(f"SET temp_directory = {_sql_str(str(spill))}")
+        limit = (spec.memory_limit if spec is not None else None) or default_memory_limit()
+        if limit:
+            self.con.execute(f"SET memory_limit = {_sql_str(limit)}")
         if is_frame:
             self.con.register("src", source)
             return
@@ -1632,18 +1663,22 @@ class _DuckDBLog(_Log):
         keep = seen + (f" AND NOT ({zero})" if spec.zero_amounts == "drop" else "")
         used = keep + (" AND amount >= 0" if spec.returns == "drop" else "")
         cents = _cents_sql(spec)
-        n_after, n_zero, n_negative, n_rounded, gross = con.execute(
+        n_after, n_zero, n_negative, n_rounded, n_used, gross = con.execute(
             f"""SELECT count(*) FILTER (WHERE tick > {obs_tick}),
                        count(*) FILTER (WHERE {seen} AND {zero}),
                        count(*) FILTER (WHERE {keep} AND amount < 0),
                        count(*) FILTER (WHERE {used} AND {_rounded_sql(spec)}),
+                       count(*) FILTER (WHERE {used}),
                        sum(abs({cents})) FILTER (WHERE {used})
                 FROM typed""").fetchone()
         keep = used
         counts = {"n_after_end": int(n_after), "n_zero_rows": int(n_zero),
                   "n_negative_rows": int(n_negative), "n_rounded_rows": int(n_rounded),
-                  **self.row_counts}
-        con.execute(f"CREATE OR REPLACE TEMP TABLE kept AS SELECT cid, tick, amount, "
+                  "n_rows_used": int(n_used), **self.row_counts}
+        # The kept rows are read once more: a view (at 100M rows a table would hold
+        # gigabytes), except when returns are netted, which reads them three times.
+        kind = "TEMP TABLE" if spec.returns == "net" else "VIEW"
+        con.execute(f"CREATE OR REPLACE {kind} kept AS SELECT cid, tick, amount, "
                     f"{cents} AS cents, oid FROM typed WHERE {keep}")
         if gross is not None and not gross < _EXACT_CENTS:
             (n_over,) = con.execute(
@@ -1673,8 +1708,6 @@ class _DuckDBLog(_Log):
                 con.register("netted_days", netted_days)
                 con.execute("INSERT INTO days SELECT cid, tick, cents FROM netted_days")
                 con.unregister("netted_days")
-        (n_used,) = con.execute("SELECT count(*) FROM kept").fetchone()
-        counts["n_rows_used"] = int(n_used)
         self._keep_sql = keep
         return counts
 
