@@ -68,6 +68,12 @@ def check_summary(
         )
     if len(summary) == 0:
         raise DataError("The summary has no customers.", rule="empty")
+    if summary.attrs.get("include_first_transaction"):
+        raise DataError(
+            "The summary counts the first purchase in frequency and monetary_value "
+            "(rfm_summary(include_first_transaction=True)); the models and the formula "
+            "baseline need repeat purchases: build it with include_first_transaction=False.",
+            column="frequency", rule="first_transaction_included", n_rows=len(summary))
     for col in columns:
         values = summary[col]
         arr = finite_numbers(values, col)

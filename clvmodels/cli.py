@@ -344,6 +344,10 @@ def summary(
     time_unit: str = typer.Option("D", "--time-unit", help="h, D, W, M or Y."),
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
+    include_first_transaction: bool = typer.Option(
+        False, "--include-first-transaction",
+        help="Count the first purchase in frequency and monetary_value (descriptive; "
+             "the models refuse such a summary)."),
 ) -> None:
     """Summarise a transaction log into one RFM row per customer."""
     with _steps() as step:
@@ -352,7 +356,7 @@ def summary(
             _source(log), customer_id, datetime, amount or None,
             observation_period_end=observation_end, calibration_period_end=calibration_end,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns,
-            **_CLEANING)
+            include_first_transaction=include_first_transaction, **_CLEANING)
         from .export import check_id_types
 
         check_id_types(frame.index, customer_id)

@@ -108,6 +108,7 @@ class _Spec:
     missing_ids: str = "error"
     money_decimals: int = 2
     memory_limit: str | None = None
+    include_first_transaction: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -151,6 +152,7 @@ def rfm_summary(
     missing_ids: str = "error",
     money_decimals: int = 2,
     memory_limit: str | None = None,
+    include_first_transaction: bool = False,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -214,6 +216,12 @@ def rfm_summary(
         more decimals are counted in ``attrs["notes"]["amounts_rounded"]``; a
         customer whose amounts add up to 2**53 units or more (90 trillion at 2
         decimals) is refused (``amount_sum_overflow``).
+    include_first_transaction
+        ``True`` counts the first purchase day in ``frequency`` and
+        ``monetary_value`` (the mean over every purchase day), as lifetimes'
+        option of the same name, for descriptive use; ``recency``, ``T`` and the
+        holdout columns are unchanged and ``attrs["include_first_transaction"]``
+        says so. The models need repeat purchases and refuse such a summary.
     memory_limit
         The most memory the DuckDB engine holds (``"4GB"``, ``"500MB"``); beyond
         it, DuckDB works from temporary files. Default: a quarter of the machine's
@@ -253,7 +261,8 @@ def rfm_summary(
                       returns, time_unit, merge_within, order_id_col=order_id_col,
                       duplicates=duplicates, zero_amounts=zero_amounts,
                       missing_ids=missing_ids, money_decimals=money_decimals,
-                      memory_limit=memory_limit)
+                      memory_limit=memory_limit,
+                      include_first_transaction=include_first_transaction)
     with _open_log(transactions, spec, engine) as log:
         return _summarise(log, spec, observation_period_end, calibration_period_end)
 
@@ -314,7 +323,7 @@ def purchase_days(
 def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
                time_unit, merge_within, *, order_id_col=None, duplicates="keep",
                zero_amounts="keep", missing_ids="error", money_decimals=2,
-               memory_limit=None) -> _Spec:
+               memory_limit=None, include_first_transaction=False) -> _Spec:
     for name, value, allowed in (("returns", returns, _RETURNS),
                                  ("duplicates", duplicates, _DUPLICATES),
                                  ("zero_amounts", zero_amounts, _ZERO_AMOUNTS),
@@ -326,6 +335,9 @@ def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_forma
     if isinstance(money_decimals, bool) or not isinstance(money_decimals, (int, np.integer)) \
             or not 0 <= money_decimals <= 6:
         raise ValueError(f"money_decimals must be an integer from 0 to 6, got {money_decimals!r}.")
+    if not isinstance(include_first_transaction, (bool, np.bool_)):
+        raise ValueError("include_first_transaction must be True or False, "
+                         f"got {include_first_transaction!r}.")
     if memory_limit is not None and not (isinstance(memory_limit, str) and re.fullmatch(
             r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", memory_limit, re.IGNORECASE)):
         raise ValueError(f"memory_limit must be a size such as '4GB' or '500MB', "
@@ -334,7 +346,8 @@ def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_forma
     return _Spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
                  normalize_unit(time_unit), resolution, tick_days, order_id_col=order_id_col,
                  duplicates=duplicates, zero_amounts=zero_amounts, missing_ids=missing_ids,
-                 money_decimals=int(money_decimals), memory_limit=memory_limit)
+                 money_decimals=int(money_decimals), memory_limit=memory_limit,
+                 include_first_transaction=bool(include_first_transaction))
 
 
 def default_memory_limit() -> str:
@@ -496,6 +509,7 @@ def _summarise(log: "_Log", spec: _Spec, observation_period_end, calibration_per
         observation_period_end=_tick_to_str(obs_tick, spec),
         calibration_period_end=_tick_to_str(cal_tick, spec),
         merge_within={"D": "D", "h": "h", "us": None}[spec.resolution],
+        include_first_transaction=spec.include_first_transaction,
         n_transactions=int(result.counts["n_rows_used"]),
         exclusions=exclusions,
         notes=notes,
@@ -524,6 +538,7 @@ class _Result:
     revenue_holdout: np.ndarray | None
     counts: dict
     info: pd.DataFrame
+    first_amount: np.ndarray | None = None  # cents of the first purchase day
 
 
 @dataclass
@@ -821,10 +836,15 @@ def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool
         "T": (cal_tick - np.asarray(r.first_tick)) * scale,
     }
     money = spec.money_scale
-    if spec.monetary_value_col is not None:
-        repeat = np.asarray(r.repeat_amount, dtype=float) / money
+    cents = np.asarray(r.repeat_amount, dtype=float) if spec.monetary_value_col else None
+    if spec.include_first_transaction:
+        frequency = frequency + 1
+        data["frequency"] = frequency
+        if cents is not None:
+            cents = cents + np.asarray(r.first_amount, dtype=float)
+    if cents is not None:
         data["monetary_value"] = np.divide(
-            repeat, frequency, out=np.zeros(len(frequency)), where=frequency > 0)
+            cents / money, frequency, out=np.zeros(len(frequency)), where=frequency > 0)
     if holdout:
         fh = np.asarray(r.frequency_holdout, dtype=np.int64)
         data["frequency_holdout"] = fh
@@ -1203,6 +1223,7 @@ class _PandasLog(_Log):
             revenue_holdout=rev_h,
             counts=d.counts,
             info=d.info,
+            first_amount=c_amount[cstart],
         )
 
 
@@ -1755,7 +1776,9 @@ class _DuckDBLog(_Log):
                 min(tick) AS first_tick,
                 max(tick) FILTER (WHERE tick <= {cal_tick}) AS last_tick,
                 coalesce(sum(cents) FILTER (WHERE tick <= {cal_tick} AND tick > first_tick), 0)
-                    AS repeat_amount{holdout_cols}
+                    AS repeat_amount,
+                coalesce(sum(cents) FILTER (WHERE tick = first_tick), 0)
+                    AS first_amount{holdout_cols}
             FROM per GROUP BY cid ORDER BY cid""").df()
         frame = frame[frame["first_tick"] <= cal_tick]
         return _Result(
@@ -1769,4 +1792,5 @@ class _DuckDBLog(_Log):
             revenue_holdout=frame["revenue_holdout"].to_numpy(dtype=float) if holdout else None,
             counts=counts,
             info=self._customer_info(obs_tick),
+            first_amount=frame["first_amount"].to_numpy(dtype=float),
         )
