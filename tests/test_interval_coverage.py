@@ -17,6 +17,8 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import clvmodels
 from clvmodels.backtest import (
@@ -186,3 +188,41 @@ def test_the_recommendation_warns_about_bgnbd_one_time_buyers(result):
         lead = lead[:lead.index("</section>")]
         assert f"<b>Recommended: {name}</b>" in lead
         assert ("is a BG/NBD model" in lead) == noted
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), n=st.integers(1, 40))
+def test_coverage_counts_the_customers_inside_for_any_row_order(data, n):
+    from clvmodels.backtest import INTERVAL_COLUMNS, BacktestResult
+
+    values = st.floats(0, 20, allow_nan=False, width=32)
+    actual = np.array(data.draw(st.lists(values, min_size=n, max_size=n)))
+    frame = pd.DataFrame({"model": "m", "cutoff": CUTOFF, "customer_id": np.arange(n),
+                          "actual_purchases": actual, "actual_revenue": actual * 3.0})
+    known = {}
+    for column in INTERVAL_COLUMNS[::2]:  # each lower bound, then its upper
+        lower = np.array(data.draw(st.lists(values, min_size=n, max_size=n)))
+        width = np.array(data.draw(st.lists(values, min_size=n, max_size=n)))
+        missing = np.array(data.draw(st.lists(st.booleans(), min_size=n, max_size=n)))
+        frame[column] = np.where(missing, np.nan, lower)
+        frame[column.replace("_lower", "_upper")] = np.where(missing, np.nan, lower + width)
+        target = column.split("_")[0]
+        truth = actual if target == "purchases" else actual * 3.0
+        inside = [lo <= a <= lo + w for lo, w, a, gone in zip(lower, width, truth, missing)
+                  if not gone]
+        known[tuple(column.split("_")[:2])] = (sum(inside) / len(inside) if inside else None,
+                                               len(inside))
+    shuffled = frame.sample(frac=1.0, random_state=data.draw(st.integers(0, 100)))
+    for predictions in (frame, shuffled):
+        result = BacktestResult(metrics=pd.DataFrame(), predictions=predictions,
+                                calibration=pd.DataFrame(), tracking=pd.DataFrame(),
+                                summaries={}, fitted={}, failures=pd.DataFrame(),
+                                time_unit="W", settings={"interval": 0.8})
+        table = result.interval_coverage().set_index(["target", "kind"])
+        for key, (share, count) in known.items():
+            if count == 0:  # every bound missing: that kind is left out
+                assert key not in table.index
+                continue
+            assert table.loc[key, "coverage"] == pytest.approx(share, abs=1e-12)
+            assert table.loc[key, "customers"] == count
+            assert table.loc[key, "level"] == 0.8

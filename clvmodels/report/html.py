@@ -45,9 +45,9 @@ from .tables import (
     diagnostics_table,
     format_metric,
     format_number,
+    interval_coverage_table,
     model_names,
     parameter_table,
-    interval_coverage_table,
     unit_name,
     write_tables,
 )
