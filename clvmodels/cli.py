@@ -464,7 +464,7 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
     result = run(_source(log), customer_id, datetime, amount, calibration_period_end=cutoff,
                  observation_period_end=end, time_unit=time_unit, models=candidates,
                  progress=step, datetime_format=datetime_format, returns=returns,
-                 **_CLEANING)
+                 interval=None, **_CLEANING)  # the recommendation needs no intervals
     table = result.recommendation()
     chosen = str(table.index[table["recommended"]][0])
     err.print(f"model chosen by the backtest: {chosen} (mean rank "
