@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("summary", "mle", "bayes", "pipeline")
+SCRIPTS = ("summary", "mle", "bayes", "pipeline", "coverage")
 
 
 def main(names: list[str]) -> int:

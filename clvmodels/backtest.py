@@ -37,7 +37,7 @@ from .exceptions import ClvModelsWarning, ConvergenceError
 from .models.base import BaseModel, clone
 from .models.baseline import BaselineModel
 from .models.parametric import TransactionModel
-from .units import normalize_unit, unit_days
+from .units import DEFAULT_TIME_UNIT, normalize_unit, unit_days
 
 __all__ = ["BacktestResult", "ModelPair", "PastRateModel", "GradientBoostingModel",
            "backtest", "default_models", "score_predictions", "winner_names"]
@@ -88,9 +88,29 @@ class Candidate:
         """Expected cumulative purchases of the cohort at each of ``ts`` (or None)."""
         return None
 
+    def intervals(self, summary: pd.DataFrame, t: float, level: float) -> pd.DataFrame | None:
+        """Per customer, the bounds of the ``level`` intervals of purchases and
+        revenue in the next ``t`` time units (columns among
+        :data:`INTERVAL_COLUMNS`), or None for a model without intervals."""
+        return None
+
 
 #: Posterior draws behind a Bayesian model's tracking curve.
 TRACKING_DRAWS = 500
+
+#: Central probability of the intervals whose coverage a backtest measures.
+INTERVAL = 0.9
+#: Parameter draws behind an "expected" interval in a backtest (posterior draws of
+#: Bayesian fits, asymptotic normal draws of maximum-likelihood fits).
+INTERVAL_DRAWS = 200
+#: Simulated futures per customer behind a predictive interval of revenue.
+REVENUE_SIMULATIONS = 250
+#: Seed of the draws and simulations of the intervals: a backtest gives the same
+#: bounds on every run.
+INTERVAL_SEED = 0
+#: The interval bounds of :attr:`BacktestResult.predictions`, per target and kind.
+INTERVAL_COLUMNS = tuple(f"{target}_{kind}_{end}" for target in ("purchases", "revenue")
+                         for kind in ("predictive", "expected") for end in ("lower", "upper"))
 
 
 @dataclass
@@ -138,6 +158,69 @@ class ModelPair(Candidate):
             return tm.expected_purchases(summary, np.asarray(ts, dtype=float), **thin).sum(
                 axis=0).to_numpy(dtype=float)
         return np.array([tm.expected_purchases(summary, t).sum() for t in ts])
+
+    def intervals(self, summary, t, level):
+        """Predictive and expected intervals of BG/NBD, MBG/NBD and Pareto/NBD
+        (with Gamma-Gamma for revenue); None for other purchase models.
+
+        ``purchases_predictive_*``: from P(X(t) = n | history)
+        (``expected_purchases(..., interval_kind="predictive")``);
+        ``purchases_expected_*``: of the expected number over
+        :data:`INTERVAL_DRAWS` parameter draws; ``revenue_predictive_*``: of
+        :data:`REVENUE_SIMULATIONS` simulated futures per customer (purchases and
+        Gamma-Gamma amounts, undiscounted); ``revenue_expected_*``: of expected
+        purchases times expected spend over joint parameter draws of both models.
+        The revenue bounds are those of ``customer_lifetime_value(..., margin=1,
+        discount_rate=0)`` over the same horizon. Every draw is seeded with
+        :data:`INTERVAL_SEED`. A kind a model cannot give is left out.
+        """
+        from .clv import _clv_over_draws, _predictive_bounds
+        from .inference.draws import MAX_BYTES
+
+        tm, sm = self.transaction_model_, self.spend_model_
+        formulas = getattr(tm, "formulas", None)
+        if (not isinstance(tm, TransactionModel)
+                or not hasattr(formulas, "conditional_probability_of_purchases")):
+            return None
+        out = pd.DataFrame(index=summary.index)
+        kinds = {
+            "purchases_predictive": lambda: tm.expected_purchases(
+                summary, t, interval=level, interval_kind="predictive",
+                random_state=INTERVAL_SEED),
+            "purchases_expected": lambda: tm.expected_purchases(
+                summary, t, interval=level, n_draws=INTERVAL_DRAWS,
+                random_state=INTERVAL_SEED),
+        }
+        spends = sm is not tm and list(getattr(sm, "params_", pd.Series()).index) == [
+            "p", "q", "v"]
+        if spends:
+            times, one = np.array([float(t)]), np.array([1.0])
+
+            def revenue_predictive():
+                lower, upper = _predictive_bounds(
+                    tm, sm, summary, times, one, 1.0, level, REVENUE_SIMULATIONS,
+                    np.random.default_rng(INTERVAL_SEED))
+                return pd.DataFrame({"lower": lower, "upper": upper}, index=summary.index)
+
+            def revenue_expected():
+                with warnings.catch_warnings():  # undefined draws are left out of the bounds
+                    warnings.simplefilter("ignore", ClvModelsWarning)
+                    res = _clv_over_draws(tm, sm, summary, times, one, 1.0, INTERVAL_DRAWS,
+                                          level, np.random.default_rng(INTERVAL_SEED),
+                                          MAX_BYTES)
+                return pd.DataFrame({"lower": res.lower[:, 0], "upper": res.upper[:, 0]},
+                                    index=summary.index)
+
+            kinds["revenue_predictive"] = revenue_predictive
+            kinds["revenue_expected"] = revenue_expected
+        for prefix, compute in kinds.items():
+            try:
+                bounds = compute()
+            except (ValueError, ConvergenceError, np.linalg.LinAlgError):
+                continue  # e.g. no finite covariance: this kind is left out
+            out[f"{prefix}_lower"] = bounds["lower"].to_numpy(dtype=float)
+            out[f"{prefix}_upper"] = bounds["upper"].to_numpy(dtype=float)
+        return out
 
     @property
     def fitted_models(self) -> dict:
@@ -389,7 +472,10 @@ class BacktestResult:
         Tidy: ``model, cutoff, target, metric, value``.
     predictions
         One row per model, cutoff and customer: predicted and actual purchases and
-        revenue, the predicted probability of buying again and whether they did.
+        revenue, the predicted probability of buying again and whether they did,
+        and the bounds of the intervals (:data:`INTERVAL_COLUMNS`:
+        ``purchases_predictive_lower`` ... ``revenue_expected_upper``; NaN for a
+        model without them).
     calibration
         Decile tables: ``model, cutoff, target, decile, predicted, actual, customers``.
     tracking
@@ -466,6 +552,51 @@ class BacktestResult:
         table.attrs["note"] = note
         table.attrs["bias_limit_pct"] = bias_limit_pct
         return table
+
+    def interval_coverage(self) -> pd.DataFrame:
+        """How often the actual holdout falls inside each model's intervals.
+
+        Two kinds of interval per customer, at the level of the backtest's
+        ``interval`` (90% by default):
+
+        ``predictive``
+            bounds what the customer will buy (purchases) or spend (revenue) in
+            the holdout: about 90% of customers should fall inside (a little more
+            for counts, whose bounds are whole numbers);
+        ``expected``
+            bounds the model's *mean* for the customer (parameter uncertainty
+            only): how sure the model is of the average, so it is narrow and few
+            customers' actual values fall inside. Not a forecast range.
+
+        Returns
+        -------
+        DataFrame with one row per model, cutoff, target (``purchases``,
+        ``revenue``) and kind: ``level``, ``coverage`` (share of customers with
+        ``lower <= actual <= upper``), ``customers`` and ``median_width``. Models
+        without intervals are left out.
+        """
+        rows = []
+        level = self.settings.get("interval", INTERVAL)
+        frame = self.predictions
+        for (model, cutoff), group in frame.groupby(["model", "cutoff"], sort=False):
+            for target in ("purchases", "revenue"):
+                for kind in ("predictive", "expected"):
+                    lower = f"{target}_{kind}_lower"
+                    if lower not in group or group[lower].isna().all():
+                        continue
+                    lo = group[lower].to_numpy(dtype=float)
+                    hi = group[f"{target}_{kind}_upper"].to_numpy(dtype=float)
+                    actual = group[f"actual_{target}"].to_numpy(dtype=float)
+                    known = ~(np.isnan(lo) | np.isnan(hi))
+                    inside = (lo[known] <= actual[known]) & (actual[known] <= hi[known])
+                    rows.append({"model": model, "cutoff": cutoff, "target": target,
+                                 "kind": kind, "level": level,
+                                 "coverage": float(inside.mean()) if known.any() else np.nan,
+                                 "customers": int(known.sum()),
+                                 "median_width": float(np.median(hi[known] - lo[known]))
+                                 if known.any() else np.nan})
+        return pd.DataFrame(rows, columns=["model", "cutoff", "target", "kind", "level",
+                                           "coverage", "customers", "median_width"])
 
     def winners(self) -> pd.Series:
         """The best model per (target, metric); bias is best closest to zero.
@@ -580,9 +711,10 @@ def backtest(
     cutoffs: Sequence | None = None,
     observation_period_end=None,
     holdout_length: float | None = None,
-    time_unit: str = "W",
+    time_unit: str = DEFAULT_TIME_UNIT,
     models: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    interval: float | None = INTERVAL,
     **summary_kwargs,
 ) -> BacktestResult:
     """Fit every model on calibration windows and score them on held-out time.
@@ -599,13 +731,19 @@ def backtest(
     holdout_length
         Length of each holdout in ``time_unit`` (default: up to the observation end).
     time_unit
-        Unit of the summaries and horizons.
+        Unit of the summaries and horizons: weeks by default, as everywhere in
+        clvmodels (:data:`clvmodels.units.DEFAULT_TIME_UNIT`).
     models
         A mapping name -> model (a :class:`Candidate`, a ``(transaction_model,
         spend_model)`` pair, or a model predicting both), or ``None`` for the
         defaults (:func:`default_models`).
     progress
         Called with a short text before each step (the CLI shows it).
+    interval
+        Central probability of the per-customer intervals whose coverage of the
+        holdout is measured (:meth:`BacktestResult.interval_coverage`), for the
+        models that give them (BG/NBD, MBG/NBD, Pareto/NBD; see
+        :meth:`ModelPair.intervals`); ``None`` skips them.
 
     Returns
     -------
@@ -674,7 +812,7 @@ def backtest(
                     table.insert(0, "cutoff", cutoff)
                     table.insert(0, "model", name)
                     calibration_frames.append(table)
-            prediction_frames.append(pd.DataFrame({
+            frame = pd.DataFrame({
                 "model": name, "cutoff": cutoff, "customer_id": summary.index,
                 "predicted_purchases": predicted["purchases"],
                 "actual_purchases": actual["purchases"],
@@ -682,7 +820,15 @@ def backtest(
                 "actual_revenue": actual["revenue"],
                 "p_active": predicted["alive"],
                 "active": actual["purchases"] > 0,
-            }))
+            })
+            bounds = None
+            if interval is not None:
+                say(f"intervals of {name} at cutoff {cutoff.date()}")
+                bounds = model.intervals(summary, horizon, interval)
+            for column in INTERVAL_COLUMNS:
+                frame[column] = (bounds[column].to_numpy(dtype=float)
+                                 if bounds is not None and column in bounds else np.nan)
+            prediction_frames.append(frame)
             curve = model.tracking(summary, ts)
             if curve is not None:
                 tracking_frames.append(pd.DataFrame({
@@ -704,7 +850,8 @@ def backtest(
         failures=pd.DataFrame(failures, columns=["model", "cutoff", "reason"]),
         time_unit=time_unit,
         settings={"cutoffs": cut_list, "observation_period_end": observation_period_end,
-                  "holdout_length": holdout_length, "columns": columns},
+                  "holdout_length": holdout_length, "columns": columns,
+                  "interval": interval},
     )
 
 

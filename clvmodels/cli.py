@@ -39,6 +39,7 @@ from rich.table import Table
 from ._io import atomic_path
 from .data import rfm_summary
 from .exceptions import ClvModelsWarning, ConvergenceError, DataError, NotFittedError
+from .units import DEFAULT_TIME_UNIT
 
 app = typer.Typer(
     add_completion=False,
@@ -211,7 +212,8 @@ class _Opt:
     returns = typer.Option("error", "--returns",
                            help="Negative amounts: error, drop or net.")
     log = typer.Argument(..., help="CSV/Parquet path or glob, or cdnow:sample / cdnow:master.")
-    time_unit = typer.Option("W", "--time-unit", help="h, D, W, M or Y.")
+    time_unit = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
+                             help="h, D, W (default, weeks), M or Y.")
     calibration_end = typer.Option(None, "--calibration-end", help="The cutoff.")
     cutoff = typer.Option(None, "--cutoff", help="Several cutoffs (repeat the option).")
     holdout_length = typer.Option(None, "--holdout-length",
@@ -341,7 +343,7 @@ def summary(
     observation_end: Optional[str] = _Opt.observation_end,
     calibration_end: Optional[str] = typer.Option(
         None, "--calibration-end", help="Split calibration/holdout at this day."),
-    time_unit: str = typer.Option("D", "--time-unit", help="h, D, W, M or Y."),
+    time_unit: str = _Opt.time_unit,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
     include_first_transaction: bool = typer.Option(
@@ -471,7 +473,7 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
     result = run(_source(log), customer_id, datetime, amount, calibration_period_end=cutoff,
                  observation_period_end=end, time_unit=time_unit, models=candidates,
                  progress=step, datetime_format=datetime_format, returns=returns,
-                 **_CLEANING)
+                 interval=None, **_CLEANING)  # the recommendation needs no intervals
     table = result.recommendation()
     chosen = str(table.index[table["recommended"]][0])
     err.print(f"model chosen by the backtest: {chosen} (mean rank "
@@ -535,7 +537,8 @@ def predict(
              "(the one a backtest of the three recommends, holding out the last --horizon "
              "steps, or half the log if it is shorter than twice that)."),
     horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
-    time_unit: str = typer.Option("W", "--time-unit", help="Unit of the summary and horizon."),
+    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
+                                  help="Unit of the summary and horizon (default W, weeks)."),
     discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
     discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
@@ -587,8 +590,9 @@ def run(
     log: str = typer.Argument(..., help="CSV/Parquet file, folder or glob (read by DuckDB)."),
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.parquet or .csv)."),
     model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
-    horizon: int = typer.Option(12, "--horizon", help="Steps of --time-unit to add up."),
-    time_unit: str = typer.Option("M", "--time-unit", help="Unit of the summary and horizon."),
+    horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
+    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
+                                  help="Unit of the summary and horizon (default W, weeks)."),
     discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
     discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
     margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),

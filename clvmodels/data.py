@@ -140,7 +140,7 @@ def rfm_summary(
     monetary_value_col: str | None = None,
     observation_period_end: Any = None,
     calibration_period_end: Any = None,
-    time_unit: str = "D",
+    time_unit: str = "W",
     *,
     datetime_format: str | None = None,
     returns: str = "error",
@@ -176,7 +176,9 @@ def rfm_summary(
         purchase is after it are excluded and counted in a warning.
     time_unit
         Unit of ``recency``, ``T`` and ``duration_holdout``: ``"h"``, ``"D"``,
-        ``"W"``, ``"M"`` (30.4375 days) or ``"Y"`` (365.25 days).
+        ``"W"`` (default, as in every clvmodels entry point and CLI command; it was
+        days in earlier versions: pass ``time_unit="D"`` for those numbers), ``"M"``
+        (30.4375 days) or ``"Y"`` (365.25 days).
     datetime_format
         ``strftime`` format of the timestamps when they are text or numbers
         (``"%Y%m%d"`` for ``19970101``); inferred when not given.

@@ -39,6 +39,8 @@ from typing import Any
 
 import pandas as pd
 
+from .units import DEFAULT_TIME_UNIT
+
 __all__ = ["STAGES", "PipelineResult", "run_pipeline"]
 
 #: The stages of :func:`run_pipeline`, in order; the progress callback is called
@@ -100,7 +102,7 @@ def run_pipeline(
     *,
     output: str | os.PathLike,
     horizon: int,
-    time_unit: str = "M",
+    time_unit: str = DEFAULT_TIME_UNIT,
     discount_rate: float = 0.0,
     discount_period: str | None = None,
     margin: float = 1.0,
@@ -126,7 +128,8 @@ def run_pipeline(
         The ``.parquet`` or ``.csv`` file to write (one row per customer).
     horizon, time_unit, discount_rate, discount_period, margin, interval, n_draws
         As for :func:`clvmodels.predict_clv`. ``time_unit`` is also the unit of
-        the summary and of the fitted models.
+        the summary and of the fitted models; weeks by default, as everywhere in
+        clvmodels (it was months in earlier versions).
     model
         The purchase model: ``"bgnbd"`` (default), ``"mbgnbd"`` or ``"pareto_nbd"``.
         Spend is always the Gamma-Gamma model.

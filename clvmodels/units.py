@@ -7,7 +7,13 @@ rate's period are all expressed in one of these units. A month is 30.4375 days
 
 from __future__ import annotations
 
-__all__ = ["TIME_UNITS", "convert", "normalize_unit", "unit_days"]
+__all__ = ["DEFAULT_TIME_UNIT", "TIME_UNITS", "convert", "normalize_unit", "unit_days"]
+
+#: The time unit every clvmodels entry point uses when none is given: weeks, in
+#: Python (``rfm_summary``, ``backtest``, ``run_pipeline``) and in every CLI
+#: command (``--time-unit``). Weeks are the unit of the literature's CDNOW figures
+#: (Fader, Hardie & Lee 2005), so published parameters compare directly.
+DEFAULT_TIME_UNIT = "W"
 
 #: Length of each unit in days.
 TIME_UNITS: dict[str, float] = {

@@ -131,6 +131,16 @@ NOTEBOOKS = {
             "time_unit=\"W\")\n"
             "result.leaderboard().round(3).T"),
         new_code_cell("result.winners()"),
+        new_markdown_cell(
+            "## Do the intervals mean what they say?\n"
+            "For BG/NBD, MBG/NBD and Pareto/NBD every customer gets two 90% intervals. The "
+            "*predictive* one bounds what they will actually buy (or spend) in the holdout, "
+            "so about 90% of customers should fall inside it; the *expected* one bounds only "
+            "the model's average for them (parameter uncertainty), so few do: it is not a "
+            "forecast range. The share of customers inside each (the report shows it too):"),
+        new_code_cell(
+            "result.interval_coverage().pivot_table(index=\"model\", columns=[\"target\", "
+            "\"kind\"], values=\"coverage\", sort=False).round(3)"),
         new_markdown_cell("Every prediction is kept, per model and customer:"),
         new_code_cell("result.predictions.head()"),
         new_markdown_cell("## The report to send to your manager\nOne self-contained HTML file."),

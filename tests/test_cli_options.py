@@ -199,12 +199,13 @@ def test_summary_column_format_and_returns_options(tmp_path, custom_log, weekly_
 
 def test_summary_time_unit_observation_end_and_calibration_end(tmp_path, weekly_summary):
     days = tmp_path / "days.csv"
-    run("summary", "cdnow:sample", "-o", str(days))  # default unit: days
+    run("summary", "cdnow:sample", "-o", str(days), "--time-unit", "D")
     by_day = pd.read_csv(days, index_col=0)
     np.testing.assert_allclose(by_day["T"], weekly_summary["T"] * 7, rtol=1e-12)
 
     early = tmp_path / "early.csv"
-    run("summary", "cdnow:sample", "-o", str(early), "--observation-end", "1997-12-31")
+    run("summary", "cdnow:sample", "-o", str(early), "--observation-end", "1997-12-31",
+        "--time-unit", "D")
     first = clvmodels.datasets.load_cdnow("sample").groupby("customer_id")["date"].min()
     assert (pd.read_csv(early, index_col=0)["T"]
             == (pd.Timestamp("1997-12-31") - first).dt.days).all()

@@ -188,7 +188,7 @@ def test_timezone_aware_timestamps_are_converted_to_utc():
         "amount": [1.0, 2.0, 3.0],
     })
     for engine in ("pandas", "duckdb"):
-        s = rfm_summary(tx, "id", "ts", "amount", engine=engine)
+        s = rfm_summary(tx, "id", "ts", "amount", engine=engine, time_unit="D")
         # 23:30 at +02:00 is 21:30 UTC on Jan 1; 01:00 at +02:00 is 23:00 UTC on Jan 2.
         assert s.loc[1, "recency"] == 1.0
         assert s.loc[1, "T"] == 1.0

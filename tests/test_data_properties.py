@@ -332,7 +332,7 @@ def test_the_edges_of_the_supported_range_are_read_exactly():
     log = pd.DataFrame({"id": ["a", "a"], "ts": ["1677-09-22", "2262-04-11 23:00"],
                         "amount": [1.0, 1.0]})
     for engine in ("pandas", "duckdb"):
-        summary = rfm_summary(log, "id", "ts", "amount", engine=engine)
+        summary = rfm_summary(log, "id", "ts", "amount", engine=engine, time_unit="D")
         days = (dt.date(2262, 4, 11) - dt.date(1677, 9, 22)).days
         assert summary.loc["a", "recency"] == days == 213_502
         assert summary.attrs["observation_period_end"] == "2262-04-11"
@@ -360,7 +360,7 @@ def test_day_month_dates_need_a_format(engine):
         rfm_summary(log, "id", "ts", "amount", engine=engine)
     assert info.value.rule == "ambiguous_dates" and info.value.n_rows == 3
     day_first = rfm_summary(log, "id", "ts", "amount", engine=engine,
-                            datetime_format="%d/%m/%Y")
+                            datetime_format="%d/%m/%Y", time_unit="D")
     assert day_first.loc[1, "recency"] == 12.0  # 1 to 13 February
     assert day_first.attrs["observation_period_end"] == "2020-04-03"
 

@@ -81,7 +81,7 @@ def test_write_log_recovers_bgnbd_and_pareto_parameters(tmp_path):
                                   chunk_customers=10_000, random_state=3)
         summary = clvmodels.rfm_summary(str(path / "*.parquet"), "customer_id", "date",
                                         observation_period_end=pd.Timestamp(END),
-                                        merge_within=None)
+                                        merge_within=None, time_unit="D")
         fitted = cls().fit(summary).params_
         for name, value in params.items():
             assert fitted[name] == pytest.approx(value, rel=0.15), (model, name)

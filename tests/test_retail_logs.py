@@ -199,8 +199,8 @@ def _tx(rows):
 def test_a_cancellation_nets_against_its_order_else_the_most_recent_day(engine):
     tx = _tx([(1, "A", 0, 10.0), (1, "B", 4, 20.0), (1, "A", 5, -10.0)])
     by_order = _quiet(tx, "id", "ts", "amount", returns="net", order_id_col="invoice",
-                      engine=engine)
-    by_day = _quiet(tx, "id", "ts", "amount", returns="net", engine=engine)
+                      engine=engine, time_unit="D")
+    by_day = _quiet(tx, "id", "ts", "amount", returns="net", engine=engine, time_unit="D")
     # Invoice A is cancelled: the first day is gone, the second keeps its 20.
     assert by_order.loc[1, ["frequency", "monetary_value", "T"]].tolist() == [0, 0.0, 1.0]
     assert by_order.attrs["exclusions"]["return_amount_netted_by_order"] == 10.0

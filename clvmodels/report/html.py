@@ -9,9 +9,11 @@ e-mail. Sections:
    one-line explanation of each metric;
 3. tracking of cumulative purchases into the holdout, actual vs each model;
 4. calibration: mean predicted vs actual per decile of predicted purchases;
-5. gain and lift of holdout revenue;
-6. P(alive) and expected-purchase matrices of every transaction model;
-7. parameters with intervals, fit diagnostics and failed fits.
+5. interval coverage: the share of customers whose holdout purchases and revenue
+   fall inside each model's 90% predictive and 90% expected intervals;
+6. gain and lift of holdout revenue;
+7. P(alive) and expected-purchase matrices of every transaction model;
+8. parameters with intervals, fit diagnostics and failed fits.
 
 Example
 -------
@@ -43,6 +45,7 @@ from .tables import (
     diagnostics_table,
     format_metric,
     format_number,
+    interval_coverage_table,
     model_names,
     parameter_table,
     unit_name,
@@ -178,6 +181,7 @@ _SECTIONS = (
     ("leaderboard", "Leaderboard"),
     ("tracking", "Tracking into the holdout"),
     ("calibration", "Calibration vs holdout"),
+    ("intervals", "Interval coverage"),
     ("gain", "Gain and lift"),
     ("matrices", "Frequency / recency matrices"),
     ("parameters", "Parameters and fit diagnostics"),
@@ -248,7 +252,30 @@ def _recommendation_html(result) -> str:
                  + ".")
     if table.attrs.get("note"):
         text += " " + _e(table.attrs["note"])
-    return f'<p class="headline">{text}</p>'
+    out = f'<p class="headline">{text}</p>'
+    if _is_bgnbd(result, best):
+        out += f'<p class="note">{_e(best)} is a BG/NBD model. {BGNBD_NOTE}</p>'
+    return out
+
+
+#: What a user of BG/NBD must know about one-time buyers (report and matrices).
+BGNBD_NOTE = (
+    "BG/NBD lets customers drop out only right after a repeat purchase, so it calls "
+    "every customer without one alive (P(alive) = 1), however long ago they bought: in "
+    "the export their RFM segment and lifecycle stage say more about them, and "
+    "<code>probability_alive(summary, t=...)</code> gives the dropout the model expects "
+    "from now on. MBG/NBD and Pareto/NBD do not have this blind spot.")
+
+
+def _is_bgnbd(result, name) -> bool:
+    """Whether the purchase model of ``name`` (at any cutoff) is BG/NBD."""
+    for (model, _cutoff), candidate in result.fitted.items():
+        if model == name:
+            components = plots.fitted_components(candidate)
+            purchases = components.get("purchases", components.get("model"))
+            if type(purchases).__name__ == "BetaGeoModel":
+                return True
+    return False
 
 
 def _leaderboard_section(result) -> str:
@@ -366,6 +393,55 @@ def _calibration_section(result, colors) -> str:
     return "".join(out)
 
 
+#: The one-line difference between the two kinds of interval, as the report says it.
+INTERVAL_KINDS_TEXT = (
+    "A predictive interval bounds what the customer will actually buy or spend, so "
+    "about {level} of customers should fall inside it; an expected interval bounds only "
+    "the model's average for the customer (how sure it is of the parameters), so it is "
+    "narrow and few customers' actual values fall inside: it is not a forecast range.")
+
+
+def _percent(value) -> str:
+    return "\u2014" if pd.isna(value) else f"{100.0 * float(value):.1f}%"
+
+
+def _intervals_section(result) -> str:
+    out = ['<section id="intervals"><h2>Interval coverage</h2>']
+    table = interval_coverage_table(result)
+    if table.empty:
+        return out[0] + ('<p class="note">No model gave per-customer intervals (BG/NBD, '
+                         "MBG/NBD and Pareto/NBD do, unless the backtest ran with "
+                         "<code>interval=None</code>).</p></section>")
+    level = f"{100.0 * float(table['level'].iloc[0]):g}%"
+    out.append(f"<p>Share of customers whose actual holdout purchases and revenue fall "
+               f"inside each model's {_e(level)} intervals. "
+               f"{_e(INTERVAL_KINDS_TEXT.format(level=level))}</p>")
+    multi = table["cutoff"].nunique() > 1
+    columns = [(target, kind) for target in ("purchases", "revenue")
+               for kind in ("predictive", "expected")
+               if ((table["target"] == target) & (table["kind"] == kind)).any()]
+    headers = ["Model", *(["Cutoff"] if multi else []),
+               *(f"{TARGET_INFO[t][0]}: {k} {level}" for t, k in columns), "Customers"]
+    rows = []
+    for (model, cutoff), group in table.groupby(["model", "cutoff"], sort=False):
+        cells = {(r.target, r.kind): r.coverage for r in group.itertuples()}
+        rows.append([("th", model), *([("num", _date(cutoff))] if multi else []),
+                     *(("num", _percent(cells.get(c))) for c in columns),
+                     ("num", format_number(int(group["customers"].max())))])
+    out.append(_table(headers, rows))
+    out.append(f'<p class="note">Predictive intervals of purchases come from each '
+               "customer's probability of buying 0, 1, 2, ... times in the holdout given "
+               "their history; those of revenue from simulated futures (purchases and "
+               "Gamma-Gamma amounts). Purchases are whole numbers, so a predictive interval "
+               f"holds at least {_e(level)} of the probability and covers a little more. "
+               "Expected intervals are quantiles over parameter draws. The bounds of every "
+               "customer are in <code>result.predictions</code> (the CLI's "
+               "predictions.csv): <code>purchases_predictive_lower</code> ... "
+               "<code>revenue_expected_upper</code>.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
 def _gain_section(result, colors) -> str:
     out = ['<section id="gain"><h2>Gain and lift</h2>']
     cut = cutoffs(result)[-1]
@@ -414,13 +490,7 @@ def _matrices_section(result) -> str:
 
         out.append(_guarded(f"frequency/recency matrices of {name}", build))
         if type(model).__name__ == "BetaGeoModel":
-            out.append('<p class="note">BG/NBD lets customers drop out only right after a '
-                       "repeat purchase, so it calls every customer without one alive "
-                       "(P(alive) = 1), however long ago they bought: in the export their RFM "
-                       "segment and lifecycle stage say more about them, and "
-                       "<code>probability_alive(summary, t=...)</code> gives the dropout the "
-                       "model expects from now on. MBG/NBD and Pareto/NBD do not have this "
-                       "blind spot.</p>")
+            out.append(f'<p class="note">{BGNBD_NOTE}</p>')
     out.append("</section>")
     return "".join(out)
 
@@ -569,6 +639,7 @@ def render_report(result, *, title: str | None = None, generated: datetime | Non
         _leaderboard_section(result),
         _guarded("tracking figure", lambda: _tracking_section(result, colors)),
         _guarded("calibration figure", lambda: _calibration_section(result, colors)),
+        _guarded("interval coverage", lambda: _intervals_section(result)),
         _guarded("gain figure", lambda: _gain_section(result, colors)),
         _matrices_section(result),
         _parameters_section(result),

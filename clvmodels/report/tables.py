@@ -32,6 +32,7 @@ __all__ = [
     "format_metric",
     "format_number",
     "gain_curve",
+    "interval_coverage_table",
     "leaderboard_table",
     "metrics_table",
     "parameter_table",
@@ -202,6 +203,17 @@ def metrics_table(result) -> pd.DataFrame:
 def calibration_table(result) -> pd.DataFrame:
     """The decile tables (``model, cutoff, target, decile, predicted, actual, customers``)."""
     return result.calibration.copy()
+
+
+def interval_coverage_table(result) -> pd.DataFrame:
+    """``result.interval_coverage()``: per model, cutoff, target and kind of interval
+    (``predictive``, ``expected``) the share of customers whose actual holdout value
+    falls inside (empty for a result without intervals)."""
+    columns = ["model", "cutoff", "target", "kind", "level", "coverage", "customers",
+               "median_width"]
+    if not hasattr(result, "interval_coverage"):
+        return pd.DataFrame(columns=columns)
+    return result.interval_coverage()
 
 
 def data_summary_table(result) -> pd.DataFrame:
@@ -466,13 +478,14 @@ def report_tables(result) -> dict[str, pd.DataFrame]:
     """Every table of the report, at full precision, by name.
 
     Names: ``leaderboard`` (model x ``<target>_<metric>``, averaged over cutoffs),
-    ``metrics``, ``calibration``, ``parameters``, ``diagnostics``,
-    ``data_summary`` and ``failures``.
+    ``metrics``, ``calibration``, ``interval_coverage``, ``parameters``,
+    ``diagnostics``, ``data_summary`` and ``failures``.
     """
     return {
         "leaderboard": leaderboard_table(result),
         "metrics": metrics_table(result),
         "calibration": calibration_table(result),
+        "interval_coverage": interval_coverage_table(result),
         "parameters": parameter_table(result),
         "diagnostics": diagnostics_table(result),
         "data_summary": data_summary_table(result),
