@@ -19,8 +19,7 @@ from .models.pareto_nbd import ParetoNBDModel
 from .models.shifted_beta_geo import ShiftedBetaGeoModel
 from .persistence import load
 from .stages import lifecycle_stages, stage_counts, stage_migration, stages_at
-
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = [
     "BaselineModel",
