@@ -118,7 +118,9 @@ class TransactionPredictionsMixin:
     ``probability_of_purchases(n, t, *params)`` and
     ``conditional_probability_of_purchases(n, t, x, t_x, T, *params)``,
 
-    vectorised numpy functions that broadcast over their arguments. Predictions
+    vectorised numpy functions that broadcast over their arguments (``x, t_x, T``
+    are the model's three ``data_columns``: ``frequency, recency, T``, or
+    ``frequency, recency, n_periods`` for BG/BB). Predictions
     are computed once per distinct ``(frequency, recency, T)`` row and returned
     as pandas objects indexed by customer id; the summary is never modified.
     """
@@ -128,7 +130,7 @@ class TransactionPredictionsMixin:
     supports_horizon_arrays: ClassVar[bool] = True
 
     def _history(self, summary) -> "_History":
-        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
         return _History(index, x, t_x, T)
 
     def _purchases_kernel(self, summary):
@@ -292,7 +294,7 @@ class TransactionPredictionsMixin:
                                return_draws=return_draws)
             return self._format(res, index, "probability_alive", interval=interval,
                                 return_draws=return_draws)
-        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
         values = f.probability_alive_at(later, x, t_x, T, *self._params_tuple())
         return pd.Series(values, index=index, name="probability_alive")
 
@@ -387,7 +389,7 @@ class TransactionPredictionsMixin:
             raise ValueError("A predictive interval takes one horizon t (a number), "
                              "without t_start.")
         mean = self.expected_purchases(summary, float(horizon[0]))
-        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
         if self._has_posterior():
             n = int(n_draws) if n_draws is not None else self.PREDICTIVE_DRAWS
             draws = self._prediction_draws(n, random_state)
@@ -454,7 +456,7 @@ class TransactionPredictionsMixin:
                                return_draws=return_draws)
             return self._format(res, index, "expected_purchases", interval=interval,
                                 return_draws=return_draws)
-        index, (x, t_x, T) = self._arrays(summary, ("frequency", "recency", "T"))
+        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
         values = self._cumulative_purchases(horizons, x, t_x, T, self._params_tuple())
         return pd.Series(values, index=index, name="expected_purchases")
 
