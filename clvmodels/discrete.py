@@ -92,8 +92,12 @@ def discrete_summary(transactions, customer_id_col: str, datetime_col: str,
     if "monetary_value_col" in options or "observation_period_end" in options:
         raise TypeError("discrete_summary counts periods with a transaction: it takes no "
                         "monetary_value_col, and the end is calibration_period_end.")
-    days = purchase_days(transactions, customer_id_col, datetime_col, None,
-                         calibration_period_end, **options)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        days = purchase_days(transactions, customer_id_col, datetime_col, None,
+                             calibration_period_end, **options)
+    for w in caught:  # the exclusion counts, issued again at the caller's line
+        warnings.warn(w.message, w.category, stacklevel=2)
     if len(days) == 0:
         raise DataError("The log has no transaction up to the calibration end.",
                         column=datetime_col, rule="empty", n_rows=0)
