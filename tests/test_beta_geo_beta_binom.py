@@ -279,3 +279,15 @@ def test_the_pymc_model_uses_the_same_likelihood(donations, fitted):
     point = {f"{k}_log__": np.log(v) for k, v in fitted.params_.items()}
     logp = pm_model.compile_logp(jacobian=False)(point)
     assert float(logp) == pytest.approx(fitted.log_likelihood_, rel=1e-9)
+
+
+def test_simulate_module_draws_customers_the_model_recovers():
+    donors = clvmodels.simulate.beta_geo_beta_binom(30_000, 1.2, 0.75, 0.66, 2.8,
+                                                   n_periods=[6, 9] * 15_000, random_state=5)
+    assert donors["n_periods"].value_counts().to_dict() == {6: 15_000, 9: 15_000}
+    model = BetaGeoBetaBinomModel().fit(donors)
+    z = (model.params_ - pd.Series([1.2, 0.75, 0.66, 2.8], index=model.params_.index)) \
+        / model.standard_errors_
+    assert np.all(np.abs(z) < 3.5), z.to_dict()
+    with pytest.raises(ValueError, match="whole numbers"):
+        clvmodels.simulate.beta_geo_beta_binom(10, 1, 1, 1, 1, n_periods=2.5)
