@@ -291,3 +291,24 @@ def test_simulate_module_draws_customers_the_model_recovers():
     assert np.all(np.abs(z) < 3.5), z.to_dict()
     with pytest.raises(ValueError, match="whole numbers"):
         clvmodels.simulate.beta_geo_beta_binom(10, 1, 1, 1, 1, n_periods=2.5)
+
+
+def test_posterior_predictive_reproduces_the_observed_frequencies():
+    donors = clvmodels.simulate.beta_geo_beta_binom(500, 1.2, 0.75, 0.66, 2.8, n_periods=6,
+                                                   random_state=1)
+    model = BetaGeoBetaBinomModel().fit(donors)
+    pp = model.posterior_predictive(donors, n_draws=50, random_state=1)
+    simulated = pp.posterior_predictive["purchases"].sel(column="frequency")
+    assert simulated.shape == (1, 50, 500)
+    assert float(simulated.mean()) == pytest.approx(donors["frequency"].mean(), rel=0.05)
+    recency = pp.posterior_predictive["purchases"].sel(column="recency")
+    assert bool((simulated <= recency).all()) and bool((recency <= 6).all())
+
+
+@pytest.mark.slow
+def test_nuts_posterior_is_centred_on_the_maximum_likelihood_fit(donations, fitted):
+    model = BetaGeoBetaBinomModel(method="nuts").fit(donations, weights="weights", draws=500,
+                                                    tune=500, chains=2, random_state=1)
+    z = (model.params_ - fitted.params_) / fitted.standard_errors_
+    assert np.all(np.abs(z) < 0.5), z.to_dict()
+    assert model.converged_
