@@ -21,7 +21,7 @@ from .models.pareto_nbd import ParetoNBDModel
 from .models.shifted_beta_geo import ShiftedBetaGeoModel
 from .persistence import load
 from .stages import lifecycle_stages, stage_counts, stage_migration, stages_at
-from ._version import __version__
+from ._version import __version__  # noqa: F401  (the package version)
 
 __all__ = [
     "BaselineModel",
