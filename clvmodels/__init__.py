@@ -8,22 +8,24 @@ from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .data import purchase_days, read_transactions, rfm_summary
+from .discrete import discrete_summary
 from .exceptions import ConvergenceError, DataError, ModelFileError, NotFittedError
 from .export import predict_clv
 from .kpis import kpis
 from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_segments
 from .models.beta_geo import BetaGeoModel
+from .models.beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .models.gamma_gamma import GammaGammaModel
 from .models.modified_beta_geo import ModifiedBetaGeoModel
 from .models.pareto_nbd import ParetoNBDModel
 from .models.shifted_beta_geo import ShiftedBetaGeoModel
 from .persistence import load
 from .stages import lifecycle_stages, stage_counts, stage_migration, stages_at
-
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: F401  (the package version)
 
 __all__ = [
     "BaselineModel",
+    "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "ConvergenceError",
     "DataError",
@@ -37,6 +39,7 @@ __all__ = [
     "cohort_retention",
     "customer_lifetime_value",
     "datasets",
+    "discrete_summary",
     "formula_clv",
     "kpis",
     "lifecycle_stages",

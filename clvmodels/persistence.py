@@ -22,9 +22,11 @@ data; a prior given as a Python callable cannot be, so a loaded model keeps
 its posterior but would use the default prior for that parameter if refitted
 (a warning says so).
 
-:func:`load` only instantiates classes registered by
-:class:`~clvmodels.models.parametric.ParametricModel` (modules inside
-``clvmodels``), never arbitrary code. The fingerprint lets a user check that a
+:func:`load` only instantiates classes in :data:`MODEL_REGISTRY`, where every
+concrete :class:`~clvmodels.models.parametric.ParametricModel` subclass
+registers itself when it is defined (:func:`register_model`; modules inside
+``clvmodels`` are imported on demand), never arbitrary code. This module
+imports no model. The fingerprint lets a user check that a
 model was fitted on the data they think
 (``model.data_fingerprint(summary) == model.data_fingerprint_``).
 """
@@ -43,10 +45,23 @@ import pandas as pd
 from ._io import atomic_paths
 from .exceptions import ModelFileError
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "load", "save_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MODEL_REGISTRY", "ModelFileError", "load",
+           "register_model", "save_model"]
 
 FORMAT = "clvmodels.model"
 FORMAT_VERSION = 1
+
+#: Every concrete parametric model class by name (filled by :func:`register_model`,
+#: which :class:`~clvmodels.models.parametric.ParametricModel` calls for each
+#: subclass); :func:`load` instantiates only these.
+MODEL_REGISTRY: dict[str, type] = {}
+
+
+def register_model(cls: type) -> type:
+    """Make ``cls`` loadable by :func:`load` (under its class name); returns ``cls``."""
+    MODEL_REGISTRY[cls.__name__] = cls
+    return cls
+
 
 # Scalar fitted attributes written when present.
 _SCALAR_ATTRIBUTES = (
@@ -149,8 +164,6 @@ def _is_number(value) -> bool:
 
 
 def _model_class(path, name, module):
-    from .models.parametric import MODEL_REGISTRY
-
     if not isinstance(name, str):
         raise ModelFileError(path, f"'class' must be a class name, got {name!r}.",
                              rule="model_class")

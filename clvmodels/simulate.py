@@ -62,6 +62,7 @@ from .units import normalize_unit, unit_days
 
 __all__ = [
     "beta_geo",
+    "beta_geo_beta_binom",
     "beta_geo_summary",
     "modified_beta_geo",
     "modified_beta_geo_summary",
@@ -702,3 +703,37 @@ def shifted_beta_geo(n_subscribers, alpha, beta, n_periods, random_state=None) -
     churned = lifetime <= horizon
     return pd.DataFrame({"t": np.where(churned, lifetime, horizon),
                          "churned": churned.astype(np.int64), "horizon": horizon})
+
+
+def beta_geo_beta_binom(n_customers, alpha, beta, gamma, delta, n_periods,
+                        random_state=None) -> pd.DataFrame:
+    r"""Customers of the BG/BB model (Fader, Hardie & Shang 2010).
+
+    Each customer has a transaction probability :math:`p \sim \mathrm{Beta}(\alpha,
+    \beta)` and a dropout probability :math:`\theta \sim \mathrm{Beta}(\gamma,
+    \delta)`; at each of ``n_periods`` opportunities after the first transaction
+    (a number, or one per customer for several cohorts) an alive customer first
+    dies with probability :math:`\theta`, else transacts with probability
+    :math:`p`. A customer is a row ``frequency, recency, n_periods``, the input of
+    :class:`~clvmodels.models.beta_geo_beta_binom.BetaGeoBetaBinomModel` (the
+    generator is the model's own, :func:`clvmodels.likelihoods.beta_geo_beta_binom.random`).
+
+    Examples
+    --------
+    >>> from clvmodels import simulate
+    >>> donors = simulate.beta_geo_beta_binom(1000, 1.2, 0.75, 0.66, 2.8, n_periods=6,
+    ...                                       random_state=1)
+    >>> list(donors.columns), len(donors), int(donors["recency"].max()) <= 6
+    (['frequency', 'recency', 'n_periods'], 1000, True)
+    """
+    from .likelihoods.beta_geo_beta_binom import random
+
+    n = _check_n(n_customers)
+    _check_positive(alpha=alpha, beta=beta, gamma=gamma, delta=delta)
+    periods = np.broadcast_to(np.asarray(n_periods, dtype=float), (n,)).copy()
+    if np.any(~np.isfinite(periods) | (periods < 0) | (periods != np.round(periods))):
+        raise ValueError("n_periods must be whole numbers >= 0.")
+    sim = random(alpha, beta, gamma, delta, periods, rng=_rng(random_state))
+    return pd.DataFrame({"frequency": sim[:, 0].astype(np.int64),
+                         "recency": sim[:, 1].astype(np.int64),
+                         "n_periods": periods.astype(np.int64)})

@@ -62,12 +62,10 @@ Measured on 2 cores (see ``benchmarks/bench_bayes.py``).
 
 from __future__ import annotations
 
+import inspect
 import math
-import sys
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -80,9 +78,19 @@ from ..likelihoods import modified_beta_geo as _mbg
 from ..likelihoods import pareto_nbd as _pnbd
 from ..likelihoods import shifted_beta_geo as _sbg
 from ..likelihoods._math import pytensor_namespace
+from ..likelihoods._random import Family
 from ..priors import create_prior, prior_log_density, resolve_priors
 from . import mle as _mle
 from .mle import make_objective
+from .samplers import (
+    NUTS_SAMPLERS,
+    _default_progressbar,
+    _run_advi,
+    _sample_nutpie,
+    _sample_pymc,
+    _seed,
+    choose_nuts_sampler,
+)
 
 __all__ = [
     "METHODS",
@@ -97,163 +105,34 @@ __all__ = [
 
 #: Inference methods of the parametric models.
 METHODS = ("mle", "nuts", "map", "advi")
-#: NUTS implementations (``"auto"``: the first installed of nutpie, numpyro, pymc).
-NUTS_SAMPLERS = ("auto", "nutpie", "numpyro", "pymc")
 
 #: Thresholds of the convergence checks.
 MAX_RHAT = 1.01
 MIN_ESS_BULK = 400
 
 
-# ----------------------------------------------------------------------------
-# Generative processes (the random generators of the CustomDist)
-# ----------------------------------------------------------------------------
-
-def _shape(size, *arrays) -> tuple:
-    if size is not None:
-        return tuple(np.atleast_1d(size).astype(int)) if np.ndim(size) else (int(size),)
-    return np.broadcast_shapes(*(np.shape(a) for a in arrays))
-
-
-def _bcast(shape, *arrays):
-    return [np.broadcast_to(np.asarray(a, dtype=float), shape) for a in arrays]
-
-
-def _purchases_until(rng, lam, T, k):
-    """Repeat purchases of customers with a Poisson(lam) purchase process on (0, T]
-    who stop after their ``k``-th repeat purchase: ``(x, t_x)``.
-
-    With ``M ~ Poisson(lam T)`` events in ``(0, T]`` the customer makes
-    ``x = min(M, k)`` purchases, the last at the x-th of M sorted uniform times,
-    ``T * Beta(x, M - x + 1)``.
-    """
-    m = rng.poisson(np.minimum(lam * T, 1e12))
-    x = np.minimum(m, k)
-    t_x = np.zeros(np.shape(x))
-    has = x > 0
-    t_x[has] = T[has] * rng.beta(x[has], m[has] - x[has] + 1.0)
-    return x, t_x
-
-
-def random_beta_geo(r, alpha, a, b, T, weight=None, rng=None, size=None):
-    r"""Simulate ``(frequency, recency)`` of BG/NBD customers with ages ``T``
-    (Fader, Hardie & Lee 2005, section 3): :math:`\lambda \sim \mathrm{Gamma}(r,
-    \alpha)`, :math:`p \sim \mathrm{Beta}(a, b)`; after each repeat purchase the
-    customer drops out with probability ``p``. ``weight`` is ignored (one
-    customer per row). Returns an array of shape ``size + (2,)``."""
-    rng = np.random.default_rng(rng)
-    shape = _shape(size, r, alpha, a, b, T)
-    r, alpha, a, b, T = _bcast(shape, r, alpha, a, b, T)
-    lam = rng.gamma(r, 1.0 / alpha)
-    p = np.clip(rng.beta(a, b), 1e-300, 1.0)
-    x, t_x = _purchases_until(rng, lam, T, rng.geometric(p))
-    return np.stack([x.astype(float), t_x], axis=-1)
-
-
-def random_modified_beta_geo(r, alpha, a, b, T, weight=None, rng=None, size=None):
-    r"""As :func:`random_beta_geo` for the MBG/NBD (Batislam et al. 2007): the
-    customer may also drop out right after the first purchase."""
-    rng = np.random.default_rng(rng)
-    shape = _shape(size, r, alpha, a, b, T)
-    r, alpha, a, b, T = _bcast(shape, r, alpha, a, b, T)
-    lam = rng.gamma(r, 1.0 / alpha)
-    p = np.clip(rng.beta(a, b), 1e-300, 1.0)
-    x, t_x = _purchases_until(rng, lam, T, rng.geometric(p) - 1)
-    return np.stack([x.astype(float), t_x], axis=-1)
-
-
-def random_pareto_nbd(r, alpha, s, beta, T, weight=None, rng=None, size=None):
-    r"""Simulate ``(frequency, recency)`` of Pareto/NBD customers (Schmittlein,
-    Morrison & Colombo 1987): :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`,
-    lifetime :math:`\tau \sim \mathrm{Exp}(\mu)`, :math:`\mu \sim
-    \mathrm{Gamma}(s, \beta)`; ``x ~ Poisson(lambda min(tau, T))``, the last purchase
-    the largest of ``x`` uniform times on ``(0, min(tau, T))``."""
-    rng = np.random.default_rng(rng)
-    shape = _shape(size, r, alpha, s, beta, T)
-    r, alpha, s, beta, T = _bcast(shape, r, alpha, s, beta, T)
-    lam = rng.gamma(r, 1.0 / alpha)
-    mu = rng.gamma(s, 1.0 / beta)
-    with np.errstate(divide="ignore", over="ignore"):
-        window = np.minimum(rng.exponential(1.0, shape) / mu, T)
-    x = rng.poisson(np.minimum(lam * window, 1e12))
-    t_x = np.zeros(shape)
-    has = x > 0
-    t_x[has] = window[has] * rng.beta(x[has], 1.0)
-    return np.stack([x.astype(float), t_x], axis=-1)
-
-
-def random_gamma_gamma(p, q, v, x, weight=None, rng=None, size=None):
-    r"""Simulate the mean spend of customers with ``x`` repeat purchases (Fader &
-    Hardie 2013, section 2): :math:`\nu \sim \mathrm{Gamma}(q, v)` (rate ``v``),
-    the sum of ``x`` amounts :math:`\sim \mathrm{Gamma}(px, \nu)`; 0 where
-    ``x = 0``."""
-    rng = np.random.default_rng(rng)
-    shape = _shape(size, p, q, v, x)
-    p, q, v, x = _bcast(shape, p, q, v, x)
-    nu = rng.gamma(q, 1.0 / v)
-    out = np.zeros(shape)
-    has = x > 0
-    with np.errstate(divide="ignore", over="ignore"):
-        out[has] = rng.gamma(p[has] * x[has], 1.0 / nu[has]) / x[has]
-    return out
-
-
-def random_shifted_beta_geo(alpha, beta, horizon, weight=None, rng=None, size=None):
-    r"""Simulate ``(t, churned)`` of shifted-beta-geometric subscribers observed for
-    ``horizon`` periods (Fader & Hardie 2007): :math:`\theta \sim \mathrm{Beta}(\alpha,
-    \beta)`, the period of churn :math:`T \sim \mathrm{Geometric}(\theta)`; ``(T, 1)``
-    if :math:`T \le` ``horizon``, else ``(horizon, 0)``."""
-    rng = np.random.default_rng(rng)
-    shape = _shape(size, alpha, beta, horizon)
-    alpha, beta, horizon = _bcast(shape, alpha, beta, horizon)
-    theta = np.clip(rng.beta(alpha, beta), 1e-300, 1.0)
-    lifetime = rng.geometric(theta).astype(float)
-    churned = lifetime <= horizon
-    return np.stack([np.where(churned, lifetime, horizon), churned.astype(float)], axis=-1)
-
-
-@dataclass(frozen=True)
-class Family:
-    """How a model's likelihood becomes a PyMC distribution.
-
-    Attributes
-    ----------
-    name
-        Name of the observed variable (``"purchases"``, ``"spend"``).
-    observed
-        Data columns that are the random value, in the value's last axis.
-    design
-        Data columns that are fixed inputs of the distribution (``T``: the
-        observation window; Gamma-Gamma: the number of purchases averaged).
-    random
-        ``random(*params, *design, weight, rng=, size=)``.
-    """
-
-    name: str
-    observed: tuple[str, ...]
-    design: tuple[str, ...]
-    random: Callable
-
-
-_PURCHASES = (("frequency", "recency"), ("T",))
-FAMILIES: dict[Callable, Family] = {
-    _bg.loglik: Family("purchases", *_PURCHASES, random_beta_geo),
-    _mbg.loglik: Family("purchases", *_PURCHASES, random_modified_beta_geo),
-    _pnbd.loglik: Family("purchases", *_PURCHASES, random_pareto_nbd),
-    _gg.loglik: Family("spend", ("monetary_value",), ("frequency",), random_gamma_gamma),
-    _sbg.loglik: Family("subscriptions", ("t", "churned"), ("horizon",),
-                        random_shifted_beta_geo),
-}
+# The generative processes live with the likelihoods (``random`` and ``FAMILY``
+# of each module in :mod:`clvmodels.likelihoods`); these names stay for callers.
+random_beta_geo = _bg.random
+random_modified_beta_geo = _mbg.random
+random_pareto_nbd = _pnbd.random
+random_gamma_gamma = _gg.random
+random_shifted_beta_geo = _sbg.random
 
 
 def family_of(model) -> Family:
-    """The :class:`Family` of a model's likelihood."""
+    """The :class:`~clvmodels.likelihoods._random.Family` of a model: its class
+    attribute ``family`` if it declares one, else the ``FAMILY`` declared in the
+    module of its log-likelihood."""
     spec = type(model).likelihood
-    family = FAMILIES.get(spec.loglik) if spec is not None else None
-    if family is None:
+    family = getattr(type(model), "family", None)
+    if family is None and spec is not None:
+        family = getattr(inspect.getmodule(spec.loglik), "FAMILY", None)
+    if not isinstance(family, Family):
         raise NotImplementedError(
-            f"{type(model).__name__} has no random generator registered in "
-            "clvmodels.inference.bayes.FAMILIES, so it cannot be fitted by Bayesian inference.")
+            f"{type(model).__name__} declares no random generator (a FAMILY next to its "
+            "log-likelihood, or a family class attribute), so it cannot be fitted by "
+            "Bayesian inference.")
     return family
 
 
@@ -712,210 +591,6 @@ def maximize(density: LogPosterior, psi0, *, tol: float = 1e-9, max_newton: int 
 
 
 # ----------------------------------------------------------------------------
-# Samplers
-# ----------------------------------------------------------------------------
-
-def _installed(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
-
-
-def choose_nuts_sampler(nuts_sampler: str, model) -> str:
-    """The NUTS implementation to use: ``"auto"`` picks nutpie, then numpyro (if
-    the likelihood can be written in JAX), then PyMC's."""
-    if nuts_sampler not in NUTS_SAMPLERS:
-        raise ValueError(f"nuts_sampler must be one of {NUTS_SAMPLERS}, got {nuts_sampler!r}.")
-    jaxable = type(model).likelihood.loglik is not _pnbd.loglik  # Pareto/NBD uses a numpy Op
-    if nuts_sampler == "auto":
-        if _installed("nutpie"):
-            return "nutpie"
-        if jaxable and _installed("numpyro") and _installed("jax"):
-            return "numpyro"
-        return "pymc"
-    if nuts_sampler in ("nutpie", "numpyro") and not _installed(nuts_sampler):
-        raise ImportError(f"nuts_sampler={nuts_sampler!r} needs the {nuts_sampler} package: "
-                          f"pip install {nuts_sampler}.")
-    if nuts_sampler == "numpyro" and not jaxable:
-        raise ValueError(f"{type(model).__name__}'s likelihood cannot be compiled to JAX; "
-                         "use nuts_sampler='nutpie' or 'pymc'.")
-    return nuts_sampler
-
-
-def _default_progressbar() -> bool:
-    """Show progress bars in notebooks and IPython, not in scripts and tests."""
-    ipython = sys.modules.get("IPython")
-    if ipython is None:
-        return False
-    try:
-        return ipython.get_ipython() is not None
-    except Exception:  # pragma: no cover - exotic front ends
-        return False
-
-
-def _seed(random_state) -> int:
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
-    if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
-    return int(random_state)
-
-
-def _chain_starts(rng, mode, L, chains) -> list[np.ndarray]:
-    """Starting points: draws of the Laplace approximation (overdispersed enough
-    for R-hat to see chains that do not mix)."""
-    return [mode + L @ rng.standard_normal(len(mode)) for _ in range(chains)]
-
-
-def _sample_nutpie(make_density, mode, L, names, *, draws, tune, chains, seed,
-                   progressbar, sampler_kwargs):
-    import nutpie
-    from nutpie.compiled_pyfunc import from_pyfunc
-
-    k = len(names)
-    Lt = L.T.copy()
-
-    def make_logp_fn():
-        density = make_density()  # one per chain: compiled functions are not re-entrant
-
-        def logp(u, **_):
-            value, grad = density(mode + L @ u)
-            return value, Lt @ grad
-
-        return logp
-
-    def make_expand_fn(seed1, seed2, chain):
-        def expand(u, **_):
-            theta = np.exp(mode + L @ u)
-            return {n: np.asarray(theta[i]) for i, n in enumerate(names)}
-
-        return expand
-
-    def initial_point(point_seed):
-        return np.random.default_rng(point_seed).standard_normal(k)
-
-    compiled = from_pyfunc(k, make_logp_fn, make_expand_fn, [np.dtype("float64")] * k,
-                           [()] * k, list(names), make_initial_point_fn=initial_point)
-    # One thread: the log-density holds the GIL, so chains on two threads only
-    # contend for it (measured: 35% slower on the CDNOW sample).
-    kwargs = {"save_warmup": False, "cores": 1, **(sampler_kwargs or {})}
-    return nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
-                         progress_bar=progressbar, **kwargs)
-
-
-def _all_log_transformed(pm_model, names) -> bool:
-    from pymc.logprob.transforms import LogTransform
-
-    return all(isinstance(pm_model.rvs_to_transforms.get(pm_model[n]), LogTransform)
-               for n in names)
-
-
-def _sample_pymc(pm_model, mode, cov, L, names, *, draws, tune, chains, seed, progressbar,
-                 sampler_kwargs, nuts_sampler):
-    import pymc as pm
-
-    rng = np.random.default_rng(seed)
-    starts = _chain_starts(rng, mode, L, chains)
-    initvals = [{n: float(np.exp(s[i])) for i, n in enumerate(names)} for s in starts]
-    kwargs = {"cores": min(chains, 2), **(sampler_kwargs or {})}
-    if nuts_sampler == "pymc" and "step" not in kwargs and _all_log_transformed(pm_model, names):
-        from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
-
-        # The value variables are the log-parameters: start the dense mass matrix
-        # adaptation from the Laplace covariance.
-        potential = QuadPotentialFullAdapt(len(names), mode.copy(), cov.copy(), 10)
-        kwargs["step"] = pm.NUTS(vars=[pm_model.rvs_to_values[pm_model[n]] for n in names],
-                                 potential=potential, model=pm_model)
-    if nuts_sampler == "numpyro":
-        kwargs.setdefault("nuts_sampler_kwargs", {"dense_mass": True,
-                                                  "chain_method": "sequential"})
-    with warnings.catch_warnings():
-        # PyMC reports its own (softer) convergence checks; ours follow.
-        warnings.simplefilter("ignore", UserWarning)
-        idata = pm.sample(draws=draws, tune=tune, chains=chains, initvals=initvals, random_seed=seed, progressbar=progressbar,
-                          model=pm_model, nuts_sampler=nuts_sampler,
-                          compute_convergence_checks=False, **kwargs)
-    return idata
-
-
-class _CachedDensity:
-    """``u -> (value, gradient)`` of the whitened log-posterior, remembering the
-    last point (the value and gradient Ops of :func:`_run_advi` share it)."""
-
-    def __init__(self, density, mode, L) -> None:
-        self.density, self.mode, self.L = density, mode, L
-        self._last = None
-
-    def __call__(self, u):
-        u = np.asarray(u, dtype=float)
-        if self._last is None or not np.array_equal(self._last[0], u):
-            value, grad = self.density(self.mode + self.L @ u)
-            self._last = (u.copy(), value, self.L.T @ grad)
-        return self._last[1], self._last[2]
-
-
-def _density_ops(cached: _CachedDensity):
-    """pytensor Ops computing the value and the gradient of ``cached``."""
-    import pytensor.tensor as pt
-    from pytensor.graph.basic import Apply
-    from pytensor.graph.op import Op
-
-    class Gradient(Op):
-        __props__ = ()
-
-        def make_node(self, u):
-            u = pt.as_tensor_variable(u)
-            return Apply(self, [u], [u.type()])
-
-        def perform(self, node, inputs, outputs):
-            outputs[0][0] = np.asarray(cached(inputs[0])[1], dtype=float)
-
-    class Value(Op):
-        __props__ = ()
-
-        def make_node(self, u):
-            u = pt.as_tensor_variable(u)
-            return Apply(self, [u], [pt.dscalar()])
-
-        def perform(self, node, inputs, outputs):
-            outputs[0][0] = np.asarray(cached(inputs[0])[0], dtype=float)
-
-        def grad(self, inputs, output_grads):
-            return [output_grads[0] * Gradient()(inputs[0])]
-
-    return Value()
-
-
-def _run_advi(density, mode, L, names, *, draws, seed, progressbar, sampler_kwargs):
-    """Mean-field ADVI (``pymc.fit``) on the whitened log-parameters ``u``
-    (``log theta = mode + L u``): the approximation is mean-field in ``u``, so it
-    keeps the correlations of the Laplace approximation. Returns an InferenceData
-    with the draws of the named parameters, and the approximation."""
-    import arviz as az
-    import pymc as pm
-
-    k = len(names)
-    value_op = _density_ops(_CachedDensity(density, mode, L))
-    with pm.Model() as whitened:
-        u = pm.Flat("u", shape=(k,))
-        pm.Potential("log_posterior", value_op(u))
-    kwargs = {"n": 10_000, **(sampler_kwargs or {})}
-    n_iter = kwargs.pop("n")
-    # In whitened units the posterior sd is about 1: stop when the variational
-    # parameters move by less than 0.01 over 500 iterations.
-    callbacks = kwargs.pop("callbacks", [pm.callbacks.CheckParametersConvergence(
-        every=500, tolerance=1e-2, diff="absolute")])
-    kwargs.setdefault("obj_optimizer", pm.adam(learning_rate=0.02))
-    approx = pm.fit(n=n_iter, method="advi", model=whitened, random_seed=seed,
-                    start={"u": np.zeros(k)}, progressbar=progressbar, callbacks=callbacks,
-                    **kwargs)
-    u_draws = approx.sample(draws=draws, random_seed=seed).posterior["u"].to_numpy()
-    theta = np.exp(mode + u_draws.reshape(-1, k) @ L.T).reshape(u_draws.shape)
-    idata = az.from_dict(posterior={n: theta[..., i] for i, n in enumerate(names)})
-    return idata, approx
-
-
-# ----------------------------------------------------------------------------
 # Fitting
 # ----------------------------------------------------------------------------
 
@@ -1151,7 +826,7 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
         L = _whitening(cov)
         info["laplace_seconds"] = time.perf_counter() - t0 - t_mle
         if method == "nuts":
-            sampler = choose_nuts_sampler(nuts_sampler, model)
+            sampler = choose_nuts_sampler(nuts_sampler, model, jaxable=family_of(model).jax)
             info.update({"sampler": sampler, "draws": draws, "tune": tune, "chains": chains,
                          "seed": seed})
             t1 = time.perf_counter()

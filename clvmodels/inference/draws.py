@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..rows import group_rows, worth_grouping
+
 __all__ = ["DrawSummary", "interval_quantiles", "reduce_draws"]
 
 #: Default size of a block of values (customers x draws x columns), in bytes.
@@ -60,8 +62,6 @@ class DrawSummary:
 def _groups(columns: Sequence[np.ndarray]):
     """``(codes, first)`` of the distinct rows, sorted lexicographically by the
     columns (first column slowest), or ``None`` when grouping does not pay."""
-    from ..models.parametric import group_rows, worth_grouping
-
     n = len(columns[0])
     if n < 2 or not worth_grouping(columns):
         return None

@@ -11,7 +11,8 @@ Names offered by both namespaces
 ``log, exp, log1p, expm1, sqrt, abs, maximum, minimum, where`` (``where(cond, a, b)``),
 ``gammaln, betaln, digamma, hyp2f1, betainc`` (regularised incomplete beta
 :math:`I_x(a, b)`), ``softplus`` (:math:`\\log(1 + e^x)`, stable),
-``logaddexp`` (stable for large arguments), ``expit``, ``sum``, ``inf``,
+``logaddexp`` (stable for large arguments), ``expit``, ``sum``, ``max``, ``arange``,
+``expand_dims``, ``inf``,
 ``name`` (``"numpy"`` or ``"pytensor"``).
 """
 
@@ -86,6 +87,9 @@ NUMPY = MathNamespace(
     logaddexp=np.logaddexp,
     expit=_sp.expit,
     sum=np.sum,
+    max=np.max,
+    arange=np.arange,
+    expand_dims=np.expand_dims,
     inf=np.inf,
 )
 
@@ -128,6 +132,9 @@ def pytensor_namespace() -> MathNamespace:
             logaddexp=logaddexp,
             expit=pt.sigmoid,
             sum=pt.sum,
+            max=pt.max,
+            arange=pt.arange,
+            expand_dims=pt.expand_dims,
             inf=np.inf,
         )
     return _PYTENSOR

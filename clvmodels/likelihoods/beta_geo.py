@@ -25,8 +25,10 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY, hyp2f1_scaled
+from ._random import Family, _bcast, _purchases_until, _shape
 
 __all__ = [
+    "FAMILY",
     "conditional_expected_purchases",
     "conditional_probability_of_purchases",
     "expected_purchases",
@@ -40,6 +42,7 @@ __all__ = [
     "probability_alive",
     "probability_of_purchases",
     "probability_of_purchases_alive",
+    "random",
 ]
 
 
@@ -349,3 +352,22 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, a, b):
     n = np.asarray(n, dtype=float)
     alive = probability_of_purchases_alive(n, t, r + x, alpha + T, a, b + x)
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
+
+
+def random(r, alpha, a, b, T, weight=None, rng=None, size=None):
+    r"""Simulate ``(frequency, recency)`` of BG/NBD customers with ages ``T``
+    (Fader, Hardie & Lee 2005, section 3): :math:`\lambda \sim \mathrm{Gamma}(r,
+    \alpha)`, :math:`p \sim \mathrm{Beta}(a, b)`; after each repeat purchase the
+    customer drops out with probability ``p``. ``weight`` is ignored (one
+    customer per row). Returns an array of shape ``size + (2,)``."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, r, alpha, a, b, T)
+    r, alpha, a, b, T = _bcast(shape, r, alpha, a, b, T)
+    lam = rng.gamma(r, 1.0 / alpha)
+    p = np.clip(rng.beta(a, b), 1e-300, 1.0)
+    x, t_x = _purchases_until(rng, lam, T, rng.geometric(p))
+    return np.stack([x.astype(float), t_x], axis=-1)
+
+
+#: The Bayesian engine's view of the model: ``(frequency, recency)`` given ``T``.
+FAMILY = Family("purchases", ("frequency", "recency"), ("T",), random)

@@ -20,10 +20,13 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
+from ._random import Family, _bcast, _shape
 
 __all__ = [
+    "FAMILY",
     "expected_spend", "loglik", "loglik_amount_terms", "loglik_amount_terms_grad",
     "loglik_count_terms", "loglik_count_terms_grad", "population_mean_spend",
+    "random",
 ]
 
 
@@ -122,3 +125,23 @@ def population_mean_spend(p, q, v):
     section 4), NaN when ``q <= 1`` (the mean does not exist)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(np.asarray(q) > 1.0, p * v / (np.asarray(q) - 1.0), np.nan)
+
+
+def random(p, q, v, x, weight=None, rng=None, size=None):
+    r"""Simulate the mean spend of customers with ``x`` repeat purchases (Fader &
+    Hardie 2013, section 2): :math:`\nu \sim \mathrm{Gamma}(q, v)` (rate ``v``),
+    the sum of ``x`` amounts :math:`\sim \mathrm{Gamma}(px, \nu)`; 0 where
+    ``x = 0``."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, p, q, v, x)
+    p, q, v, x = _bcast(shape, p, q, v, x)
+    nu = rng.gamma(q, 1.0 / v)
+    out = np.zeros(shape)
+    has = x > 0
+    with np.errstate(divide="ignore", over="ignore"):
+        out[has] = rng.gamma(p[has] * x[has], 1.0 / nu[has]) / x[has]
+    return out
+
+
+#: The Bayesian engine's view of the model: ``monetary_value`` given ``frequency``.
+FAMILY = Family("spend", ("monetary_value",), ("frequency",), random)

@@ -22,8 +22,10 @@ import numpy as np
 
 from . import beta_geo as _bg
 from ._math import NUMPY, hyp2f1_scaled
+from ._random import Family, _bcast, _purchases_until, _shape
 
 __all__ = [
+    "FAMILY",
     "conditional_expected_purchases",
     "conditional_probability_of_purchases",
     "expected_purchases",
@@ -35,6 +37,7 @@ __all__ = [
     "loglik_timing_terms_grad",
     "probability_alive",
     "probability_of_purchases",
+    "random",
 ]
 
 
@@ -200,3 +203,19 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, a, b):
     n = np.asarray(n, dtype=float)
     alive = _bg.probability_of_purchases_alive(n, t, r + x, alpha + T, a, b + x + 1.0)
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
+
+
+def random(r, alpha, a, b, T, weight=None, rng=None, size=None):
+    r"""As :func:`clvmodels.likelihoods.beta_geo.random` for the MBG/NBD (Batislam et al. 2007): the
+    customer may also drop out right after the first purchase."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, r, alpha, a, b, T)
+    r, alpha, a, b, T = _bcast(shape, r, alpha, a, b, T)
+    lam = rng.gamma(r, 1.0 / alpha)
+    p = np.clip(rng.beta(a, b), 1e-300, 1.0)
+    x, t_x = _purchases_until(rng, lam, T, rng.geometric(p) - 1)
+    return np.stack([x.astype(float), t_x], axis=-1)
+
+
+#: The Bayesian engine's view of the model: ``(frequency, recency)`` given ``T``.
+FAMILY = Family("purchases", ("frequency", "recency"), ("T",), random)

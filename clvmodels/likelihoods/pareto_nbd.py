@@ -87,8 +87,10 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
+from ._random import Family, _bcast, _shape
 
 __all__ = [
+    "FAMILY",
     "conditional_expected_purchases",
     "conditional_probability_of_purchases",
     "expected_purchases",
@@ -100,6 +102,7 @@ __all__ = [
     "probability_alive",
     "probability_no_purchase",
     "probability_of_purchases",
+    "random",
 ]
 
 # ----------------------------------------------------------------------------
@@ -743,3 +746,28 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, s, beta):
     p_alive = probability_alive(x, t_x, T, r, alpha, s, beta)
     alive = probability_of_purchases(n, t, r + x, alpha + T, s, beta + T)
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
+
+
+def random(r, alpha, s, beta, T, weight=None, rng=None, size=None):
+    r"""Simulate ``(frequency, recency)`` of Pareto/NBD customers (Schmittlein,
+    Morrison & Colombo 1987): :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`,
+    lifetime :math:`\tau \sim \mathrm{Exp}(\mu)`, :math:`\mu \sim
+    \mathrm{Gamma}(s, \beta)`; ``x ~ Poisson(lambda min(tau, T))``, the last purchase
+    the largest of ``x`` uniform times on ``(0, min(tau, T))``."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, r, alpha, s, beta, T)
+    r, alpha, s, beta, T = _bcast(shape, r, alpha, s, beta, T)
+    lam = rng.gamma(r, 1.0 / alpha)
+    mu = rng.gamma(s, 1.0 / beta)
+    with np.errstate(divide="ignore", over="ignore"):
+        window = np.minimum(rng.exponential(1.0, shape) / mu, T)
+    x = rng.poisson(np.minimum(lam * window, 1e12))
+    t_x = np.zeros(shape)
+    has = x > 0
+    t_x[has] = window[has] * rng.beta(x[has], 1.0)
+    return np.stack([x.astype(float), t_x], axis=-1)
+
+
+#: The Bayesian engine's view of the model: ``(frequency, recency)`` given ``T``; the
+#: likelihood uses a numpy Op (hypergeometric function), so it has no JAX form.
+FAMILY = Family("purchases", ("frequency", "recency"), ("T",), random, jax=False)

@@ -36,8 +36,10 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
+from ._random import Family, _bcast, _shape
 
 __all__ = [
+    "FAMILY",
     "discounted_expected_lifetime",
     "discounted_expected_residual_lifetime",
     "expected_lifetime",
@@ -45,6 +47,7 @@ __all__ = [
     "loglik_grad",
     "retention_rate",
     "survival",
+    "random",
 ]
 
 
@@ -121,3 +124,21 @@ def discounted_expected_lifetime(alpha, beta, discount_rate):
     r"""Discounted expected lifetime of a new subscriber, first payment included
     (FH10 eq. 4): :math:`{}_2F_1(1, \beta; \alpha + \beta; 1 / (1 + d))`."""
     return _sp.hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + discount_rate))
+
+
+def random(alpha, beta, horizon, weight=None, rng=None, size=None):
+    r"""Simulate ``(t, churned)`` of shifted-beta-geometric subscribers observed for
+    ``horizon`` periods (Fader & Hardie 2007): :math:`\theta \sim \mathrm{Beta}(\alpha,
+    \beta)`, the period of churn :math:`T \sim \mathrm{Geometric}(\theta)`; ``(T, 1)``
+    if :math:`T \le` ``horizon``, else ``(horizon, 0)``."""
+    rng = np.random.default_rng(rng)
+    shape = _shape(size, alpha, beta, horizon)
+    alpha, beta, horizon = _bcast(shape, alpha, beta, horizon)
+    theta = np.clip(rng.beta(alpha, beta), 1e-300, 1.0)
+    lifetime = rng.geometric(theta).astype(float)
+    churned = lifetime <= horizon
+    return np.stack([np.where(churned, lifetime, horizon), churned.astype(float)], axis=-1)
+
+
+#: The Bayesian engine's view of the model: ``(t, churned)`` given ``horizon``.
+FAMILY = Family("subscriptions", ("t", "churned"), ("horizon",), random)

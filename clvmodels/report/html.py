@@ -161,7 +161,7 @@ def _guarded(section: str, build: Callable[[], str]) -> str:
 
 
 def _header(result, title: str, generated: datetime) -> str:
-    from .. import __version__
+    from .._version import __version__
 
     cuts = cutoffs(result)
     names = model_names(result)
