@@ -769,14 +769,15 @@ def _excluded_frame(info: pd.DataFrame, cal_tick: int, spec: _Spec) -> pd.DataFr
     zero = info["zero_dropped"].to_numpy(dtype=bool)
     with np.errstate(invalid="ignore"):
         late = ~no_day & (info["first_day_tick"].to_numpy(dtype=float) > cal_tick)
-    reason = np.select(
-        [~seen, no_day & bought, no_day & zero, no_day, late],
-        [_REASONS["after_observation"], _REASONS["cancelled"], _REASONS["zero"],
-         _REASONS["only_returns"], _REASONS["after_calibration"]], default="")
-    out = reason != ""
+    # Codes first: an array of reason texts for 10M customers would take gigabytes.
+    texts = np.array([_REASONS[k] for k in ("after_observation", "cancelled", "zero",
+                                            "only_returns", "after_calibration")], dtype=object)
+    code = np.select([~seen, no_day & bought, no_day & zero, no_day, late],
+                     np.arange(len(texts)), default=-1)
+    out = code >= 0
     index = info.index[out].rename(spec.customer_id_col)
     return pd.DataFrame({
-        "reason": pd.Series(reason[out], index=index, dtype=object),
+        "reason": pd.Series(texts[code[out]], index=index, dtype=object),
         "in_calibration_period": pd.Series(
             info["first_row_tick"].to_numpy()[out] <= cal_tick, index=index, dtype=bool),
     })
@@ -1771,17 +1772,16 @@ class _DuckDBLog(_Log):
                 coalesce(sum(cents) FILTER (WHERE tick > {cal_tick}), 0) AS revenue_holdout"""
         frame = con.execute(
             f"""WITH per AS (
-                SELECT cid, tick, cents, min(tick) OVER (PARTITION BY cid) AS first_tick
-                FROM days)
-            SELECT cid,
-                count(*) FILTER (WHERE tick <= {cal_tick}) - 1 AS frequency,
-                min(tick) AS first_tick,
-                max(tick) FILTER (WHERE tick <= {cal_tick}) AS last_tick,
-                coalesce(sum(cents) FILTER (WHERE tick <= {cal_tick} AND tick > first_tick), 0)
-                    AS repeat_amount,
-                coalesce(sum(cents) FILTER (WHERE tick = first_tick), 0)
-                    AS first_amount{holdout_cols}
-            FROM per GROUP BY cid ORDER BY cid""").df()
+                SELECT cid,
+                    count(*) FILTER (WHERE tick <= {cal_tick}) - 1 AS frequency,
+                    min(tick) AS first_tick,
+                    max(tick) FILTER (WHERE tick <= {cal_tick}) AS last_tick,
+                    coalesce(sum(cents) FILTER (WHERE tick <= {cal_tick}), 0) AS cal_amount,
+                    arg_min(cents, tick) AS first_amount{holdout_cols}
+                FROM days GROUP BY cid)
+            -- One row per (cid, tick) in days, so the first day's cents are exact;
+            -- whole cents subtract exactly.
+            SELECT *, cal_amount - first_amount AS repeat_amount FROM per ORDER BY cid""").df()
         frame = frame[frame["first_tick"] <= cal_tick]
         return _Result(
             ids=frame["cid"].to_numpy(),
