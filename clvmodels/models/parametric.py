@@ -74,6 +74,7 @@ from .._checks import check_summary, fail_rows, finite_numbers
 from ..exceptions import ClvModelsWarning, ConvergenceError, ConvergenceWarning, DataError
 from ..inference.draws import interval_quantiles, reduce_draws
 from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
+from ..inference.penalty import check_penalizer, lifetimes_penalty
 from ..units import convert, normalize_unit
 from .base import BaseModel
 
@@ -208,6 +209,9 @@ class ParametricModel(BaseModel):
         Priors of the Bayesian methods: ``None`` (weakly informative defaults),
         ``"flat"``, or a dict ``{parameter: Prior(...) | "flat" | factory}``
         (:mod:`clvmodels.priors`). Ignored by ``"mle"``.
+    penalizer
+        L2 penalty of maximum-likelihood fits, lifetimes' ``penalizer_coef``
+        (:mod:`clvmodels.inference.penalty`); 0: none. Refused by Bayesian methods.
     """
 
     parameters: ClassVar[tuple[Parameter, ...]] = ()
@@ -232,12 +236,13 @@ class ParametricModel(BaseModel):
     default_n_draws: ClassVar[int] = 1000
 
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 method: str = "mle", priors=None) -> None:
+                 method: str = "mle", priors=None, penalizer: float = 0.0) -> None:
         self.initial_params = initial_params
         self.tol = tol
         self.max_iter = max_iter
         self.method = method
         self.priors = priors
+        self.penalizer = penalizer
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -328,6 +333,7 @@ class ParametricModel(BaseModel):
         Every warning of the fit is also kept, as text, in ``fit_warnings_``.
         """
         method = self._method()
+        check_penalizer(self, method)
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # a failed refit must not leave the old fit in place
         self._draws_cache = None
@@ -668,7 +674,8 @@ class ParametricModel(BaseModel):
         ]
         shift = self._log_shift(c_t, c_m)
         objective = make_objective(self.likelihood, scaled, weights,
-                                   backend=self.gradient_backend)
+                                   backend=self.gradient_backend,
+                                   penalty=lifetimes_penalty(self, data, weights, shift))
         res = maximize_likelihood(objective, self._starts(shift), tol=self.tol,
                                   max_iter=self.max_iter)
         theta = res.theta - shift
@@ -886,12 +893,15 @@ class ParametricModel(BaseModel):
             table.attrs["interval"] = "highest density"
             return table
         ci = self.confidence_intervals(level)
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "estimate": self.params_.to_numpy(),
             "standard_error": self.standard_errors_.to_numpy(),
             f"lower {pct}": ci["lower"].to_numpy(),
             f"upper {pct}": ci["upper"].to_numpy(),
         }, index=self.params_.index)
+        if getattr(self, "penalizer", 0):  # a penalised fit says so in its table
+            table["penalizer"] = float(self.penalizer)
+        return table
 
     def sample_parameters(self, n: int, random_state=None) -> pd.DataFrame:
         """Draws of the parameters.
