@@ -7,6 +7,7 @@ transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`
 from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
+from .compare import compare, likelihood_ratio_test
 from .data import purchase_days, read_transactions, rfm_summary
 from .exceptions import ConvergenceError, DataError, ModelFileError, NotFittedError
 from .export import predict_clv
@@ -35,10 +36,12 @@ __all__ = [
     "ShiftedBetaGeoModel",
     "backtest",
     "cohort_retention",
+    "compare",
     "customer_lifetime_value",
     "datasets",
     "formula_clv",
     "kpis",
+    "likelihood_ratio_test",
     "lifecycle_stages",
     "load",
     "plotting",
