@@ -8,6 +8,7 @@ from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .compare import compare, likelihood_ratio_test
+from .dert import dert
 from .data import purchase_days, read_transactions, rfm_summary
 from .exceptions import ConvergenceError, DataError, ModelFileError, NotFittedError
 from .export import predict_clv
@@ -39,6 +40,7 @@ __all__ = [
     "compare",
     "customer_lifetime_value",
     "datasets",
+    "dert",
     "formula_clv",
     "kpis",
     "likelihood_ratio_test",

@@ -148,16 +148,17 @@ def pareto_nbd_dert(delta, x, t_x, T, r, alpha, s, beta):
                 * (r + x) / (alpha + T) * zu / delta)
 
 
-def _rates(model, time_unit, discount_rate, discount_period):
-    from .models.base import summary_time_unit  # noqa: F401 (import cycle guard)
-
+def _model_unit(model, discount_rate) -> str:
+    """Check the rate and the model; the model's time unit."""
     if isinstance(discount_rate, bool) or not np.isfinite(discount_rate) or discount_rate <= 0:
         raise ValueError(
             "A lifetime value needs a discount_rate > 0 (the remaining lifetime has no "
             f"end; undiscounted it can be infinite), got {discount_rate!r}.")
+    model._check_fitted()
     model_unit = getattr(model, "time_unit_", None)
     if model_unit is None:
-        raise ValueError("DERT needs a fitted purchase model with a time unit (time_unit_).")
+        raise ValueError(f"{type(model).__name__} has no time unit: DERT needs a purchase "
+                         "model (BG/NBD, MBG/NBD, Pareto/NBD).")
     return normalize_unit(model_unit)
 
 
@@ -210,8 +211,7 @@ def dert(transaction_model, summary: pd.DataFrame, discount_rate: float, *,
     """
     from .likelihoods import pareto_nbd
 
-    model_unit = _rates(transaction_model, time_unit, discount_rate, discount_period)
-    transaction_model._check_fitted()
+    model_unit = _model_unit(transaction_model, discount_rate)
     if time_unit is None:
         period = normalize_unit(discount_period) if discount_period else model_unit
         delta = np.log1p(discount_rate) * unit_days(model_unit) / unit_days(period)

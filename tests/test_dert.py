@@ -88,7 +88,8 @@ def test_pareto_nbd_closed_form_equals_numerical_integration(models, few, rate):
     for i in range(0, len(few), 7):
         # delta * int exp(-delta t) E(t) dt, with the model's own expected purchases
         def f(t):
-            return delta * np.exp(-delta * t) * float(m.expected_purchases(few.iloc[[i]], t).iloc[0])
+            return delta * np.exp(-delta * t) * float(m.formulas.conditional_expected_purchases(
+                t, x[i], t_x[i], T[i], r, alpha, s, beta))
 
         by_parts = integrate.quad(f, 0, np.inf, epsabs=0, epsrel=1e-10, limit=400)[0]
         # alive: rate (r + x) / (alpha + T) while alive, alive at t with prob.
@@ -107,9 +108,11 @@ def test_continuous_dert_equals_numerical_integration(models, few, name):
     m = models[name]
     delta = np.log1p(0.15) / (DAYS["Y"] / DAYS["W"])
     value = dert(m, few, 0.15, discount_period="Y")
+    x, t_x, T = (few[c].to_numpy(dtype=float) for c in ("frequency", "recency", "T"))
     for i in range(0, len(few), 9):
         def f(t):
-            return delta * np.exp(-delta * t) * float(m.expected_purchases(few.iloc[[i]], t).iloc[0])
+            return delta * np.exp(-delta * t) * float(m.formulas.conditional_expected_purchases(
+                t, x[i], t_x[i], T[i], *m._params_tuple()))
 
         ref = integrate.quad(f, 0, np.inf, epsabs=0, epsrel=1e-10, limit=400)[0]
         assert value.iloc[i] == pytest.approx(ref, rel=1e-7)
@@ -202,3 +205,23 @@ def test_cli_predict_horizon_zero_is_the_lifetime(tmp_path):
     ref = clvmodels.customer_lifetime_value(purchases, spend, summary, None, "W",
                                             discount_rate=0.1, discount_period="Y")
     np.testing.assert_allclose(out.loc[summary.index, "clv"], ref["clv"], rtol=1e-9)
+
+
+@pytest.mark.parametrize("name", ["bg", "pareto"])
+def test_posterior_dert_is_the_mean_over_draws(models, few, name):
+    """A NUTS/ADVI fit's DERT is the posterior mean of the draws' DERT."""
+    import copy
+
+    import arviz as az
+
+    m = models[name]
+    draws = m.sample_parameters(6, random_state=5).to_numpy()
+    bayes = copy.deepcopy(m)
+    bayes.idata_ = az.from_dict(posterior={n: draws[None, :, i]
+                                           for i, n in enumerate(m.param_names())})
+    for unit in (None, "M"):
+        mean = dert(bayes, few, 0.15, time_unit=unit, discount_period="Y")
+        each = [dert(m.with_parameters(dict(zip(m.param_names(), row))), few, 0.15,
+                     time_unit=unit, discount_period="Y") for row in draws]
+        np.testing.assert_allclose(mean, np.mean(each, axis=0), rtol=1e-10)
+        assert not np.allclose(mean, dert(m, few, 0.15, time_unit=unit, discount_period="Y"))
