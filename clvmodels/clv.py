@@ -271,7 +271,8 @@ def customer_lifetime_value(
     (undiscounted, over the whole horizon), ``expected_spend``, ``clv`` (and
     ``clv_lower``, ``clv_upper``). With a NUTS or ADVI fit among the models the
     three are posterior means over the joint draws; otherwise plug-in
-    estimates. With ``horizon=None``, ``dert`` instead of ``expected_purchases``. With ``cash_flows=True`` a tuple
+    estimates. With ``horizon=None``, ``dert`` instead of ``expected_purchases``.
+    With ``cash_flows=True`` a tuple
     ``(clv, flows)`` where ``flows`` is a long DataFrame with one row per customer
     and step: the customer id, ``period`` (1..horizon), ``expected_purchases``,
     ``cash_flow``, ``discount_factor``, ``discounted_cash_flow``.

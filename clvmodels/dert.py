@@ -207,7 +207,7 @@ def dert(transaction_model, summary: pd.DataFrame, discount_rate: float, *,
     >>> model = clvmodels.ParetoNBDModel().fit(summary)
     >>> value = clvmodels.dert(model, summary, 0.15, discount_period="Y")
     >>> float(round(value.loc[4], 2))  # customer 4: 2 repeat purchases in 39 weeks
-    2.78
+    6.51
     """
     from .likelihoods import pareto_nbd
 
