@@ -11,12 +11,13 @@ definition (``BetaGeoFitter``, ``ModifiedBetaGeoFitter``, ``GammaGammaFitter``:
 on the parameters themselves, not on their logarithms, so it pulls every
 parameter towards 0; ``tilde theta`` are the parameters in lifetimes' units:
 
-* purchase models (BG/NBD, MBG/NBD, Pareto/NBD, sBG): durations measured in units
+* purchase models (BG/NBD, MBG/NBD, Pareto/NBD): durations measured in units
   of the longest customer age ``max(T)`` (lifetimes divides recency and T by
   ``T.max()`` before fitting), so ``alpha`` and ``beta`` enter as
   ``alpha / max(T)``; the penalty does not depend on the time unit.
 * Gamma-Gamma: amounts in the summary's own currency units, as lifetimes (a
   penalty on ``v`` in cents is 10,000 times the one in dollars).
+* the shifted-beta-geometric model: its parameters have no unit.
 
 Penalised estimates are not maximum-likelihood estimates: ``log_likelihood_``
 is the (unpenalised) log-likelihood at them, the covariance comes from the
