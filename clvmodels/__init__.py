@@ -7,6 +7,8 @@ transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`
 from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
+from .compare import compare, likelihood_ratio_test
+from .dert import dert
 from .data import purchase_days, read_transactions, rfm_summary
 from .discrete import discrete_summary
 from .exceptions import ConvergenceError, DataError, ModelFileError, NotFittedError
@@ -37,11 +39,14 @@ __all__ = [
     "ShiftedBetaGeoModel",
     "backtest",
     "cohort_retention",
+    "compare",
     "customer_lifetime_value",
     "datasets",
+    "dert",
     "discrete_summary",
     "formula_clv",
     "kpis",
+    "likelihood_ratio_test",
     "lifecycle_stages",
     "load",
     "plotting",

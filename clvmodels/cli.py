@@ -192,7 +192,11 @@ def _check_range(option: str, value: float, low: float, high: float, *,
 def _check_clv_options(horizon: int, margin: float, interval: float,
                        discount_rate: float) -> None:
     """The ranges of the CLV options of ``predict`` and ``run``."""
-    _check_range("--horizon", horizon, 1, float("inf"), meaning=" (steps of --time-unit)")
+    _check_range("--horizon", horizon, 0, float("inf"),
+                 meaning=" (steps of --time-unit; 0: the remaining lifetime)")
+    if horizon == 0 and not discount_rate > 0:
+        raise ValueError("--horizon 0 (the remaining lifetime) needs a --discount-rate above 0: "
+                         "undiscounted, a lifetime's expected purchases can be infinite.")
     _check_range("--margin", margin, 0.0, 1.0, meaning=" (a share of revenue)")
     _check_range("--interval", interval, 0.0, 1.0, high_open=True,
                  meaning=" (e.g. 0.9; 0 for no interval)")
@@ -462,7 +466,8 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
 
     end = pd.Timestamp(rfm.attrs["observation_period_end"])
     span_days = float(rfm["T"].max()) * unit_days(time_unit)
-    holdout_days = min(horizon * unit_days(time_unit), span_days / 2.0)
+    holdout_days = min(horizon * unit_days(time_unit), span_days / 2.0) if horizon else (
+        span_days / 2.0)  # --horizon 0 (lifetime): half the log
     cutoff = (end - pd.Timedelta(days=holdout_days)).normalize()
     step(f"choosing the model: backtest with the holdout after {cutoff.date()}")
     from .models.gamma_gamma import GammaGammaModel
@@ -536,7 +541,10 @@ def predict(
         help="Model to fit when --models is not given: bgnbd, mbgnbd, pareto_nbd, or auto "
              "(the one a backtest of the three recommends, holding out the last --horizon "
              "steps, or half the log if it is shorter than twice that)."),
-    horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
+    horizon: int = typer.Option(
+        52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
+                              "lifetime (needs --discount-rate > 0; column dert instead of "
+                              "expected_purchases)."),
     time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
                                   help="Unit of the summary and horizon (default W, weeks)."),
     discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
@@ -577,7 +585,7 @@ def predict(
         else:
             purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
         step(f"scoring {len(rfm):,} customers into {output}")
-        predict_clv(rfm, purchases, spend, horizon=horizon, time_unit=time_unit,
+        predict_clv(rfm, purchases, spend, horizon=horizon or None, time_unit=time_unit,
                     discount_rate=discount_rate, discount_period=discount_period,
                     margin=margin, interval=interval or None, path=output, random_state=seed,
                     interval_kind=interval_kind)
@@ -590,7 +598,9 @@ def run(
     log: str = typer.Argument(..., help="CSV/Parquet file, folder or glob (read by DuckDB)."),
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.parquet or .csv)."),
     model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
-    horizon: int = typer.Option(52, "--horizon", help="Steps of --time-unit to add up."),
+    horizon: int = typer.Option(
+        52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
+                              "lifetime (needs --discount-rate > 0)."),
     time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
                                   help="Unit of the summary and horizon (default W, weeks)."),
     discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
@@ -613,7 +623,7 @@ def run(
     with _steps() as step:
         step(f"summarising {log}")
         result = run_pipeline(
-            log, customer_id, datetime, amount, output=output, horizon=horizon,
+            log, customer_id, datetime, amount, output=output, horizon=horizon or None,
             time_unit=time_unit, discount_rate=discount_rate, discount_period=discount_period,
             margin=margin, interval=interval or None, model=model, random_state=seed,
             progress=lambda stage, seconds, message: step(

@@ -13,6 +13,12 @@ discounted at the end of the step in which they fall, as in Fader, Hardie & Lee
 their DERT). Period lengths come from :mod:`clvmodels.units` (a month is 30.4375
 days), so a monthly rate over weekly steps is converted exactly.
 
+``horizon=None`` is the customer's remaining lifetime: the same sum to
+:math:`H = \infty`, i.e. ``margin * expected_spend * DERT`` with DERT, the
+discounted expected residual transactions, in this end-of-step convention
+(:mod:`clvmodels.dert`: exact over the first steps, the tail by the
+Euler-Maclaurin formula; it needs ``discount_rate > 0``).
+
 The models are duck-typed: any ``transaction_model`` with
 ``expected_purchases(summary, t)`` (a Series of expected purchases in
 ``(T, T + t]``, ``t`` in its ``time_unit_`` or the summary's unit) and any
@@ -112,11 +118,12 @@ def _vectorised(transaction_model, spend_model) -> bool:
 
 
 def _clv_over_draws(transaction_model, spend_model, summary, times, weights, margin,
-                    n_draws, interval, rng, max_bytes):
+                    n_draws, interval, rng, max_bytes, count_weights=None):
     """CLV, purchases and spend over joint parameter draws, reduced per customer.
 
     Returns the :class:`~clvmodels.inference.draws.DrawSummary` of the columns
-    ``(clv, expected_purchases, expected_spend)``.
+    ``(clv, expected_purchases, expected_spend)``; ``count_weights`` turn the
+    cumulative purchases into the second column (default: the last time's).
     """
     tm, sm = transaction_model, spend_model
     index, (x, T, t_x) = tm._history_columns(summary)
@@ -134,7 +141,9 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
         fixed = True
     draws = np.column_stack([tm_draws, sm_draws])
     cumulative = tm._purchases_draws_function(times)
-    combine = np.column_stack([weights, np.eye(len(times))[-1]])
+    if count_weights is None:
+        count_weights = np.eye(len(times))[-1]
+    combine = np.column_stack([weights, count_weights])
 
     def func(cols, d):
         x_, T_, tx_, m_ = cols
@@ -179,7 +188,7 @@ def customer_lifetime_value(
     transaction_model,
     spend_model,
     summary: pd.DataFrame,
-    horizon: int,
+    horizon: int | None,
     time_unit: str,
     discount_rate: float = 0.0,
     margin: float = 1.0,
@@ -205,6 +214,12 @@ def customer_lifetime_value(
         RFM summary of the customers (not modified).
     horizon
         Number of steps of ``time_unit`` to add up (e.g. 12 with ``"M"``: a year).
+        ``None``: the customer's remaining lifetime (every step to infinity,
+        same discounting; needs ``discount_rate > 0``): CLV is then
+        ``margin * expected_spend * dert`` and the column ``dert`` (discounted
+        expected residual transactions, :func:`clvmodels.dert` with these steps)
+        replaces ``expected_purchases``, which can be infinite. No
+        ``cash_flows`` and no predictive interval then.
     time_unit
         Length of a step: ``"h", "D", "W", "M"`` (30.4375 days) or ``"Y"``.
         Converted to the transaction model's ``time_unit_``.
@@ -256,7 +271,8 @@ def customer_lifetime_value(
     (undiscounted, over the whole horizon), ``expected_spend``, ``clv`` (and
     ``clv_lower``, ``clv_upper``). With a NUTS or ADVI fit among the models the
     three are posterior means over the joint draws; otherwise plug-in
-    estimates. With ``cash_flows=True`` a tuple
+    estimates. With ``horizon=None``, ``dert`` instead of ``expected_purchases``.
+    With ``cash_flows=True`` a tuple
     ``(clv, flows)`` where ``flows`` is a long DataFrame with one row per customer
     and step: the customer id, ``period`` (1..horizon), ``expected_purchases``,
     ``cash_flow``, ``discount_factor``, ``discounted_cash_flow``.
@@ -277,9 +293,12 @@ def customer_lifetime_value(
     >>> float(round(clv.loc[4, "clv"], 2))  # customer 4: 2 repeat purchases in 39 weeks
     36.3
     """
-    if isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1:
-        raise ValueError(f"horizon must be a whole number of steps >= 1, got {horizon!r}.")
-    horizon = int(horizon)
+    lifetime = horizon is None
+    if not lifetime and (isinstance(horizon, bool) or not np.isfinite(horizon)
+                         or int(horizon) != horizon or horizon < 1):
+        raise ValueError(f"horizon must be a whole number of steps >= 1 (or None: the "
+                         f"remaining lifetime), got {horizon!r}.")
+    horizon = None if lifetime else int(horizon)
     step_unit = normalize_unit(time_unit)
     period_unit = normalize_unit(discount_period) if discount_period is not None else step_unit
     if not np.isfinite(discount_rate) or discount_rate <= -1:
@@ -296,9 +315,31 @@ def customer_lifetime_value(
 
     model_unit = getattr(transaction_model, "time_unit_", None) or summary_time_unit(summary)
     step = unit_days(step_unit) / unit_days(model_unit)
-    k = np.arange(1, horizon + 1, dtype=float)
-    times = k * step
-    discount = (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit))
+    if lifetime:
+        if not discount_rate > 0:
+            raise ValueError(
+                "horizon=None (the remaining lifetime) needs a discount_rate > 0: undiscounted, "
+                f"a lifetime's expected purchases can be infinite; got {discount_rate!r}.")
+        if cash_flows:
+            raise ValueError("cash_flows=True needs a finite horizon (one row per step); "
+                             "horizon=None has infinitely many steps.")
+        if interval_kind == "predictive" and interval is not None:
+            raise ValueError("A predictive interval simulates a finite horizon; pass a horizon "
+                             "or interval_kind='expected' with horizon=None.")
+        from .dert import lifetime_rule
+
+        per_step = (1.0 + discount_rate) ** (-unit_days(step_unit) / unit_days(period_unit))
+        k, weights = lifetime_rule(per_step)
+        times = k * step
+        count_weights, count_name = weights, "dert"
+    else:
+        k = np.arange(1, horizon + 1, dtype=float)
+        times = k * step
+        discount = (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit))
+        # CLV = margin * spend * sum_k (E_k - E_{k-1}) d_k = margin * spend * sum_k E_k w_k
+        # with w_k = d_k - d_{k+1} (d_{H+1} = 0): one product with the cumulative values.
+        weights = discount - np.append(discount[1:], 0.0)
+        count_weights, count_name = np.eye(horizon)[-1], "expected_purchases"
 
     if interval_kind == "predictive" and interval is not None:
         rng = np.random.default_rng(random_state) if not isinstance(
@@ -314,11 +355,7 @@ def customer_lifetime_value(
 
     purchases = _purchases_kernel(transaction_model, summary)
     spending = _spend_kernel(spend_model, summary)
-
-    # CLV = margin * spend * sum_k (E_k - E_{k-1}) d_k = margin * spend * sum_k E_k w_k
-    # with w_k = d_k - d_{k+1} (d_{H+1} = 0): one product with the cumulative values.
-    weights = discount - np.append(discount[1:], 0.0)
-    combine = np.column_stack([weights, np.eye(horizon)[-1]])
+    combine = np.column_stack([weights, count_weights])
 
     def clv_values(tm_params, sm_params):
         both = purchases(times, tm_params, combine)
@@ -337,7 +374,7 @@ def customer_lifetime_value(
 
     if (bayesian or interval is not None) and _vectorised(transaction_model, spend_model):
         res = _clv_over_draws(transaction_model, spend_model, summary, times, weights, margin,
-                              n_draws, interval, rng, MAX_BYTES)
+                              n_draws, interval, rng, MAX_BYTES, count_weights)
         if res.n_undefined:
             warnings.warn(
                 f"{res.n_undefined} (customer, draw) value(s) gave no defined CLV (e.g. a "
@@ -348,7 +385,7 @@ def customer_lifetime_value(
         else:
             total, spend, value = clv_values(_params(transaction_model), _params(spend_model))
         result = pd.DataFrame(
-            {"expected_purchases": total, "expected_spend": spend, "clv": value},
+            {count_name: total, "expected_spend": spend, "clv": value},
             index=summary.index,
         )
         if interval is not None:
@@ -361,7 +398,7 @@ def customer_lifetime_value(
 
     total, spend, value = clv_values(_params(transaction_model), _params(spend_model))
     result = pd.DataFrame(
-        {"expected_purchases": total, "expected_spend": spend, "clv": value},
+        {count_name: total, "expected_spend": spend, "clv": value},
         index=summary.index,
     )
 

@@ -73,7 +73,7 @@ def predict_clv(
     transaction_model,
     spend_model,
     *,
-    horizon: int,
+    horizon: int | None,
     time_unit: str,
     discount_rate: float = 0.0,
     discount_period: str | None = None,
@@ -97,7 +97,10 @@ def predict_clv(
     horizon, time_unit, discount_rate, discount_period, margin, interval, n_draws
         As for :func:`clvmodels.customer_lifetime_value` (``n_draws``: up to
         1,000 posterior draws of Bayesian fits, else 200). ``interval=None``
-        leaves out the bounds.
+        leaves out the bounds. ``horizon=None``: the remaining lifetime (needs
+        ``discount_rate > 0``); the table then has ``dert`` (discounted expected
+        residual transactions) instead of ``expected_purchases``, and
+        ``horizon`` 0.
     interval_kind
         ``"expected"`` (default): ``clv_lower``, ``clv_upper`` bound the expected
         CLV (parameter uncertainty). ``"predictive"``: ``clv_predictive_lower``,
@@ -167,7 +170,8 @@ def predict_clv(
                     n_draws=n_draws, random_state=random_state, interval_kind=interval_kind)
     bounds = (("clv_predictive_lower", "clv_predictive_upper") if interval_kind == "predictive"
               else ("clv_lower", "clv_upper"))
-    value_columns = ("probability_alive", "expected_purchases", "expected_spend", "clv") + (
+    counts = "dert" if horizon is None else "expected_purchases"
+    value_columns = ("probability_alive", counts, "expected_spend", "clv") + (
         bounds if interval is not None else ())
 
     def chunk_frame(start: int) -> pd.DataFrame:
@@ -190,7 +194,7 @@ def predict_clv(
         out["stage"] = stages.iloc[start:start + chunk_size].to_numpy()
         out["stage"] = out["stage"].astype("string")
         out["model"] = pd.array([model_name] * len(out), dtype="string")
-        out["horizon"] = np.full(len(out), horizon, dtype=np.int64)
+        out["horizon"] = np.full(len(out), 0 if horizon is None else horizon, dtype=np.int64)
         out["time_unit"] = pd.array([time_unit] * len(out), dtype="string")
         out["unscored_reason"] = pd.array(
             reasons.iloc[start:start + chunk_size].replace("", None).to_numpy(), dtype="string")

@@ -5,7 +5,7 @@ A saved model is a small JSON document::
     {"format": "clvmodels.model", "format_version": 1,
      "clvmodels_version": "0.1.0",
      "class": "BetaGeoModel", "module": "clvmodels.models.beta_geo",
-     "init_params": {...},               # constructor arguments
+     "init_params": {...},               # constructor arguments (penalizer too)
      "params": {"r": ..., ...},
      "cov": [[...]], "cov_log": [[...]], # natural and log-parameter covariance
      "attributes": {"time_unit_": "W", "log_likelihood_": ..., ...},
@@ -361,6 +361,10 @@ def load(path):
     if not isinstance(init_params, dict):
         raise ModelFileError(path, "'init_params' must be a mapping.", rule="init_params")
     init_params = dict(init_params)
+    penalizer = init_params.get("penalizer", 0.0)
+    if not _is_number(penalizer) or not math.isfinite(penalizer) or penalizer < 0:
+        raise ModelFileError(path, f"its penalizer must be a finite number >= 0, got "
+                             f"{penalizer!r}.", rule="init_params")
     if "priors" in init_params:
         try:
             init_params["priors"], lost = priors_from_json(init_params["priors"])

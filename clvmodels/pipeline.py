@@ -101,7 +101,7 @@ def run_pipeline(
     monetary_value_col: str,
     *,
     output: str | os.PathLike,
-    horizon: int,
+    horizon: int | None,
     time_unit: str = DEFAULT_TIME_UNIT,
     discount_rate: float = 0.0,
     discount_period: str | None = None,

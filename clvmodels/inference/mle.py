@@ -45,7 +45,8 @@ from scipy import optimize
 from ..exceptions import ClvModelsWarning
 from ..likelihoods._math import NUMPY, pytensor_namespace
 
-__all__ = ["LikelihoodSpec", "MLEResult", "Objective", "make_objective", "maximize_likelihood"]
+__all__ = ["L2Penalty", "LikelihoodSpec", "MLEResult", "Objective", "make_objective",
+           "maximize_likelihood"]
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,29 @@ class LikelihoodSpec:
         return self.split_gradient or self.loglik_grad is not None
 
 
+@dataclass(frozen=True)
+class L2Penalty:
+    """An L2 penalty on the parameters, added to the total negative log-likelihood.
+
+    ``coef * total_weight * sum(exp(2 * (theta + offset)))``: ``exp(theta + offset)``
+    are the penalised parameters (the optimiser's log-parameters ``theta`` moved
+    to the units the penalty is defined in), and the penalty per customer is
+    ``coef * sum(param ** 2)``, as lifetimes' ``penalizer_coef`` (which adds it
+    to the mean negative log-likelihood).
+    """
+
+    coef: float
+    offset: np.ndarray
+    total_weight: float
+
+    def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """The penalty and its gradient with respect to ``theta``."""
+        with np.errstate(over="ignore"):
+            squares = np.exp(2.0 * (np.asarray(theta, dtype=float) + self.offset))
+        scale = self.coef * self.total_weight
+        return float(scale * np.sum(squares)), 2.0 * scale * squares
+
+
 @dataclass
 class Objective:
     """Total negative log-likelihood and gradient in log-parameters on fixed data.
@@ -110,12 +134,16 @@ class Objective:
     ``"pytensor"`` (the compiled formula and its automatic derivative),
     ``"numpy"`` (the formula, central finite differences) or ``"auto"``
     (``"analytic"`` when the spec has the numpy gradients, else ``"pytensor"``).
+
+    ``penalty``: an optional :class:`L2Penalty` added to the value and gradient
+    (:meth:`penalty_value` tells how much of a value it is).
     """
 
     spec: LikelihoodSpec
     data: tuple[np.ndarray, ...]
     weights: np.ndarray
     backend: str = "auto"
+    penalty: L2Penalty | None = None
     _fn: Callable | None = field(default=None, repr=False)
     _count: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
     _last: tuple | None = field(default=None, repr=False)
@@ -147,8 +175,16 @@ class Objective:
                 )
                 self.backend = "numpy"
 
+    def penalty_value(self, theta: np.ndarray) -> float:
+        """The penalty's part of the value at ``theta`` (0 without a penalty)."""
+        return 0.0 if self.penalty is None else self.penalty.value_and_grad(theta)[0]
+
     def value(self, theta: np.ndarray) -> float:
-        """Total negative log-likelihood at log-parameters ``theta`` (numpy)."""
+        """Total negative log-likelihood at log-parameters ``theta`` (numpy), plus the
+        penalty if there is one."""
+        return self._likelihood_value(theta) + self.penalty_value(theta)
+
+    def _likelihood_value(self, theta: np.ndarray) -> float:
         params = np.exp(np.asarray(theta, dtype=float))
         with np.errstate(all="ignore"):
             if self.spec.split:
@@ -182,13 +218,17 @@ class Objective:
                 value += float(v)
                 grad += np.asarray(g, dtype=float)
         else:
-            value = self.value(theta)
+            value = self._likelihood_value(theta)
             grad = np.empty_like(theta)
             for i in range(len(theta)):
                 h = 1e-6 * max(1.0, abs(theta[i]))
                 e = np.zeros_like(theta)
                 e[i] = h
-                grad[i] = (self.value(theta + e) - self.value(theta - e)) / (2 * h)
+                grad[i] = (self._likelihood_value(theta + e)
+                           - self._likelihood_value(theta - e)) / (2 * h)
+        if self.penalty is not None:
+            pv, pg = self.penalty.value_and_grad(theta)
+            value, grad = value + pv, grad + pg
         self._last = (theta, value, grad.copy())
         return value, grad
 
@@ -232,7 +272,8 @@ class Objective:
         rows = np.sort(rng.choice(self.n_rows, size=n_rows, replace=False))
         w = self.weights[rows]
         w = w * (self.weights.sum() / w.sum())
-        return Objective(self.spec, tuple(d[rows] for d in self.data), w, backend=self.backend)
+        return Objective(self.spec, tuple(d[rows] for d in self.data), w, backend=self.backend,
+                         penalty=self.penalty)
 
 
 #: Gradient backends of :class:`Objective`.
@@ -279,10 +320,12 @@ def _compiled(spec: LikelihoodSpec) -> Callable:
     return fn
 
 
-def make_objective(spec, data, weights, backend="auto") -> Objective:
+def make_objective(spec, data, weights, backend="auto", penalty: L2Penalty | None = None
+                   ) -> Objective:
     """An :class:`Objective` for ``spec`` on ``data`` (arrays) with ``weights``
-    (``backend``: see :class:`Objective`)."""
-    return Objective(spec, tuple(data), np.asarray(weights, dtype=float), backend=backend)
+    (``backend``, ``penalty``: see :class:`Objective`)."""
+    return Objective(spec, tuple(data), np.asarray(weights, dtype=float), backend=backend,
+                     penalty=penalty)
 
 
 @dataclass
@@ -294,7 +337,7 @@ class MLEResult:
     theta
         Log-parameters at the optimum.
     nll
-        Total negative log-likelihood there.
+        Total negative log-likelihood there (without the objective's penalty).
     gradient
         Gradient of ``nll`` there.
     hessian
@@ -307,6 +350,8 @@ class MLEResult:
         One line per optimiser run, for error messages.
     n_evaluations
         Objective evaluations used.
+    penalty
+        The objective's penalty at the optimum (0 without one).
     """
 
     theta: np.ndarray
@@ -317,6 +362,7 @@ class MLEResult:
     result: Any
     attempts: list[str]
     n_evaluations: int
+    penalty: float = 0.0
 
 
 def hessian(objective: Objective, theta: np.ndarray, central: bool | None = None) -> np.ndarray:
@@ -530,5 +576,6 @@ def maximize_likelihood(
     interior = np.abs(theta) <= boundary_log
     converged = bool(np.isfinite(value)) and (
         _scaled_gradient_norm(np.where(interior, grad, 0.0), W) < gradient_tol)
-    return MLEResult(theta, float(value), grad, H if compute_hessian else None, converged,
-                     best[2], attempts, objective.n_evaluations)
+    penalty = objective.penalty_value(theta)
+    return MLEResult(theta, float(value) - penalty, grad, H if compute_hessian else None,
+                     converged, best[2], attempts, objective.n_evaluations, penalty)

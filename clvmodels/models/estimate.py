@@ -244,12 +244,15 @@ class EstimateMixin:
             table.attrs["interval"] = "highest density"
             return table
         ci = self.confidence_intervals(level)
-        return pd.DataFrame({
+        table = pd.DataFrame({
             "estimate": self.params_.to_numpy(),
             "standard_error": self.standard_errors_.to_numpy(),
             f"lower {pct}": ci["lower"].to_numpy(),
             f"upper {pct}": ci["upper"].to_numpy(),
         }, index=self.params_.index)
+        if getattr(self, "penalizer", 0):  # a penalised fit says so in its table
+            table["penalizer"] = float(self.penalizer)
+        return table
 
     def sample_parameters(self, n: int, random_state=None) -> pd.DataFrame:
         """Draws of the parameters.

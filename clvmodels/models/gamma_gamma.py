@@ -60,6 +60,11 @@ class GammaGammaModel(ParametricModel):
         the Bayesian methods (see
         :class:`~clvmodels.models.parametric.ParametricModel` and
         :mod:`clvmodels.priors`).
+    penalizer
+        L2 penalty of a maximum-likelihood fit, lifetimes' ``penalizer_coef``:
+        ``penalizer * (p**2 + q**2 + v**2)`` added to the mean negative
+        log-likelihood, ``v`` in the summary's currency units
+        (:mod:`clvmodels.inference.penalty`).
 
     Attributes
     ----------
@@ -112,9 +117,9 @@ class GammaGammaModel(ParametricModel):
 
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
                  correlation_threshold: float = 0.3, nonpositive_spend: str = "error",
-                 method: str = "mle", priors=None) -> None:
+                 method: str = "mle", priors=None, penalizer: float = 0.0) -> None:
         super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
-                         method=method, priors=priors)
+                         method=method, priors=priors, penalizer=penalizer)
         self.correlation_threshold = correlation_threshold
         self.nonpositive_spend = nonpositive_spend
 

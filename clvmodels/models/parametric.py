@@ -79,6 +79,7 @@ import pandas as pd
 from .._checks import check_summary
 from ..exceptions import ClvModelsWarning, ConvergenceError, ConvergenceWarning
 from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
+from ..inference.penalty import check_penalizer, lifetimes_penalty
 from ..persistence import MODEL_REGISTRY, register_model
 from ..units import convert, normalize_unit
 from .base import BaseModel
@@ -156,6 +157,9 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         Priors of the Bayesian methods: ``None`` (weakly informative defaults),
         ``"flat"``, or a dict ``{parameter: Prior(...) | "flat" | factory}``
         (:mod:`clvmodels.priors`). Ignored by ``"mle"``.
+    penalizer
+        L2 penalty of maximum-likelihood fits, lifetimes' ``penalizer_coef``
+        (:mod:`clvmodels.inference.penalty`); 0: none. Refused by Bayesian methods.
     """
 
     parameters: ClassVar[tuple[Parameter, ...]] = ()
@@ -180,12 +184,13 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
     default_n_draws: ClassVar[int] = 1000
 
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 method: str = "mle", priors=None) -> None:
+                 method: str = "mle", priors=None, penalizer: float = 0.0) -> None:
         self.initial_params = initial_params
         self.tol = tol
         self.max_iter = max_iter
         self.method = method
         self.priors = priors
+        self.penalizer = penalizer
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -276,6 +281,7 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         Every warning of the fit is also kept, as text, in ``fit_warnings_``.
         """
         method = self._method()
+        check_penalizer(self, method)
         for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
             delattr(self, name)  # a failed refit must not leave the old fit in place
         self._draws_cache = None
@@ -412,7 +418,8 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         ]
         shift = self._log_shift(c_t, c_m)
         objective = make_objective(self.likelihood, scaled, weights,
-                                   backend=self.gradient_backend)
+                                   backend=self.gradient_backend,
+                                   penalty=lifetimes_penalty(self, data, weights, shift))
         res = maximize_likelihood(objective, self._starts(shift), tol=self.tol,
                                   max_iter=self.max_iter)
         theta = res.theta - shift
