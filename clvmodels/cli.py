@@ -149,7 +149,7 @@ _CLEANING_PARAMETERS = [
          str),
         ("memory_limit", typer.Option(
             None, "--memory-limit", help="Most memory DuckDB holds while summarising files "
-                                         "(e.g. 4GB; default: a quarter of the machine's)."),
+                                         "(e.g. 4GB; default: an eighth of the machine's)."),
          Optional[str]),
     )
 ]

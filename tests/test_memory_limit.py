@@ -34,9 +34,9 @@ def test_memory_limit_reaches_duckdb():
     assert _in_mib(_setting("2GB")) == pytest.approx(2e9 / 2**20, rel=5e-2)  # DuckDB shows one decimal
 
 
-def test_the_default_is_a_quarter_of_the_machine_and_at_least_1gb():
+def test_the_default_is_an_eighth_of_the_machine_and_at_least_1gb():
     total_mib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20
-    expected = max(1024, int(total_mib // 4))
+    expected = max(1024, int(total_mib // 8))
     assert default_memory_limit() == f"{expected}MB"
     assert _in_mib(_setting(None)) == pytest.approx(expected * 1e6 / 2**20, rel=5e-2)  # DuckDB shows one decimal
 
