@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -32,7 +32,7 @@ mutate: $(STAMP)
 	PYTHONPATH=$(CURDIR) nice -n 19 $(BIN)/python tests/mutation/mutate.py $(MUTATE)
 
 bench: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark,bench]"
 	$(BIN)/python benchmarks/run.py $(BENCH)
 
 clean:
