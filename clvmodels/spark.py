@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from . import data as _data
+from .units import DEFAULT_TIME_UNIT, unit_days
 from .exceptions import DataError
-from .units import unit_days
 
 __all__ = ["SparkSummary", "compress", "fit", "rfm_summary", "score", "summary_sdf",
            "to_pandas", "write_clv"]
@@ -113,7 +113,7 @@ def to_pandas(summary: SparkSummary) -> pd.DataFrame:
 
 def rfm_summary(sdf, customer_id_col: str, datetime_col: str,
                 monetary_value_col: str | None = None, observation_period_end: Any = None,
-                calibration_period_end: Any = None, time_unit: str = "D",
+                calibration_period_end: Any = None, time_unit: str = DEFAULT_TIME_UNIT,
                 **options) -> pd.DataFrame:
     """:func:`clvmodels.rfm_summary` of a Spark DataFrame, computed in Spark.
 
@@ -134,7 +134,7 @@ def summary_sdf(
     monetary_value_col: str | None = None,
     observation_period_end: Any = None,
     calibration_period_end: Any = None,
-    time_unit: str = "D",
+    time_unit: str = DEFAULT_TIME_UNIT,
     *,
     datetime_format: str | None = None,
     returns: str = "error",
@@ -144,6 +144,7 @@ def summary_sdf(
     zero_amounts: str = "keep",
     missing_ids: str = "error",
     money_decimals: int = 2,
+    include_first_transaction: bool = False,
     _stacklevel: int = 3,
 ) -> SparkSummary:
     """The RFM summary of a Spark DataFrame log, kept in Spark.
@@ -178,7 +179,8 @@ def summary_sdf(
                             datetime_format, returns, time_unit, merge_within,
                             order_id_col=order_id_col, duplicates=duplicates,
                             zero_amounts=zero_amounts, missing_ids=missing_ids,
-                            money_decimals=money_decimals)
+                            money_decimals=money_decimals,
+                            include_first_transaction=include_first_transaction)
     log = _SparkLog(sdf, spec)
     try:
         return _summarise(log, spec, observation_period_end, calibration_period_end,
@@ -218,6 +220,7 @@ def _summarise(log: "_SparkLog", spec, observation_period_end, calibration_perio
         observation_period_end=_data._tick_to_str(obs_tick, spec),
         calibration_period_end=_data._tick_to_str(cal_tick, spec),
         merge_within={"D": "D", "h": "h", "us": None}[spec.resolution],
+        include_first_transaction=spec.include_first_transaction,
         n_transactions=int(counts["n_rows_used"]),
         exclusions=exclusions,
         notes=notes,
@@ -519,12 +522,14 @@ class _SparkLog(_data._Log):
         per = self.days.groupBy("cid").agg(*aggs).where(c("first_tick") <= cal_tick)
         tscale = spec.tick_days / unit_days(spec.time_unit)
         money = spec.money_scale
-        frequency = (c("n_cal") - 1).cast("long")
+        first = spec.include_first_transaction
+        frequency = (c("n_cal") - (0 if first else 1)).cast("long")
         cols = [c("cid").alias(spec.customer_id_col), frequency.alias("frequency"),
                 ((c("last_tick") - c("first_tick")) * F.lit(tscale)).alias("recency"),
                 ((F.lit(cal_tick) - c("first_tick")) * F.lit(tscale)).alias("T")]
         if spec.monetary_value_col is not None:
-            repeat = (c("cal_cents") - c("first_cents")) / F.lit(money)
+            repeat = ((c("cal_cents") if first else c("cal_cents") - c("first_cents"))
+                      / F.lit(money))
             cols.append(F.when(frequency > 0, repeat / frequency).otherwise(F.lit(0.0))
                         .alias("monetary_value"))
         if holdout:

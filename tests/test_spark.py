@@ -107,6 +107,18 @@ def test_cdnow_summary_equals_the_pandas_engine(cdnow, cdnow_summary):
     assert "frequency_holdout" in got and got["revenue_holdout"].sum() > 0
 
 
+def test_include_first_transaction_equals_the_pandas_engine(spark, cdnow):
+    from clvmodels import spark as clv_spark
+
+    expected = _quiet(rfm_summary, cdnow, "customer_id", "date", "amount",
+                      calibration_period_end="1997-09-30", include_first_transaction=True)
+    got = _quiet(clv_spark.rfm_summary, _to_spark(spark, cdnow), "customer_id", "date",
+                 "amount", calibration_period_end="1997-09-30",
+                 include_first_transaction=True)
+    _assert_same_summary(got, expected)
+    assert got.attrs["include_first_transaction"] is True
+
+
 @few
 @given(seed=st.integers(0, 2**32 - 1), shuffle=st.integers(0, 2**31 - 1))
 def test_messy_log_with_every_cleaning_rule_equals_the_pandas_engine(spark, seed, shuffle):
