@@ -100,7 +100,8 @@ def _describe(error: Exception, source: str | None) -> tuple[int, str]:
             (IsADirectoryError, "it is a folder: give a file name"),
         ) if isinstance(error, kind)), "")
         return 2, f"{what}: {where}" + (f" ({hint})" if hint else "") if where else what
-    if isinstance(error, (DataError, ConvergenceError, NotFittedError, ValueError)):
+    if isinstance(error, (DataError, ConvergenceError, NotFittedError, ValueError,
+                          MemoryError)):
         return 2, _one_line(error)
     return 1, (f"unexpected {type(error).__name__}: {_one_line(error)}. This is a bug or an "
                "input clvmodels does not handle yet; rerun with 'clvmodels --debug ...' to see "

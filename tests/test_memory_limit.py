@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -70,3 +71,26 @@ def test_cli_memory_limit_option_reaches_the_summary(tmp_path):
                         capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert len(pd.read_csv(tmp_path / "s.csv")) == 2
+
+
+def test_running_out_of_the_limit_is_a_clear_memory_error(tmp_path):
+    # 400k rows with 8 text columns cannot be de-duplicated in DuckDB's smallest limit.
+    rng = np.random.default_rng(0)
+    n = 400_000
+    log = pd.DataFrame({"id": rng.integers(0, 50_000, n),
+                        "ts": pd.Timestamp("2024-01-01") + pd.to_timedelta(
+                            rng.integers(0, 10**7, n), "s"),
+                        "amount": rng.integers(1, 10**6, n) / 100})
+    for k in range(8):
+        log[f"note{k}"] = [f"{x:032x}" for x in rng.integers(0, 2**62, n)]
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path)
+    with pytest.raises(MemoryError, match=r"memory_limit \(1MB\).*larger memory_limit="):
+        rfm_summary(str(path), "id", "ts", "amount", memory_limit="1MB")
+    done = subprocess.run([sys.executable, "-m", "clvmodels.cli", "summary", str(path),
+                           "--customer-id", "id", "--datetime", "ts", "--amount", "amount",
+                           "-o", str(tmp_path / "s.csv"), "--memory-limit", "1MB"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--memory-limit" in errors[0] and "Traceback" not in done.stderr
