@@ -1,0 +1,145 @@
+"""Saved model files hold exactly what was fitted (mutants of persistence.py that
+the round-trip and tampering tests let through; see tests/mutation/README.md)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pytest
+
+from clvmodels import load
+from clvmodels.exceptions import ModelFileError
+from clvmodels.models.beta_geo import BetaGeoModel
+from clvmodels.persistence import _jsonable, _version
+from clvmodels.priors import Prior
+
+PARAMS = {"r": 0.24, "alpha": 4.4, "a": 0.79, "b": 2.4}
+
+
+def _bayes_model(draws: np.ndarray, **init) -> BetaGeoModel:
+    """A BG/NBD 'NUTS fit' with the given posterior draws (chains, draws, 4)."""
+    names = BetaGeoModel.param_names()
+    model = BetaGeoModel(method="nuts", **init).with_parameters(
+        dict(zip(names, draws.reshape(-1, 4).mean(axis=0))), time_unit="W")
+    model.idata_ = az.from_dict(posterior={n: draws[..., i] for i, n in enumerate(names)})
+    return model
+
+
+def _draws(chains=2, n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    base = np.array(list(PARAMS.values()))
+    return base * np.exp(rng.normal(0, 0.05, (chains, n, 4)))
+
+
+def test_the_file_names_the_installed_version_and_the_model_module(tmp_path):
+    model = BetaGeoModel().with_parameters(PARAMS, time_unit="W")
+    model.save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["clvmodels_version"] == importlib.metadata.version("clvmodels")
+    assert doc["module"] == "clvmodels.models.beta_geo"
+    assert doc["class"] == "BetaGeoModel"
+
+
+def test_version_is_unknown_when_clvmodels_is_not_installed(monkeypatch):
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", missing)
+    assert _version() == "unknown"
+
+
+def test_jsonable_converts_nested_numpy_and_pandas_values():
+    value = {
+        "series": pd.Series([np.float64(1.5), np.int64(2)], index=["a", 7]),
+        3: {"inner": np.bool_(True)},
+        "list": (np.int64(4), [np.float32(0.5)]),
+        "array": np.array([[1.0, 2.0], [3.0, 4.0]]),
+        "none": None,
+    }
+    assert _jsonable(value) == {
+        "series": {"a": 1.5, "7": 2.0},
+        "3": {"inner": True},
+        "list": [4, [0.5]],
+        "array": [[1.0, 2.0], [3.0, 4.0]],
+        "none": None,
+    }
+    assert type(_jsonable(np.int64(4))) is int
+    with pytest.raises(TypeError, match="type object"):
+        _jsonable(object())
+
+
+def test_priors_are_saved_as_data_and_restored(tmp_path):
+    priors = {"r": Prior("Gamma", alpha=2.0, beta=5.0), "b": "HalfFlat"}
+    model = _bayes_model(_draws(), priors=priors)
+    model.save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["init_params"]["priors"] == {"__priors__": {
+        "r": {"prior": {"distribution": "Gamma", "params": {"alpha": 2.0, "beta": 5.0}}},
+        "b": {"prior": "HalfFlat"}}}
+    back = load(tmp_path / "m.json")
+    assert back.get_params()["priors"] == priors
+
+
+def test_the_maximum_likelihood_start_of_a_bayesian_fit_round_trips(tmp_path):
+    model = _bayes_model(_draws())
+    names = model.param_names()
+    mle = pd.Series([0.25, 4.5, 0.8, 2.5], index=names)
+    cov_log = pd.DataFrame(np.diag([0.01, 0.02, 0.03, 0.04]) + 0.001, index=names,
+                           columns=names)
+    model.mle_params_ = mle
+    model.mle_cov_log_ = cov_log
+    model.save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert doc["bayes"]["mle_params_"] == {"r": 0.25, "alpha": 4.5, "a": 0.8, "b": 2.5}
+    assert doc["bayes"]["mle_cov_log_"] == cov_log.to_numpy().tolist()
+    back = load(tmp_path / "m.json")
+    pd.testing.assert_series_equal(back.mle_params_, mle, check_names=False)
+    pd.testing.assert_frame_equal(back.mle_cov_log_, cov_log)
+
+
+def test_a_maximum_likelihood_fit_writes_no_bayes_entry(tmp_path):
+    BetaGeoModel().with_parameters(PARAMS, time_unit="W").save(tmp_path / "m.json")
+    doc = json.loads((tmp_path / "m.json").read_text())
+    assert "bayes" not in doc and "idata_file" not in doc
+
+
+def test_the_posterior_is_read_into_memory(tmp_path):
+    draws = _draws(seed=3)
+    _bayes_model(draws).save(tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    # Read eagerly: the draws stay usable after the file is emptied.
+    with open(tmp_path / "m.nc", "r+b") as f:
+        f.truncate(0)
+    np.testing.assert_array_equal(back.idata_.posterior["alpha"].values, draws[..., 1])
+
+
+def test_a_posterior_of_a_single_draw_loads(tmp_path):
+    draws = _draws(chains=1, n=1)
+    _bayes_model(draws).save(tmp_path / "m.json")
+    back = load(tmp_path / "m.json")
+    np.testing.assert_allclose(back.params_.to_numpy(), draws.reshape(4), rtol=1e-12)
+
+
+@pytest.mark.parametrize("value", [0.0, -0.5])
+def test_a_posterior_draw_at_or_below_zero_is_refused(tmp_path, value):
+    draws = _draws()
+    model = _bayes_model(draws)
+    draws = draws.copy()
+    draws[1, 3, 2] = value  # one draw of 'a'
+    model.idata_ = az.from_dict(posterior={n: draws[..., i]
+                                           for i, n in enumerate(model.param_names())})
+    model.save(tmp_path / "m.json")
+    with pytest.raises(ModelFileError, match="draws of 'a' .* not all finite and > 0"):
+        load(tmp_path / "m.json")
+
+
+def test_an_empty_posterior_is_refused(tmp_path):
+    model = _bayes_model(_draws())
+    model.idata_ = az.from_dict(posterior={n: np.empty((1, 0)) for n in model.param_names()})
+    model.save(tmp_path / "m.json")
+    with pytest.raises(ModelFileError, match="draws of 'r' .* not all finite and > 0"):
+        load(tmp_path / "m.json")
