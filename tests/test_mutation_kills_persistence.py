@@ -143,3 +143,97 @@ def test_an_empty_posterior_is_refused(tmp_path):
     model.save(tmp_path / "m.json")
     with pytest.raises(ModelFileError, match="draws of 'r' .* not all finite and > 0"):
         load(tmp_path / "m.json")
+
+
+# --------------------------------------------------------------------------- the file's text
+
+
+def test_files_are_indented_json_and_the_posterior_is_dot_nc(tmp_path):
+    _bayes_model(_draws()).save(tmp_path / "m.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.json", "m.nc"]
+    text = (tmp_path / "m.json").read_text(encoding="utf-8")
+    assert text.startswith('{\n  "format": "clvmodels.model",\n  "format_version": 1,')
+    assert json.loads(text)["idata_file"] == "m.nc"
+
+
+# --------------------------------------------------------------------------- attributes
+
+
+def _saved(tmp_path, model=None):
+    model = model or BetaGeoModel().with_parameters(PARAMS, time_unit="W")
+    model.save(tmp_path / "m.json")
+    return tmp_path / "m.json"
+
+
+def _edit(path, edit):
+    doc = json.loads(path.read_text())
+    edit(doc)
+    path.write_text(json.dumps(doc))
+    return path
+
+
+BAD_ATTRIBUTES = {
+    "log_likelihood_": ("-10", "log_likelihood_ must be a number, got '-10'"),
+    "aic_": (True, "aic_ must be a number, got True"),
+    "n_customers_": (-1, "n_customers_ must be a whole number >= 0, got -1"),
+    "n_rows_": (2.5, "n_rows_ must be a whole number >= 0, got 2.5"),
+    "inference_": ("nuts", "inference_ must be a mapping"),
+    "diagnostics_": ([1], "diagnostics_ must be a mapping"),
+    "exclusions_": (3, "exclusions_ must be a mapping"),
+    "fit_status_": (5, "fit_status_ must be text, got 5"),
+    "fit_warnings_": ("careful", "fit_warnings_ must be a list of text, got 'careful'"),
+    "at_boundary_": ([1], r"at_boundary_ must be a list of text, got \[1\]"),
+    "not_identified_": ([None], r"not_identified_ must be a list of text, got \[None\]"),
+}
+
+
+@pytest.mark.parametrize("key", sorted(BAD_ATTRIBUTES))
+def test_each_attribute_of_a_wrong_type_is_named(tmp_path, key):
+    value, message = BAD_ATTRIBUTES[key]
+    path = _edit(_saved(tmp_path), lambda d: d["attributes"].update({key: value}))
+    with pytest.raises(ModelFileError, match=message) as info:
+        load(path)
+    assert info.value.rule == "attributes"
+
+
+def test_several_bad_attributes_are_listed_together(tmp_path):
+    path = _edit(_saved(tmp_path), lambda d: d["attributes"].update(
+        n_rows_=True, fit_status_=["ok"]))
+    with pytest.raises(ModelFileError, match=r"n_rows_ must be a whole number >= 0, got True; "
+                                             r"fit_status_ must be text, got \['ok'\]\."):
+        load(path)
+
+
+def test_valid_attributes_are_restored(tmp_path):
+    attributes = dict(n_customers_=0, n_rows_=0, log_likelihood_=-12.5, aic_=3,
+                      inference_={"method": "mle"}, diagnostics_={}, exclusions_={"x": 1},
+                      fit_status_="ok", fit_warnings_=["a"], at_boundary_=[],
+                      not_identified_=["b"], converged_=True)
+    back = load(_edit(_saved(tmp_path), lambda d: d["attributes"].update(attributes)))
+    for key, value in attributes.items():
+        assert getattr(back, key) == value
+
+
+def test_the_time_unit_is_required_only_of_models_that_use_time(tmp_path):
+    from clvmodels.models.gamma_gamma import GammaGammaModel
+
+    bg = _edit(_saved(tmp_path), lambda d: d["attributes"].pop("time_unit_"))
+    with pytest.raises(ModelFileError, match="time_unit_ must be a time unit .* got None"):
+        load(bg)
+    spend = GammaGammaModel().with_parameters({"p": 6.0, "q": 3.7, "v": 15.0})
+    folder = tmp_path / "gg"
+    folder.mkdir()
+    path = _saved(folder, spend)
+    assert "time_unit_" not in json.loads(path.read_text())["attributes"]
+    assert load(path).params_["v"] == 15.0
+    # Without any attribute at all, and without covariance matrices.
+    _edit(path, lambda d: [d.pop(k) for k in ("attributes", "cov", "cov_log")])
+    back = load(path)
+    for matrix in (back.cov_, back.cov_log_):
+        assert list(matrix.index) == ["p", "q", "v"] and list(matrix.columns) == ["p", "q", "v"]
+        assert matrix.shape == (3, 3) and matrix.isna().all().all()
+    assert back.standard_errors_.isna().all()
+    # A time unit given to a model without time is still checked.
+    _edit(path, lambda d: d.update(attributes={"time_unit_": "fortnight"}))
+    with pytest.raises(ModelFileError, match="time_unit_ must be a time unit"):
+        load(path)
