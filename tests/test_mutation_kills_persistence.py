@@ -237,3 +237,66 @@ def test_the_time_unit_is_required_only_of_models_that_use_time(tmp_path):
     _edit(path, lambda d: d.update(attributes={"time_unit_": "fortnight"}))
     with pytest.raises(ModelFileError, match="time_unit_ must be a time unit"):
         load(path)
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_only_modules_inside_clvmodels_are_imported_to_find_a_class(tmp_path, monkeypatch):
+    import importlib
+
+    imported = []
+    real = importlib.import_module
+
+    def spy(name, *args, **kwargs):
+        imported.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", spy)
+    path = _saved(tmp_path)
+    for module, expected in (("clvmodels.models.not_there", ["clvmodels.models.not_there"]),
+                             ("clvmodels", ["clvmodels"]), ("os.path", []),
+                             ("clvmodelsx", []), (None, [])):
+        imported.clear()
+        _edit(path, lambda d: d.update({"class": "Unknown", "module": module}))
+        with pytest.raises(ModelFileError, match="Unknown model class 'Unknown'"):
+            load(path)
+        assert imported == expected, module
+    # A known class is not imported again, whatever module the file names.
+    imported.clear()
+    _edit(path, lambda d: d.update({"class": "BetaGeoModel", "module": "clvmodels.zzz"}))
+    assert load(path).params_["r"] == PARAMS["r"]
+    assert imported == []
+
+
+@pytest.mark.parametrize("edit", [lambda p: p.pop("b"), lambda p: p.update(extra=1.0)])
+def test_a_missing_or_an_extra_parameter_alone_is_refused(tmp_path, edit):
+    path = _edit(_saved(tmp_path), lambda d: edit(d["params"]))
+    with pytest.raises(ModelFileError) as info:
+        load(path)
+    assert info.value.rule == "parameter_names"
+
+
+def test_covariances_may_hold_nulls_and_zero_variances(tmp_path):
+    def edit(doc):
+        doc["cov"] = [[0.0] * 4 for _ in range(4)]
+        doc["cov"][1][1] = None
+        doc["cov"][2][2] = 0.04
+
+    back = load(_edit(_saved(tmp_path), edit))
+    assert back.standard_errors_["r"] == 0.0
+    assert np.isnan(back.standard_errors_["alpha"])
+    assert back.standard_errors_["a"] == pytest.approx(0.2)
+
+
+def test_a_file_without_constructor_arguments_loads_with_the_defaults(tmp_path):
+    back = load(_edit(_saved(tmp_path), lambda d: d.pop("init_params")))
+    assert back.get_params() == BetaGeoModel().get_params()
+
+
+@pytest.mark.parametrize("bayes", [[], ["mle_params_"], {"mle_params_": PARAMS, "x": 1}])
+def test_a_bayes_entry_other_than_the_two_mle_keys_is_refused(tmp_path, bayes):
+    path = _edit(_saved(tmp_path), lambda d: d.update(bayes=bayes))
+    with pytest.raises(ModelFileError, match="'bayes' must be a mapping") as info:
+        load(path)
+    assert info.value.rule == "bayes"
