@@ -178,16 +178,39 @@ def _previous(target: str) -> tuple[dict[str, int], dict[str, str], list[tuple[s
     return counts, survivors, modules
 
 
+_DIFFS = """
+import json, sys
+import mutmut.__main__ as m
+from mutmut.mutation.diff_apply import get_diff_for_mutant
+out = {}
+for name in json.load(sys.stdin):
+    out[name] = get_diff_for_mutant(name, path=m.find_mutant(name).path)
+json.dump(out, sys.stdout)
+"""
+
+
+def _diffs(work: Path, env: dict, names: list[str]) -> dict[str, str]:
+    """The diff of each mutant, in one process (``mutmut show`` takes a second each)."""
+    if not names:
+        return {}
+    import json
+
+    done = subprocess.run([sys.executable, "-c", _DIFFS], cwd=work, env=env, text=True,
+                          input=json.dumps(names), capture_output=True, check=True)
+    return json.loads(done.stdout)
+
+
 def run(target: str, max_children: int, tests_rev: str | None = None,
-        survivors_only: bool = False, nice: int = 19) -> Path:
+        survivors_only: bool = False, nice: int = 19, report_only: bool = False) -> Path:
     """Mutate ``target`` and write its results file.
 
     ``survivors_only``: re-test only the mutants that survived the "before" run
     (``results/<target>.before.txt``) with today's tests; the others were killed
     then, and adding tests cannot make them survive. Much faster than a full run.
+    ``report_only``: write the results file of the last run in ``build/mutation/<target>``.
     """
     _, _, patterns = TARGETS[target]
-    work = _workspace(target, tests_rev)
+    work = BUILD / target if report_only else _workspace(target, tests_rev)
     env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
     mutmut = [sys.executable, "-m", "mutmut"]
     before_counts, before_survivors, before_modules = (
@@ -195,10 +218,11 @@ def run(target: str, max_children: int, tests_rev: str | None = None,
     names = sorted(before_survivors) if survivors_only else (patterns or [])
     if survivors_only and not names:
         names = ["none"]  # nothing to re-test
-    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
-        subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
-                        str(max_children), *names], cwd=work, env=env, check=False, stdout=log,
-                       stderr=subprocess.STDOUT)
+    if not report_only:
+        with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
+            subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
+                            str(max_children), *names], cwd=work, env=env, check=False,
+                           stdout=log, stderr=subprocess.STDOUT)
     listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
                              capture_output=True, text=True, check=True).stdout
     statuses = {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines()) if m}
@@ -238,12 +262,11 @@ def run(target: str, max_children: int, tests_rev: str | None = None,
         for module, (caught_m, tested_m) in sorted(per_module.items()):
             lines.insert(-1, f"  {module}: {caught_m}/{tested_m} = "
                              f"{100 * caught_m / max(tested_m, 1):.1f}%")
-    for name, status in sorted(statuses.items()):
-        if status in ("killed", "timeout"):
-            continue
-        diff = subprocess.run([*mutmut, "show", name], cwd=work, env=env, capture_output=True,
-                              text=True).stdout
-        lines += [f"## {name}: {status}", diff.strip(), ""]
+    survivors = sorted(n for n, s in statuses.items() if s not in ("killed", "timeout"))
+    diffs = _diffs(work, env, survivors)
+    for name in survivors:
+        lines += [f"## {name}: {statuses[name]}", f"# {name}: {statuses[name]}",
+                  diffs.get(name, "").strip(), ""]
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / (f"{target}.txt" if tests_rev is None else f"{target}.before.txt")
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -261,6 +284,9 @@ def main() -> None:
     parser.add_argument("--survivors-only", action="store_true",
                         help="Re-test only the survivors of <target>.before.txt with today's "
                              "tests (the others were killed then).")
+    parser.add_argument("--report-only", action="store_true",
+                        help="Write the results file of the last run (build/mutation/<target>) "
+                             "without running mutmut again.")
     parser.add_argument("--nice", type=int, default=19,
                         help="Niceness of the mutation run (default 19: the machine is "
                              "shared; a run then waits for idle CPU).")
@@ -275,7 +301,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown target(s) {sorted(unknown)}; see --list")
     for target in args.targets or list(TARGETS):
-        run(target, args.max_children, args.tests_rev, args.survivors_only, args.nice)
+        run(target, args.max_children, args.tests_rev, args.survivors_only, args.nice,
+            args.report_only)
 
 
 if __name__ == "__main__":
