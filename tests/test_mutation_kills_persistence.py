@@ -300,3 +300,12 @@ def test_a_bayes_entry_other_than_the_two_mle_keys_is_refused(tmp_path, bayes):
     with pytest.raises(ModelFileError, match="'bayes' must be a mapping") as info:
         load(path)
     assert info.value.rule == "bayes"
+
+
+@pytest.mark.parametrize("version", [0, -1, True, 1.0])
+def test_format_version_must_be_a_whole_number_from_one(tmp_path, version):
+    path = _edit(_saved(tmp_path), lambda d: d.update(format_version=version))
+    with pytest.raises(ModelFileError, match="'format_version' must be a whole number >= 1") \
+            as info:
+        load(path)
+    assert info.value.rule == "format_version"
