@@ -407,3 +407,52 @@ def test_pareto_nbd_purchase_probabilities_by_integration(params):
     # P(alive at T + t): alive at T and a lifetime beyond t under Gamma(s, beta + T).
     later = pnbd.probability_alive_at(t, x, t_x, T_, *params)
     assert later == pytest.approx(p_alive * ((beta + T_) / (beta + T_ + t)) ** s, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- engines, warnings
+
+
+def test_each_likelihood_is_the_same_graph_on_the_pytensor_engine():
+    """Every term is written against the namespace it is given (no silent numpy)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from clvmodels.likelihoods._math import pytensor_namespace
+
+    xp = pytensor_namespace()
+    x, t_x, T_, m = (pt.dvector(n) for n in ("x", "t_x", "T", "m"))
+    theta = pt.dvector("theta")
+    cases = [
+        (bg.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: bg.loglik(X, TX, T, *p), BG_PARAMS[1]),
+        (mbg.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: mbg.loglik(X, TX, T, *p), BG_PARAMS[1]),
+        (pnbd.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: pnbd.loglik(X, TX, T, *p), PNBD_PARAMS[1]),
+        (gg.loglik(x, m, *(theta[i] for i in range(3)), xp=xp), (GG_X, GG_M),
+         lambda *p: gg.loglik(GG_X, GG_M, *p), GG_PARAMS[0]),
+    ]
+    for graph, data, numpy_value, params in cases:
+        inputs = [x, t_x, T_] if len(data) == 3 else [x, m]
+        fn = pytensor.function([*inputs, theta], graph, on_unused_input="ignore")
+        np.testing.assert_allclose(fn(*data, np.array(params)), numpy_value(*params),
+                                   rtol=1e-10)
+    churn = pt.dvector("churned")
+    fn = pytensor.function([x, churn, theta], sbg.loglik(x, churn, 10, theta[0], theta[1],
+                                                         xp=xp))
+    t = np.array([1.0, 3.0, 5.0])
+    churned = np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(fn(t, churned, np.array([0.7, 3.8])),
+                               sbg.loglik(t, churned, 10, 0.7, 3.8), rtol=1e-12)
+
+
+def test_undefined_expectations_are_nan_without_numpy_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(gg.population_mean_spend(2.0, 1.0, 3.0))
+        assert np.isnan(gg.population_mean_spend(2.0, 0.5, 3.0))
+        out = gg.expected_spend(np.array([0.0, 1.0]), np.array([0.0, 5.0]), 0.5, 0.5, 4.0)
+        assert np.isnan(out[0]) and np.isnan(out[1])
+        assert sbg.expected_lifetime(1.0, 2.0) == np.inf
