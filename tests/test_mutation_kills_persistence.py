@@ -309,3 +309,24 @@ def test_format_version_must_be_a_whole_number_from_one(tmp_path, version):
             as info:
         load(path)
     assert info.value.rule == "format_version"
+
+
+def _with_mle(tmp_path, edit):
+    model = _bayes_model(_draws())
+    names = model.param_names()
+    model.mle_params_ = pd.Series([0.25, 4.5, 0.8, 2.5], index=names)
+    model.mle_cov_log_ = pd.DataFrame(np.eye(4) * 0.01, index=names, columns=names)
+    model.save(tmp_path / "m.json")
+    return _edit(tmp_path / "m.json", lambda d: edit(d["bayes"]))
+
+
+def test_a_bad_maximum_likelihood_start_names_the_file_and_the_class(tmp_path):
+    path = _with_mle(tmp_path, lambda b: b["mle_params_"].update(a=-1.0))
+    with pytest.raises(ModelFileError, match="every parameter of BetaGeoModel must be a finite "
+                                             "number > 0") as info:
+        load(path)
+    assert str(info.value).startswith(f"{path} is not a usable saved model: ")
+    path = _with_mle(tmp_path, lambda b: b.update(mle_cov_log_=[[1.0]]))
+    with pytest.raises(ModelFileError, match="'mle_cov_log_' must be a 4 x 4 matrix") as info:
+        load(path)
+    assert str(info.value).startswith(f"{path} is not a usable saved model: ")
