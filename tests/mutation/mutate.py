@@ -201,21 +201,34 @@ def _diffs(work: Path, env: dict, names: list[str]) -> dict[str, str]:
 
 
 def run(target: str, max_children: int, tests_rev: str | None = None,
-        survivors_only: bool = False, nice: int = 19, report_only: bool = False) -> Path:
+        survivors_only: bool = False, nice: int = 19, report_only: bool = False,
+        retest: bool = False) -> Path:
     """Mutate ``target`` and write its results file.
 
     ``survivors_only``: re-test only the mutants that survived the "before" run
     (``results/<target>.before.txt``) with today's tests; the others were killed
     then, and adding tests cannot make them survive. Much faster than a full run.
     ``report_only``: write the results file of the last run in ``build/mutation/<target>``.
+    ``retest``: re-test the survivors of ``results/<target>.txt`` (a ``survivors_only``
+    run) in its workspace, with today's tests.
     """
     _, _, patterns = TARGETS[target]
-    work = BUILD / target if report_only else _workspace(target, tests_rev)
+    if retest:
+        survivors_only = True
+        work = BUILD / target
+        shutil.rmtree(work / "tests")
+        shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns(
+            "__pycache__", "*.pyc", ".hypothesis", "mutation"))
+    else:
+        work = BUILD / target if report_only else _workspace(target, tests_rev)
     env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
     mutmut = [sys.executable, "-m", "mutmut"]
     before_counts, before_survivors, before_modules = (
         _previous(target) if survivors_only else ({}, {}, []))
     names = sorted(before_survivors) if survivors_only else (patterns or [])
+    if retest:
+        text = (RESULTS / f"{target}.txt").read_text(encoding="utf-8")
+        names = sorted(re.findall(r"^## (\S+): ", text, re.M))
     if survivors_only and not names:
         names = ["none"]  # nothing to re-test
     if not report_only:
@@ -284,6 +297,9 @@ def main() -> None:
     parser.add_argument("--survivors-only", action="store_true",
                         help="Re-test only the survivors of <target>.before.txt with today's "
                              "tests (the others were killed then).")
+    parser.add_argument("--retest", action="store_true",
+                        help="Re-test the survivors of <target>.txt (a --survivors-only run) in "
+                             "its workspace with today's tests.")
     parser.add_argument("--report-only", action="store_true",
                         help="Write the results file of the last run (build/mutation/<target>) "
                              "without running mutmut again.")
@@ -302,7 +318,7 @@ def main() -> None:
         parser.error(f"unknown target(s) {sorted(unknown)}; see --list")
     for target in args.targets or list(TARGETS):
         run(target, args.max_children, args.tests_rev, args.survivors_only, args.nice,
-            args.report_only)
+            args.report_only, args.retest)
 
 
 if __name__ == "__main__":
