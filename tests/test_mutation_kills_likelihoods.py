@@ -456,3 +456,10 @@ def test_undefined_expectations_are_nan_without_numpy_warnings():
         out = gg.expected_spend(np.array([0.0, 1.0]), np.array([0.0, 5.0]), 0.5, 0.5, 4.0)
         assert np.isnan(out[0]) and np.isnan(out[1])
         assert sbg.expected_lifetime(1.0, 2.0) == np.inf
+
+
+def test_spend_of_customers_without_repeat_purchases_ignores_their_mean():
+    """A one-time buyer's mean spend may be missing: it does not enter the estimate."""
+    p, q, v = GG_PARAMS[0]
+    out = gg.expected_spend(np.array([0.0, 0.0, 0.0]), np.array([np.nan, np.inf, 50.0]), p, q, v)
+    np.testing.assert_allclose(out, [p * v / (q - 1)] * 3, rtol=1e-12)
