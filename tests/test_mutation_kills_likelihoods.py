@@ -286,6 +286,7 @@ def test_shifted_beta_geometric_formulas_as_sums(alpha, beta):
 
 def test_shifted_beta_geometric_mean_lifetime():
     assert sbg.expected_lifetime(3.0, 1.5) == pytest.approx(3.5 / 2.0, rel=1e-12)
+    assert sbg.expected_lifetime(1.5, 0.7) == pytest.approx(1.2 / 0.5, rel=1e-12)
     assert sbg.expected_lifetime(1.0, 1.5) == np.inf
     assert sbg.expected_lifetime(0.5, 1.5) == np.inf
     np.testing.assert_allclose(sbg.expected_lifetime(np.array([2.0, 4.0]), np.array([1.0, 3.0]),
