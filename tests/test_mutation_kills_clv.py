@@ -275,3 +275,43 @@ def test_predictive_bounds_need_enough_simulations_and_known_models():
     with pytest.raises(ValueError, match="Predictive CLV intervals need"):
         customer_lifetime_value(model, FixedSpend(), SUMMARY, horizon=2, time_unit="W",
                                 interval=0.8, interval_kind="predictive")
+
+
+def test_a_clvmodels_purchase_model_with_a_drawn_duck_spend_model():
+    """The path for spend models without vectorised draws: the purchase model's
+    asymptotic draws (as sample_parameters gives them) paired with the spend draws."""
+    from clvmodels.datasets import load_cdnow
+    from clvmodels.data import rfm_summary
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        summary = rfm_summary(load_cdnow("sample"), "customer_id", "date", "amount",
+                              time_unit="W").iloc[:300]
+        bg = BetaGeoModel().fit(summary)
+    part = SUMMARY
+    out = customer_lifetime_value(bg, Spend(), part, horizon=3, time_unit="W", interval=0.6,
+                                  n_draws=7, random_state=11)
+    draws = bg.sample_parameters(7, random_state=np.random.default_rng(11))
+    factors = np.linspace(0.5, 1.5, 7)
+    spend = 10.0 + part["monetary_value"].to_numpy()
+    values = []
+    for (_, row), factor in zip(draws.iterrows(), factors):
+        one = bg.with_parameters(row, time_unit="W")
+        values.append(factor * spend * one.expected_purchases(part, t=3).to_numpy())
+    np.testing.assert_allclose(out["clv_lower"], np.quantile(values, 0.2, axis=0), rtol=1e-9)
+    np.testing.assert_allclose(out["clv_upper"], np.quantile(values, 0.8, axis=0), rtol=1e-9)
+
+
+def test_cash_flows_of_an_unnamed_index_are_keyed_by_customer_id():
+    unnamed = SUMMARY.copy()
+    unnamed.index.name = None
+    _, flows = customer_lifetime_value(Rate(0.5), FixedSpend(), unnamed, horizon=2,
+                                       time_unit="W", cash_flows=True)
+    assert flows.columns[0] == "customer_id"
+    assert flows["customer_id"].tolist() == ["c0", "c0", "c1", "c1", "c2", "c2", "c3", "c3"]
+
+
+def test_predictive_bounds_refuse_a_duck_purchase_model():
+    with pytest.raises(ValueError, match="Predictive CLV intervals need"):
+        customer_lifetime_value(Rate(0.5), _gamma_gamma_constant(), SUMMARY, horizon=2,
+                                time_unit="W", interval=0.8, interval_kind="predictive")
