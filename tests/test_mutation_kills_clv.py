@@ -168,6 +168,10 @@ def test_a_bayesian_fit_averages_every_posterior_draw(mocked_posterior):
         per_draw.append((np.diff(cumulative, axis=1) * factors).sum(axis=1))
     spend = 10.0 + SUMMARY["monetary_value"].to_numpy()
     np.testing.assert_allclose(out["clv"], spend * np.mean(per_draw, axis=0), rtol=1e-9)
+    # Expected purchases: the posterior mean over the whole horizon, undiscounted.
+    total = [model.with_parameters(dict(zip(model.param_names(), row)), time_unit="W")
+             .expected_purchases(SUMMARY, t=3).to_numpy() for row in draws]
+    np.testing.assert_allclose(out["expected_purchases"], np.mean(total, axis=0), rtol=1e-9)
 
 
 def test_a_model_without_covariance_gives_nan_bounds_and_the_plug_in_value():
@@ -315,3 +319,28 @@ def test_predictive_bounds_refuse_a_duck_purchase_model():
     with pytest.raises(ValueError, match="Predictive CLV intervals need"):
         customer_lifetime_value(Rate(0.5), _gamma_gamma_constant(), SUMMARY, horizon=2,
                                 time_unit="W", interval=0.8, interval_kind="predictive")
+
+
+def test_a_spend_model_returning_too_few_values_is_refused(mocked_posterior):
+    class Short:
+        def expected_spend(self, summary):
+            return np.ones(len(summary) - 1)
+
+    model, _ = mocked_posterior
+    for purchases in (model, Rate(0.5)):  # vectorised and generic paths
+        with pytest.raises(ValueError, match="expected_spend returned 3 values for 4"):
+            customer_lifetime_value(purchases, Short(), SUMMARY, horizon=2, time_unit="W")
+
+
+def test_no_bounds_when_the_purchase_model_has_no_covariance_even_if_spend_has():
+    bg = BetaGeoModel().with_parameters({"r": 0.243, "alpha": 4.41, "a": 0.793, "b": 2.43},
+                                        time_unit="W")
+    gg = GammaGammaModel().with_parameters({"p": 6.25, "q": 3.74, "v": 15.44})
+    gg.cov_log_ = pd.DataFrame(np.eye(3) * 0.01, index=gg.cov_log_.index,
+                               columns=gg.cov_log_.columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = customer_lifetime_value(bg, gg, SUMMARY, horizon=5, time_unit="W",
+                                      interval=0.9, n_draws=10, random_state=0)
+    assert out["clv_lower"].isna().all() and out["clv_upper"].isna().all()
+    assert out["clv"].notna().all()
