@@ -1,0 +1,466 @@
+"""The likelihood formulas against independent computations: the papers' formulas
+written with raw gamma and beta functions, numerical integrals, finite differences
+of the values for the analytic gradients, and lifetimes (mutants of
+clvmodels/likelihoods/ that the model tests let through; see tests/mutation/README.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate
+from scipy import special as sp
+
+from clvmodels.likelihoods import beta_geo as bg
+from clvmodels.likelihoods import gamma_gamma as gg
+from clvmodels.likelihoods import modified_beta_geo as mbg
+from clvmodels.likelihoods import pareto_nbd as pnbd
+from clvmodels.likelihoods import shifted_beta_geo as sbg
+
+# Histories (x, t_x, T): one-time buyers, recent and lapsed repeat buyers.
+X = np.array([0.0, 0.0, 1.0, 2.0, 5.0, 7.0, 3.0, 12.0])
+TX = np.array([0.0, 0.0, 2.0, 30.0, 36.0, 10.0, 38.0, 35.5])
+T = np.array([5.0, 38.0, 20.0, 38.0, 38.0, 39.0, 38.5, 36.0])
+BG_PARAMS = [(0.243, 4.414, 0.793, 2.426), (1.7, 0.9, 2.3, 0.6), (0.5, 12.0, 0.3, 5.0)]
+PNBD_PARAMS = [(0.55, 10.58, 0.61, 11.67),   # alpha < beta, series
+               (0.9, 30.0, 1.4, 4.0),        # alpha > beta
+               (0.4, 2.0, 0.8, 200.0),       # kappa > 16: quadrature
+               (1.2, 300.0, 0.5, 3.0)]
+
+
+def _finite_difference(func, params, step=1e-6):
+    """Central differences of ``func(*params)`` in each parameter (relative step)."""
+    params = np.asarray(params, dtype=float)
+    out = []
+    for i in range(len(params)):
+        h = step * params[i]
+        up, down = params.copy(), params.copy()
+        up[i] += h
+        down[i] -= h
+        out.append((func(*up) - func(*down)) / (2 * h))
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------- BG/NBD
+
+
+def _bg_direct(x, t_x, T, r, alpha, a, b):
+    """FHL eq. 6 with raw functions."""
+    common = sp.gamma(r + x) * alpha ** r / sp.gamma(r)
+    first = sp.beta(a, b + x) / sp.beta(a, b) * common / (alpha + T) ** (r + x)
+    second = np.where(x > 0, sp.beta(a + 1, np.maximum(b + x - 1, 1e-9)) / sp.beta(a, b)
+                      * common / (alpha + t_x) ** (r + x), 0.0)
+    return np.log(first + second)
+
+
+@pytest.mark.parametrize("params", BG_PARAMS)
+def test_bg_loglik_is_fhl_equation_6(params):
+    np.testing.assert_allclose(bg.loglik(X, TX, T, *params), _bg_direct(X, TX, T, *params),
+                               rtol=1e-10)
+
+
+@pytest.mark.parametrize("params", BG_PARAMS)
+def test_bg_gradients_are_the_derivatives_of_the_values(params):
+    for func, grad in ((lambda *p: bg.loglik_count_terms(X, *p),
+                        lambda *p: bg.loglik_count_terms_grad(X, *p)),
+                       (lambda *p: bg.loglik_timing_terms(X, TX, T, *p),
+                        lambda *p: bg.loglik_timing_terms_grad(X, TX, T, *p))):
+        values, grads = grad(*params)
+        np.testing.assert_allclose(values, func(*params), rtol=1e-12)
+        np.testing.assert_allclose(grads, _finite_difference(func, params), rtol=1e-5,
+                                   atol=1e-8)
+
+
+def _bg_alive_direct(x, t_x, T, r, alpha, a, b):
+    return 1.0 / (1.0 + np.where(x > 0, a / np.maximum(b + x - 1, 1e-9)
+                                 * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0))
+
+
+def _bg_expected_direct(t, r, alpha, a, b):
+    """FHL eq. 9 with scipy's hyp2f1."""
+    z = t / (alpha + t)
+    return (a + b - 1) / (a - 1) * (1 - (alpha / (alpha + t)) ** r
+                                    * sp.hyp2f1(r, b, a + b - 1, z))
+
+
+@pytest.mark.parametrize("params", BG_PARAMS)
+def test_bg_predictions_are_the_papers_formulas(params):
+    r, alpha, a, b = params
+    np.testing.assert_allclose(bg.probability_alive(X, TX, T, *params),
+                               _bg_alive_direct(X, TX, T, *params), rtol=1e-12)
+    for t in (0.5, 10.0, 52.0):
+        np.testing.assert_allclose(bg.expected_purchases(t, *params),
+                                   _bg_expected_direct(t, *params), rtol=1e-8)
+        # FHL eq. 10: P(alive) x eq. 9 with the posterior parameters.
+        np.testing.assert_allclose(
+            bg.conditional_expected_purchases(t, X, TX, T, *params),
+            _bg_alive_direct(X, TX, T, *params)
+            * _bg_expected_direct(t, r + X, alpha + T, a, b + X), rtol=1e-8)
+        # FHL eq. 8 summed by hand.
+        n = np.arange(6.0)
+        q = t / (alpha + t)
+        nb = sp.gamma(r + n) / (sp.gamma(r) * sp.factorial(n)) * (1 - q) ** r * q ** n
+        tail = np.array([1 - sum(nb[:k]) for k in range(6)])
+        direct = (sp.beta(a, b + n) / sp.beta(a, b) * nb
+                  + np.where(n > 0, sp.beta(a + 1, b + np.maximum(n, 1) - 1) / sp.beta(a, b)
+                             * tail, 0.0))
+        np.testing.assert_allclose(bg.probability_of_purchases(n, t, *params), direct,
+                                   rtol=1e-8, atol=1e-14)
+    assert bg.expected_purchases(0.0, *params) == 0.0
+
+
+def test_bg_probability_alive_later_integrates_the_dropout_over_the_posterior():
+    """P(alive at T + t) = P(alive at T) E[exp(-lambda p t)] with the posterior
+    Gamma(r + x, alpha + T) and Beta(a, b + x): the expectation by quadrature."""
+    r, alpha, a, b = BG_PARAMS[0]
+    for x, t_x, T_, t in ((0.0, 0.0, 20.0, 10.0), (4.0, 15.0, 30.0, 26.0)):
+        shape, rate = r + x, alpha + T_
+
+        def inner(p):
+            # E over lambda of exp(-lambda p t): the Gamma's Laplace transform.
+            return (rate / (rate + p * t)) ** shape * sp.beta(a, b + x) ** -1 \
+                * p ** (a - 1) * (1 - p) ** (b + x - 1)
+
+        later, _ = integrate.quad(inner, 0, 1, epsabs=1e-13, epsrel=1e-11)
+        expected = bg.probability_alive(x, t_x, T_, *BG_PARAMS[0]) * later
+        got = bg.probability_alive_at(t, x, t_x, T_, *BG_PARAMS[0])
+        assert got == pytest.approx(expected, rel=1e-8)
+
+
+def test_bg_conditional_pmf_mixes_a_dead_and_an_alive_customer():
+    params = BG_PARAMS[0]
+    r, alpha, a, b = params
+    x, t_x, T_, t = 3.0, 20.0, 38.0, 30.0
+    alive = bg.probability_alive(x, t_x, T_, *params)
+    n = np.arange(5.0)
+    new = bg.probability_of_purchases(n, t, r + x, alpha + T_, a, b + x)
+    expected = alive * new + np.where(n == 0, 1 - alive, 0.0)
+    np.testing.assert_allclose(bg.conditional_probability_of_purchases(n, t, x, t_x, T_,
+                                                                         *params),
+                               expected, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- MBG/NBD
+
+
+def _mbg_direct(x, t_x, T, r, alpha, a, b):
+    """Batislam, Denizel & Filiztekin (2007) eq. 3 with raw functions."""
+    common = sp.gamma(r + x) * alpha ** r / sp.gamma(r)
+    return np.log(sp.beta(a, b + x + 1) / sp.beta(a, b) * common / (alpha + T) ** (r + x)
+                  + sp.beta(a + 1, b + x) / sp.beta(a, b) * common / (alpha + t_x) ** (r + x))
+
+
+@pytest.mark.parametrize("params", BG_PARAMS)
+def test_mbg_loglik_gradients_and_predictions(params):
+    r, alpha, a, b = params
+    np.testing.assert_allclose(mbg.loglik(X, TX, T, *params), _mbg_direct(X, TX, T, *params),
+                               rtol=1e-10)
+    for func, grad in ((lambda *p: mbg.loglik_count_terms(X, *p),
+                        lambda *p: mbg.loglik_count_terms_grad(X, *p)),
+                       (lambda *p: mbg.loglik_timing_terms(X, TX, T, *p),
+                        lambda *p: mbg.loglik_timing_terms_grad(X, TX, T, *p))):
+        values, grads = grad(*params)
+        np.testing.assert_allclose(values, func(*params), rtol=1e-12)
+        np.testing.assert_allclose(grads, _finite_difference(func, params), rtol=1e-5,
+                                   atol=1e-8)
+    alive = 1.0 / (1.0 + a / (b + X) * ((alpha + T) / (alpha + TX)) ** (r + X))
+    np.testing.assert_allclose(mbg.probability_alive(X, TX, T, *params), alive, rtol=1e-12)
+    from lifetimes import ModifiedBetaGeoFitter
+
+    ref = ModifiedBetaGeoFitter()
+    ref.params_ = pd.Series(dict(zip(["r", "alpha", "a", "b"], params)))
+    for t in (1.0, 26.0):
+        np.testing.assert_allclose(mbg.expected_purchases(t, *params),
+                                   ref.expected_number_of_purchases_up_to_time(t), rtol=1e-8)
+        np.testing.assert_allclose(
+            mbg.conditional_expected_purchases(t, X, TX, T, *params),
+            ref.conditional_expected_number_of_purchases_up_to_time(t, X, TX, T), rtol=1e-8)
+
+
+def test_mbg_purchase_probabilities():
+    params = BG_PARAMS[0]
+    r, alpha, a, b = params
+    n = np.arange(6.0)
+    for t in (5.0, 40.0):
+        q = t / (alpha + t)
+        nb = sp.gamma(r + n) / (sp.gamma(r) * sp.factorial(n)) * (1 - q) ** r * q ** n
+        tail = np.array([1 - sum(nb[:k]) for k in range(6)])
+        # Alive at 0 with probability b / (a + b), then BG/NBD with b + 1.
+        direct = (sp.beta(a, b + n + 1) / sp.beta(a, b) * nb
+                  + sp.beta(a + 1, b + n) / sp.beta(a, b) * tail)
+        np.testing.assert_allclose(mbg.probability_of_purchases(n, t, *params), direct,
+                                   rtol=1e-8)
+    x, t_x, T_ = 2.0, 10.0, 30.0
+    alive = mbg.probability_alive(x, t_x, T_, *params)
+    got = mbg.conditional_probability_of_purchases(n, 20.0, x, t_x, T_, *params)
+    expected = alive * bg.probability_of_purchases(n, 20.0, r + x, alpha + T_, a, b + x + 1) \
+        + np.where(n == 0, 1 - alive, 0.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-10)
+    later = mbg.probability_alive_at(15.0, x, t_x, T_, *params)
+    assert later == pytest.approx(
+        alive * bg.probability_alive_at(15.0, 0.0, 0.0, 0.0, r + x, alpha + T_, a, b + x + 1),
+        rel=1e-10)
+
+
+# --------------------------------------------------------------------------- Gamma-Gamma
+
+GG_X = np.array([1.0, 2.0, 5.0, 14.0])
+GG_M = np.array([30.0, 12.5, 80.0, 3.0])
+GG_PARAMS = [(6.25, 3.74, 15.44), (1.2, 0.7, 2.0), (20.0, 8.0, 300.0)]
+
+
+@pytest.mark.parametrize("params", GG_PARAMS)
+def test_gamma_gamma_density_gradients_and_expectation(params):
+    p, q, v = params
+    # FH eq. 3 with raw functions.
+    px = p * GG_X
+    direct = (sp.gammaln(px + q) - sp.gammaln(px) - sp.gammaln(q) + q * np.log(v)
+              + (px - 1) * np.log(GG_M) + px * np.log(GG_X) - (px + q) * np.log(v + GG_X * GG_M))
+    np.testing.assert_allclose(gg.loglik(GG_X, GG_M, *params), direct, rtol=1e-10)
+    for func, grad in ((lambda *a: gg.loglik_count_terms(GG_X, *a),
+                        lambda *a: gg.loglik_count_terms_grad(GG_X, *a)),
+                       (lambda *a: gg.loglik_amount_terms(GG_X, GG_M, *a),
+                        lambda *a: gg.loglik_amount_terms_grad(GG_X, GG_M, *a))):
+        values, grads = grad(*params)
+        np.testing.assert_allclose(values, func(*params), rtol=1e-12)
+        np.testing.assert_allclose(grads, _finite_difference(func, params), rtol=1e-5,
+                                   atol=1e-8)
+    # FH eq. 5 as the weighted mean of the population mean and the observed mean.
+    weight = (q - 1) / (p * GG_X + q - 1)
+    expected = weight * p * v / (q - 1) + (1 - weight) * GG_M if q > 1 else None
+    if expected is not None:
+        np.testing.assert_allclose(gg.expected_spend(GG_X, GG_M, *params), expected,
+                                   rtol=1e-12)
+        assert gg.population_mean_spend(p, q, v) == pytest.approx(p * v / (q - 1), rel=1e-12)
+        # Without repeat purchases: the population mean, whatever m says.
+        assert gg.expected_spend(0.0, 99.0, p, q, v) == pytest.approx(p * v / (q - 1))
+    else:
+        assert np.isnan(gg.population_mean_spend(p, q, v))
+        assert np.isnan(gg.expected_spend(0.0, 0.0, p, q, v))
+        # p x + q - 1 > 0 for the repeat buyers: still defined.
+        np.testing.assert_allclose(gg.expected_spend(GG_X, GG_M, *params),
+                                   p * (v + GG_X * GG_M) / (p * GG_X + q - 1), rtol=1e-12)
+
+
+def test_gamma_gamma_expectation_is_nan_exactly_where_it_does_not_exist():
+    # p x + q - 1 = 0.5 * 1 + 0.5 - 1 = 0: no mean.
+    out = gg.expected_spend(np.array([1.0, 2.0]), np.array([10.0, 10.0]), 0.5, 0.5, 4.0)
+    assert np.isnan(out[0]) and out[1] == pytest.approx(0.5 * (4.0 + 20.0) / 0.5)
+    assert np.isnan(gg.population_mean_spend(2.0, 1.0, 3.0))
+
+
+# --------------------------------------------------------------------------- shifted BG
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.668, 3.806), (3.0, 1.5), (1.0, 0.4)])
+def test_shifted_beta_geometric_formulas_as_sums(alpha, beta):
+    t = np.arange(0.0, 400.0)
+    # S(t) = prod of retention rates; P(T = t) = S(t - 1) - S(t).
+    retention = (beta + t[1:] - 1) / (alpha + beta + t[1:] - 1)
+    surv = np.concatenate([[1.0], np.cumprod(retention)])
+    np.testing.assert_allclose(sbg.survival(t, alpha, beta), surv, rtol=1e-10)
+    np.testing.assert_allclose(sbg.retention_rate(t[1:], alpha, beta), retention, rtol=1e-12)
+    churn_t = np.arange(1.0, 8.0)
+    values = sbg.loglik(churn_t, np.ones(7), 10, alpha, beta)
+    np.testing.assert_allclose(values, np.log(surv[:7] - surv[1:8]), rtol=1e-10)
+    stayed = sbg.loglik(churn_t, np.zeros(7), 10, alpha, beta)
+    np.testing.assert_allclose(stayed, np.log(surv[1:8]), rtol=1e-10)
+    for churned in (np.ones(7), np.zeros(7), np.array([1, 0, 1, 0, 0, 1, 1.0])):
+        vals, grads = sbg.loglik_grad(churn_t, churned, 10, alpha, beta)
+        np.testing.assert_allclose(vals, sbg.loglik(churn_t, churned, 10, alpha, beta),
+                                   rtol=1e-12)
+        fd = _finite_difference(lambda a, b: sbg.loglik(churn_t, churned, 10, a, b),
+                                [alpha, beta])
+        np.testing.assert_allclose(grads, fd, rtol=1e-5, atol=1e-9)
+    assert sbg.expected_lifetime(alpha, beta, horizon=12) == pytest.approx(surv[:12].sum(),
+                                                                           rel=1e-10)
+    d = 0.1
+    np.testing.assert_allclose(sbg.discounted_expected_lifetime(alpha, beta, d),
+                               sum(surv[k] / (1 + d) ** k for k in range(400)), rtol=1e-9)
+    for n in (1.0, 5.0):
+        k = np.arange(0, 300)
+        later = sbg.survival(n + 1 + k, alpha, beta) / sbg.survival(n, alpha, beta)
+        np.testing.assert_allclose(sbg.discounted_expected_residual_lifetime(n, alpha, beta, d),
+                                   np.sum(later / (1 + d) ** k), rtol=1e-9)
+
+
+def test_shifted_beta_geometric_mean_lifetime():
+    assert sbg.expected_lifetime(3.0, 1.5) == pytest.approx(3.5 / 2.0, rel=1e-12)
+    assert sbg.expected_lifetime(1.5, 0.7) == pytest.approx(1.2 / 0.5, rel=1e-12)
+    assert sbg.expected_lifetime(1.0, 1.5) == np.inf
+    assert sbg.expected_lifetime(0.5, 1.5) == np.inf
+    np.testing.assert_allclose(sbg.expected_lifetime(np.array([2.0, 4.0]), np.array([1.0, 3.0]),
+                                                     horizon=3),
+                               [sbg.survival(np.arange(3.0), 2.0, 1.0).sum(),
+                                sbg.survival(np.arange(3.0), 4.0, 3.0).sum()], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- Pareto/NBD
+
+
+def _euler_integral(kappa, m, e):
+    """I(kappa, m, e) = m int_0^1 (1-u)^(m-1) (1 + kappa u)^(-e) du by quadrature."""
+    value, _ = integrate.quad(lambda u: m * (1 - u) ** (m - 1) * (1 + kappa * u) ** -e, 0, 1,
+                              epsabs=0, epsrel=1e-12, limit=200)
+    return value
+
+
+@pytest.mark.parametrize("kappa, m, e", [
+    (0.0, 2.0, 1.5), (0.3, 1.5, 0.8), (3.0, 4.0, 2.0), (15.9, 2.5, 1.1), (16.1, 2.5, 1.1),
+    (40.0, 3.0, 1.7), (900.0, 6.0, 2.5), (5.0, 40.0, 30.0), (12.0, 150.0, 140.0),
+])
+def test_log_hyp_integral_is_eulers_integral(kappa, m, e):
+    got = pnbd.log_hyp_integral(kappa, m, e)
+    assert got == pytest.approx(np.log(_euler_integral(kappa, m, e)), rel=1e-9, abs=1e-11)
+    value, *grads = pnbd._log_I_numpy(np.array([kappa]), np.array([m]), np.array([e]),
+                                      grad=True)
+    assert value[0] == pytest.approx(got, rel=1e-12, abs=1e-14)
+    fd = _finite_difference(lambda k, m_, e_: np.log(_euler_integral(k, m_, e_)),
+                            [max(kappa, 1e-3), m, e], step=1e-5)
+    if kappa > 0:
+        np.testing.assert_allclose([g[0] for g in grads], fd, rtol=1e-4, atol=1e-9)
+
+
+def test_log_hyp_integral_of_many_repeated_rows_equals_the_rows_one_by_one():
+    rng = np.random.default_rng(0)
+    kappa = rng.choice([0.5, 3.0, 20.0, 300.0], 3000)
+    m = rng.choice([2.0, 7.5], 3000)
+    e = m * 0.6
+    many = pnbd.log_hyp_integral(kappa, m, e)
+    single = np.array([pnbd.log_hyp_integral(k, a, b) for k, a, b in
+                       zip(kappa[:50], m[:50], e[:50])])
+    np.testing.assert_allclose(many[:50], single, rtol=1e-13)
+    for k in (0.5, 3.0, 20.0, 300.0):
+        for a in (2.0, 7.5):
+            sel = (kappa == k) & (m == a)
+            np.testing.assert_allclose(many[sel], np.log(_euler_integral(k, a, 0.6 * a)),
+                                       rtol=1e-9)
+
+
+def _pnbd_direct(x, t_x, T, r, alpha, s, beta):
+    """FH05 eq. 18 by integrating the individual likelihood over the death time:
+    L = E_lambda,mu[lambda^x e^{-lambda T} e^{-mu T}]
+        + int_{t_x}^T E[lambda^x e^{-lambda tau} mu e^{-mu tau}] dtau."""
+    def lam_moment(tau):  # E[lambda^x e^{-lambda tau}], lambda ~ Gamma(r, alpha)
+        return sp.gamma(r + x) / sp.gamma(r) * alpha ** r / (alpha + tau) ** (r + x)
+
+    def mu_density(tau):  # E[mu e^{-mu tau}]
+        return s * beta ** s / (beta + tau) ** (s + 1)
+
+    alive = lam_moment(T) * (beta / (beta + T)) ** s
+    died, _ = integrate.quad(lambda tau: lam_moment(tau) * mu_density(tau), t_x, T,
+                             epsabs=0, epsrel=1e-12, limit=200)
+    return np.log(alive + died)
+
+
+@pytest.mark.parametrize("params", PNBD_PARAMS)
+def test_pareto_nbd_loglik_is_the_integral_over_the_death_time(params):
+    direct = [_pnbd_direct(x, t, T_, *params) for x, t, T_ in zip(X, TX, T)]
+    np.testing.assert_allclose(pnbd.loglik(X, TX, T, *params), direct, rtol=1e-9)
+    np.testing.assert_allclose(pnbd.loglik_count_terms(X, *params)
+                               + pnbd.loglik_timing_terms(X, TX, T, *params), direct, rtol=1e-9)
+
+
+@pytest.mark.parametrize("params", PNBD_PARAMS)
+def test_pareto_nbd_predictions_equal_lifetimes(params):
+    from lifetimes import ParetoNBDFitter
+
+    ref = ParetoNBDFitter()
+    ref.params_ = pd.Series(dict(zip(["r", "alpha", "s", "beta"], params)))
+    np.testing.assert_allclose(pnbd.probability_alive(X, TX, T, *params),
+                               ref.conditional_probability_alive(X, TX, T), rtol=1e-7)
+    for t in (4.0, 39.0):
+        np.testing.assert_allclose(
+            pnbd.conditional_expected_purchases(t, X, TX, T, *params),
+            ref.conditional_expected_number_of_purchases_up_to_time(t, X, TX, T), rtol=1e-6)
+        assert pnbd.expected_purchases(t, *params) == pytest.approx(
+            float(ref.expected_number_of_purchases_up_to_time(t)), rel=1e-8)
+
+
+@pytest.mark.parametrize("params", PNBD_PARAMS[:3])
+def test_pareto_nbd_purchase_probabilities_by_integration(params):
+    r, alpha, s, beta = params
+    t = 20.0
+
+    def nb(n, tau):  # P(N(tau) = n) for lambda ~ Gamma(r, alpha)
+        return np.exp(sp.gammaln(r + n) - sp.gammaln(r) - sp.gammaln(n + 1)
+                      + r * np.log(alpha / (alpha + tau)) + n * np.log(tau / (alpha + tau)))
+
+    for n in range(4):
+        alive = nb(n, t) * (beta / (beta + t)) ** s
+        died, _ = integrate.quad(
+            lambda tau: nb(n, tau) * s * beta ** s / (beta + tau) ** (s + 1), 0, t,
+            epsabs=0, epsrel=1e-11, limit=200)
+        assert pnbd.probability_of_purchases(n, t, *params) == pytest.approx(alive + died,
+                                                                             rel=1e-7)
+    # The conditional PMF: a customer dead at T buys nothing; an alive one buys as a
+    # new customer with the posterior parameters (r + x, alpha + T, s, beta + T).
+    x, t_x, T_ = 3.0, 20.0, 38.0
+    p_alive = pnbd.probability_alive(x, t_x, T_, *params)
+    n = np.arange(4.0)
+    new = pnbd.probability_of_purchases(n, t, r + x, alpha + T_, s, beta + T_)
+    expected = p_alive * new + np.where(n == 0, 1 - p_alive, 0.0)
+    np.testing.assert_allclose(pnbd.conditional_probability_of_purchases(n, t, x, t_x, T_,
+                                                                          *params),
+                               expected, rtol=1e-7)
+    assert pnbd.probability_no_purchase(t, x, t_x, T_, *params) == pytest.approx(expected[0],
+                                                                                rel=1e-9)
+    # P(alive at T + t): alive at T and a lifetime beyond t under Gamma(s, beta + T).
+    later = pnbd.probability_alive_at(t, x, t_x, T_, *params)
+    assert later == pytest.approx(p_alive * ((beta + T_) / (beta + T_ + t)) ** s, rel=1e-10)
+
+
+# --------------------------------------------------------------------------- engines, warnings
+
+
+def test_each_likelihood_is_the_same_graph_on_the_pytensor_engine():
+    """Every term is written against the namespace it is given (no silent numpy)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from clvmodels.likelihoods._math import pytensor_namespace
+
+    xp = pytensor_namespace()
+    x, t_x, T_, m = (pt.dvector(n) for n in ("x", "t_x", "T", "m"))
+    theta = pt.dvector("theta")
+    cases = [
+        (bg.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: bg.loglik(X, TX, T, *p), BG_PARAMS[1]),
+        (mbg.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: mbg.loglik(X, TX, T, *p), BG_PARAMS[1]),
+        (pnbd.loglik(x, t_x, T_, *(theta[i] for i in range(4)), xp=xp), (X, TX, T),
+         lambda *p: pnbd.loglik(X, TX, T, *p), PNBD_PARAMS[1]),
+        (gg.loglik(x, m, *(theta[i] for i in range(3)), xp=xp), (GG_X, GG_M),
+         lambda *p: gg.loglik(GG_X, GG_M, *p), GG_PARAMS[0]),
+    ]
+    for graph, data, numpy_value, params in cases:
+        inputs = [x, t_x, T_] if len(data) == 3 else [x, m]
+        fn = pytensor.function([*inputs, theta], graph, on_unused_input="ignore")
+        np.testing.assert_allclose(fn(*data, np.array(params)), numpy_value(*params),
+                                   rtol=1e-10)
+    churn = pt.dvector("churned")
+    fn = pytensor.function([x, churn, theta], sbg.loglik(x, churn, 10, theta[0], theta[1],
+                                                         xp=xp))
+    t = np.array([1.0, 3.0, 5.0])
+    churned = np.array([1.0, 0.0, 1.0])
+    np.testing.assert_allclose(fn(t, churned, np.array([0.7, 3.8])),
+                               sbg.loglik(t, churned, 10, 0.7, 3.8), rtol=1e-12)
+
+
+def test_undefined_expectations_are_nan_without_numpy_warnings():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(gg.population_mean_spend(2.0, 1.0, 3.0))
+        assert np.isnan(gg.population_mean_spend(2.0, 0.5, 3.0))
+        out = gg.expected_spend(np.array([0.0, 1.0]), np.array([0.0, 5.0]), 0.5, 0.5, 4.0)
+        assert np.isnan(out[0]) and np.isnan(out[1])
+        assert sbg.expected_lifetime(1.0, 2.0) == np.inf
+
+
+def test_spend_of_customers_without_repeat_purchases_ignores_their_mean():
+    """A one-time buyer's mean spend may be missing: it does not enter the estimate."""
+    p, q, v = GG_PARAMS[0]
+    out = gg.expected_spend(np.array([0.0, 0.0, 0.0]), np.array([np.nan, np.inf, 50.0]), p, q, v)
+    np.testing.assert_allclose(out, [p * v / (q - 1)] * 3, rtol=1e-12)
