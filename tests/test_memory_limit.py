@@ -94,3 +94,28 @@ def test_running_out_of_the_limit_is_a_clear_memory_error(tmp_path):
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--memory-limit" in errors[0] and "Traceback" not in done.stderr
+
+
+def test_a_statement_short_of_memory_is_retried_on_one_thread():
+    import duckdb
+
+    from clvmodels.data import _OneThreadWhenShort
+
+    class Short:
+        """A connection whose first aggregate runs out of memory."""
+
+        def __init__(self):
+            self.statements, self.failed = [], False
+
+        def execute(self, sql):
+            self.statements.append(sql)
+            if sql.startswith("SELECT DISTINCT") and not self.failed:
+                self.failed = True
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+            return sql
+
+    raw = Short()
+    con = _OneThreadWhenShort(raw)
+    assert con.execute("SELECT DISTINCT * FROM src") == "SELECT DISTINCT * FROM src"
+    assert raw.statements == ["SELECT DISTINCT * FROM src", "SET threads = 1",
+                              "SELECT DISTINCT * FROM src"]
