@@ -138,20 +138,24 @@ def main() -> None:
                         help="log sizes also run with a 90%% CLV interval")
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--workdir", default=None, help="where the logs are written")
+    parser.add_argument("--log-dir", default=None,
+                        help="keep the simulated logs here (log-<rows>/) and reuse them on "
+                             "the next run instead of writing them again")
     args = parser.parse_args()
 
     rows_out = []
     sizes = sorted(set(args.rows) | set(args.lifetimes_rows) | set(args.interval_rows))
     with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
         for n in sizes:
-            folder = Path(tmp) / f"log-{n}"
-            before = load()
-            wrote = write_log(n, folder)
+            folder = Path(args.log_dir or tmp) / f"log-{n}"
             case = f"{n:,} transactions"
-            rows_out.append({"benchmark": "write_log", "case": case, "library": "clvmodels",
-                             "seconds": wrote["seconds"], "load_before": before,
-                             "load_after": load()})
-            print(rows_out[-1], flush=True)
+            if not (args.log_dir and any(folder.glob("*.parquet"))):
+                before = load()
+                wrote = write_log(n, folder)
+                rows_out.append({"benchmark": "write_log", "case": case,
+                                 "library": "clvmodels", "seconds": wrote["seconds"],
+                                 "load_before": before, "load_after": load()})
+                print(rows_out[-1], flush=True)
             source = repr(str(folder))
             jobs = []
             if n in args.rows or n in args.lifetimes_rows:
@@ -171,7 +175,8 @@ def main() -> None:
                 print(rows_out[-1], flush=True)
                 if "customers_lost" in result and result["customers_lost"] != 0:
                     raise SystemExit(f"{library} lost {result['customers_lost']} customers")
-            subprocess.run(["rm", "-rf", str(folder)], check=False)
+            if not args.log_dir:
+                subprocess.run(["rm", "-rf", str(folder)], check=False)
 
     rows_out = merged(rows_out, "pipeline")
     for row in rows_out:

@@ -1493,6 +1493,22 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _settle_date_counts(counts: dict, numeric_dates: bool) -> dict:
+    """The date rules' counts as the engines report them (SQL engines' shared end).
+
+    Numeric dates (``19970101``) have no text to be unparseable, zoned, out of range
+    or ambiguous; time zones are "mixed" only when some but not all dates have one.
+    """
+    if numeric_dates:
+        for rule in ("unparseable_dates", "mixed_timezones", "dates_out_of_range",
+                     "ambiguous_dates"):
+            counts[rule] = 0
+    n_aware = counts["mixed_timezones"]
+    n_dates = counts["rows"] - counts["missing_dates"]
+    counts["mixed_timezones"] = n_aware if 0 < n_aware < n_dates else 0
+    return counts
+
+
 class _OneThreadWhenShort:
     """A DuckDB connection whose ``execute`` retries a statement on one thread when
     DuckDB runs out of its ``memory_limit``.
@@ -1670,14 +1686,7 @@ class _DuckDBLog(_Log):
             f"SELECT count(*) AS rows, count(*) FILTER (WHERE raw_date IS NOT NULL AND NOT aware)"
             f" AS naive_dates, {selects} FROM typed").fetchone()
         counts = dict(zip(["rows", "naive_dates", *rules], (int(v) for v in row)))
-        if self.numeric_dates:
-            for rule in ("unparseable_dates", "mixed_timezones", "dates_out_of_range",
-                         "ambiguous_dates"):
-                counts[rule] = 0
-        n_aware = counts["mixed_timezones"]
-        n_dates = counts["rows"] - counts["missing_dates"]
-        counts["mixed_timezones"] = n_aware if 0 < n_aware < n_dates else 0
-        return counts
+        return _settle_date_counts(counts, self.numeric_dates)
 
     def examples(self, rule: str) -> list:
         spec = self.spec

@@ -385,14 +385,7 @@ class _SparkLog(_data._Log):
             F.min("tick").alias("_first_tick"), F.max("tick").alias("_last_tick")).first()
         self._tick_range = (row["_first_tick"], row["_last_tick"])
         counts = {k: int(v or 0) for k, v in row.asDict().items() if not k.startswith("_")}
-        if self.numeric_dates:
-            for rule in ("unparseable_dates", "mixed_timezones", "dates_out_of_range",
-                         "ambiguous_dates"):
-                counts[rule] = 0
-        n_aware = counts["mixed_timezones"]
-        n_dates = counts["rows"] - counts["missing_dates"]
-        counts["mixed_timezones"] = n_aware if 0 < n_aware < n_dates else 0
-        return counts
+        return _data._settle_date_counts(counts, self.numeric_dates)
 
     def examples(self, rule: str) -> list:
         cols = [f"_raw{i}" for i in range(len(self._raw_columns))]
