@@ -55,7 +55,10 @@ def test_check_range_messages(kwargs, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    ((0, 1.0, 0.9, 0.0), "--horizon must be >= 1 (steps of --time-unit), got 0."),
+    ((-1, 1.0, 0.9, 0.0),
+     "--horizon must be >= 0 (steps of --time-unit; 0: the remaining lifetime), got -1."),
+    ((0, 1.0, 0.9, 0.0), "--horizon 0 (the remaining lifetime) needs a --discount-rate above "
+                         "0: undiscounted, a lifetime's expected purchases can be infinite."),
     ((1, 1.5, 0.9, 0.0), "--margin must be in [0, 1] (a share of revenue), got 1.5."),
     ((1, -0.1, 0.9, 0.0), "--margin must be in [0, 1] (a share of revenue), got -0.1."),
     ((1, 1.0, 1.0, 0.0), "--interval must be in [0, 1) (e.g. 0.9; 0 for no interval), got 1."),
@@ -110,12 +113,12 @@ def test_cleaning_options_are_stored_and_added_to_the_signature():
 
     wrapped = cli._cleaning_options(command)
     assert wrapped("y", order_id="o", missing_ids="drop", duplicates="drop",
-                   zero_amounts="drop") == "y"
+                   zero_amounts="drop", memory_limit="2GB") == "y"
     assert seen == dict(order_id_col="o", missing_ids="drop", duplicates="drop",
-                        zero_amounts="drop")
+                        zero_amounts="drop", memory_limit="2GB")
     wrapped()
     assert seen == dict(order_id_col=None, missing_ids="error", duplicates="keep",
-                        zero_amounts="keep")
+                        zero_amounts="keep", memory_limit=None)
     names = list(inspect.signature(wrapped).parameters)
     assert names[0] == "log" and len(names) == 1 + len(cli._CLEANING_PARAMETERS)
 
