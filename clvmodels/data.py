@@ -215,7 +215,7 @@ def rfm_summary(
         Decimals of the currency (2: cents). Every amount is rounded to it (half
         away from zero) and summed in whole units of ``10**-money_decimals``, so
         the sums are exact: the same for any row order and both engines. Rows with
-        more decimals are counted in ``attrs["notes"]["amounts_rounded"]``; a
+        more decimals are counted in ``attrs["exclusions"]["amounts_rounded"]``; a
         customer whose amounts add up to 2**53 units or more (90 trillion at 2
         decimals) is refused (``amount_sum_overflow``).
     include_first_transaction
