@@ -227,6 +227,14 @@ class _Opt:
                           help="Inference: mle, nuts (full posterior), map or advi.")
     draws = typer.Option(1000, "--draws", help="NUTS: draws per chain (2 chains).")
     seed = typer.Option(0, "--seed", help="Seed of the sampler and of the CLV draws.")
+    # The CLV options of predict and run (margin also of baseline).
+    clv_time_unit = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
+                                 help="Unit of the summary and horizon (default W, weeks).")
+    discount_rate = typer.Option(0.0, "--discount-rate",
+                                 help="Discount rate per --discount-period.")
+    discount_period = typer.Option("Y", "--discount-period", help="Period of the discount rate.")
+    margin = typer.Option(1.0, "--margin", help="Profit margin, 0..1.")
+    interval = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none).")
 
 
 def _source(log: str):
@@ -380,7 +388,7 @@ def baseline(
     datetime: str = _Opt.datetime,
     amount: str = _Opt.amount,
     period: str = typer.Option("Y", "--period", help="Period of the rates: D, W, M or Y."),
-    margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
+    margin: float = _Opt.margin,
     acquisition_cost: float = typer.Option(0.0, "--acquisition-cost", help="Cost to acquire one customer."),
     lifespan: Optional[float] = typer.Option(None, "--lifespan", help="Customer lifespan in periods."),
     churn_rate: Optional[float] = typer.Option(None, "--churn-rate", help="Churn per period."),
@@ -546,12 +554,11 @@ def predict(
         52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
                               "lifetime (needs --discount-rate > 0; column dert instead of "
                               "expected_purchases)."),
-    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
-                                  help="Unit of the summary and horizon (default W, weeks)."),
-    discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
-    discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
-    margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
-    interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
+    time_unit: str = _Opt.clv_time_unit,
+    discount_rate: float = _Opt.discount_rate,
+    discount_period: str = _Opt.discount_period,
+    margin: float = _Opt.margin,
+    interval: float = _Opt.interval,
     interval_kind: str = typer.Option(
         "expected", "--interval-kind",
         help="expected: the interval of the expected CLV (clv_lower, clv_upper); "
@@ -602,12 +609,11 @@ def run(
     horizon: int = typer.Option(
         52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
                               "lifetime (needs --discount-rate > 0)."),
-    time_unit: str = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
-                                  help="Unit of the summary and horizon (default W, weeks)."),
-    discount_rate: float = typer.Option(0.0, "--discount-rate", help="Discount rate per --discount-period."),
-    discount_period: str = typer.Option("Y", "--discount-period", help="Period of the discount rate."),
-    margin: float = typer.Option(1.0, "--margin", help="Profit margin, 0..1."),
-    interval: float = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none)."),
+    time_unit: str = _Opt.clv_time_unit,
+    discount_rate: float = _Opt.discount_rate,
+    discount_period: str = _Opt.discount_period,
+    margin: float = _Opt.margin,
+    interval: float = _Opt.interval,
     customer_id: str = _Opt.customer_id,
     datetime: str = _Opt.datetime,
     amount: str = _Opt.amount,

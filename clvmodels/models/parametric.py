@@ -536,15 +536,7 @@ class TransactionModel(TransactionPredictionsMixin, ParametricModel):
     """Base class of the purchase-count models (BG/NBD, MBG/NBD, Pareto/NBD).
 
     A subclass declares ``formulas``: a module (or namespace) with the functions
-
-    ``probability_alive(x, t_x, T, *params)``,
-    ``probability_alive_at(t, x, t_x, T, *params)`` (alive ``t`` after T),
-    ``conditional_expected_purchases(t, x, t_x, T, *params)``,
-    ``expected_purchases(t, *params)``,
-    ``probability_of_purchases(n, t, *params)`` and
-    ``conditional_probability_of_purchases(n, t, x, t_x, T, *params)``,
-
-    vectorised numpy functions that broadcast over their arguments. The
+    listed in :class:`~clvmodels.models.transaction.TransactionPredictionsMixin`. The
     prediction methods (:mod:`clvmodels.models.transaction`) compute them once
     per distinct ``(frequency, recency, T)`` row and return pandas objects
     indexed by customer id; the summary is never modified.
