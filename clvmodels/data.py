@@ -483,25 +483,32 @@ def _validate(log: "_Log", spec: _Spec, observation_period_end) -> tuple[int, in
     return obs_tick, first_tick
 
 
+def _calibration_tick(calibration_period_end, spec: _Spec, obs_tick: int,
+                      first_tick: int) -> int:
+    """The calibration end in ticks (the observation end without one), checked
+    against the observation end and the first purchase; shared by every engine."""
+    if calibration_period_end is None:
+        return obs_tick
+    cal_tick = _to_tick(calibration_period_end, spec, "calibration_period_end")
+    if cal_tick > obs_tick:
+        raise DataError(
+            f"calibration_period_end ({_tick_to_str(cal_tick, spec)}) is after "
+            f"observation_period_end ({_tick_to_str(obs_tick, spec)}).",
+            rule="calibration_end_after_observation_end",
+        )
+    if cal_tick < first_tick:
+        raise DataError(
+            f"calibration_period_end ({_tick_to_str(cal_tick, spec)}) is before the first "
+            f"purchase in column {spec.datetime_col!r} ({_tick_to_str(first_tick, spec)}): "
+            "the calibration period would hold no customer.",
+            column=spec.datetime_col, rule="calibration_end_before_first_purchase",
+        )
+    return cal_tick
+
+
 def _summarise(log: "_Log", spec: _Spec, observation_period_end, calibration_period_end):
     obs_tick, first_tick = _validate(log, spec, observation_period_end)
-    cal_tick = obs_tick
-    if calibration_period_end is not None:
-        cal_tick = _to_tick(calibration_period_end, spec, "calibration_period_end")
-        if cal_tick > obs_tick:
-            raise DataError(
-                f"calibration_period_end ({_tick_to_str(cal_tick, spec)}) is after "
-                f"observation_period_end ({_tick_to_str(obs_tick, spec)}).",
-                rule="calibration_end_after_observation_end",
-            )
-        if cal_tick < first_tick:
-            raise DataError(
-                f"calibration_period_end ({_tick_to_str(cal_tick, spec)}) is before the first "
-                f"purchase in column {spec.datetime_col!r} ({_tick_to_str(first_tick, spec)}): "
-                "the calibration period would hold no customer.",
-                column=spec.datetime_col, rule="calibration_end_before_first_purchase",
-            )
-
+    cal_tick = _calibration_tick(calibration_period_end, spec, obs_tick, first_tick)
     result = log.summarise(obs_tick, cal_tick, holdout=calibration_period_end is not None)
     summary = _finish(result, spec, obs_tick, cal_tick, calibration_period_end is not None)
 

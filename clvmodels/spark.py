@@ -193,22 +193,8 @@ def _summarise(log: "_SparkLog", spec, observation_period_end, calibration_perio
                stacklevel: int) -> SparkSummary:
     """:func:`clvmodels.data._summarise` with the customers' rows left in Spark."""
     obs_tick, first_tick = _data._validate(log, spec, observation_period_end)
-    cal_tick = obs_tick
+    cal_tick = _data._calibration_tick(calibration_period_end, spec, obs_tick, first_tick)
     holdout = calibration_period_end is not None
-    if holdout:
-        cal_tick = _data._to_tick(calibration_period_end, spec, "calibration_period_end")
-        if cal_tick > obs_tick:
-            raise DataError(
-                f"calibration_period_end ({_data._tick_to_str(cal_tick, spec)}) is after "
-                f"observation_period_end ({_data._tick_to_str(obs_tick, spec)}).",
-                rule="calibration_end_after_observation_end")
-        if cal_tick < first_tick:
-            raise DataError(
-                f"calibration_period_end ({_data._tick_to_str(cal_tick, spec)}) is before the "
-                f"first purchase in column {spec.datetime_col!r} "
-                f"({_data._tick_to_str(first_tick, spec)}): the calibration period would "
-                "hold no customer.",
-                column=spec.datetime_col, rule="calibration_end_before_first_purchase")
     counts = log.make_days(obs_tick)
     frame = log.summary_frame(obs_tick, cal_tick, holdout)
     excluded = _data._excluded_frame(log.excluded_info(obs_tick, cal_tick), cal_tick, spec)
