@@ -109,6 +109,7 @@ class _Spec:
     money_decimals: int = 2
     memory_limit: str | None = None
     include_first_transaction: bool = False
+    log_spend: bool = False
 
     @property
     def columns(self) -> list[str]:
@@ -153,6 +154,7 @@ def rfm_summary(
     money_decimals: int = 2,
     memory_limit: str | None = None,
     include_first_transaction: bool = False,
+    log_spend: bool = False,
 ) -> pd.DataFrame:
     """Summarise a transaction log into one RFM row per customer.
 
@@ -224,6 +226,17 @@ def rfm_summary(
         option of the same name, for descriptive use; ``recency``, ``T`` and the
         holdout columns are unchanged and ``attrs["include_first_transaction"]``
         says so. The models need repeat purchases and refuse such a summary.
+    log_spend
+        ``True`` adds ``log_spend_sum``: the sum, over the customer's repeat
+        purchase days of the calibration period, of the log of the day's spend
+        (amounts of the same day are added first, as everywhere in the summary);
+        0 for customers without repeat purchases and NaN for customers with a
+        repeat day whose spend is 0 (its log does not exist). It is what
+        :class:`~clvmodels.models.gamma_gamma_individual.GammaGammaIndividualModel`
+        needs besides ``frequency`` and ``monetary_value``. Each day's log is
+        rounded to 1e-9 and the rounded values are summed as integers, so the
+        column is the same for any row order and both engines. Needs
+        ``monetary_value_col``; follows ``include_first_transaction``.
     memory_limit
         The most memory the DuckDB engine holds (``"4GB"``, ``"500MB"``); beyond
         it, DuckDB works from temporary files. Default: an eighth of the machine's
@@ -264,7 +277,8 @@ def rfm_summary(
                       duplicates=duplicates, zero_amounts=zero_amounts,
                       missing_ids=missing_ids, money_decimals=money_decimals,
                       memory_limit=memory_limit,
-                      include_first_transaction=include_first_transaction)
+                      include_first_transaction=include_first_transaction,
+                      log_spend=log_spend)
     with _open_log(transactions, spec, engine) as log:
         return _summarise(log, spec, observation_period_end, calibration_period_end)
 
@@ -325,7 +339,8 @@ def purchase_days(
 def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_format, returns,
                time_unit, merge_within, *, order_id_col=None, duplicates="keep",
                zero_amounts="keep", missing_ids="error", money_decimals=2,
-               memory_limit=None, include_first_transaction=False) -> _Spec:
+               memory_limit=None, include_first_transaction=False,
+               log_spend=False) -> _Spec:
     for name, value, allowed in (("returns", returns, _RETURNS),
                                  ("duplicates", duplicates, _DUPLICATES),
                                  ("zero_amounts", zero_amounts, _ZERO_AMOUNTS),
@@ -340,6 +355,11 @@ def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_forma
     if not isinstance(include_first_transaction, (bool, np.bool_)):
         raise ValueError("include_first_transaction must be True or False, "
                          f"got {include_first_transaction!r}.")
+    if not isinstance(log_spend, (bool, np.bool_)):
+        raise ValueError(f"log_spend must be True or False, got {log_spend!r}.")
+    if log_spend and monetary_value_col is None:
+        raise ValueError("log_spend=True needs monetary_value_col: log_spend_sum is the sum "
+                         "of the logs of the repeat purchase days' amounts.")
     if memory_limit is not None and not (isinstance(memory_limit, str) and re.fullmatch(
             r"\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", memory_limit, re.IGNORECASE)):
         raise ValueError(f"memory_limit must be a size such as '4GB' or '500MB', "
@@ -349,7 +369,8 @@ def _make_spec(customer_id_col, datetime_col, monetary_value_col, datetime_forma
                  normalize_unit(time_unit), resolution, tick_days, order_id_col=order_id_col,
                  duplicates=duplicates, zero_amounts=zero_amounts, missing_ids=missing_ids,
                  money_decimals=int(money_decimals), memory_limit=memory_limit,
-                 include_first_transaction=bool(include_first_transaction))
+                 include_first_transaction=bool(include_first_transaction),
+                 log_spend=bool(log_spend))
 
 
 def default_memory_limit() -> str:
@@ -550,6 +571,12 @@ class _Result:
     counts: dict
     info: pd.DataFrame
     first_amount: np.ndarray | None = None  # cents of the first purchase day
+    # With ``log_spend``: sums of :func:`_log_fixed` over the repeat days (int64) and
+    # the number of repeat days of 0 cents, and the same of the first day.
+    repeat_log: np.ndarray | None = None
+    repeat_nonpositive: np.ndarray | None = None
+    first_log: np.ndarray | None = None
+    first_nonpositive: np.ndarray | None = None
 
 
 @dataclass
@@ -601,6 +628,36 @@ def _to_cents(amounts: np.ndarray, spec: _Spec) -> np.ndarray:
     """
     with np.errstate(over="ignore", invalid="ignore"):
         return np.copysign(np.floor(np.abs(amounts) * spec.money_scale + 0.5), amounts)
+
+
+#: ``log_spend_sum`` is summed in whole units of this (fixed point): exact integer
+#: sums are the same for any row order.
+_LOG_UNIT = 1e-9
+
+
+def _log_fixed(cents: np.ndarray) -> np.ndarray:
+    """``round(ln(cents) / _LOG_UNIT)`` as int64 (half up), 0 where ``cents <= 0``.
+
+    Both engines take these values from this function (DuckDB through a table of
+    the distinct day amounts), so they cannot differ by the last bit of a ``log``.
+    """
+    cents = np.asarray(cents, dtype=float)
+    positive = cents > 0
+    out = np.zeros(len(cents), dtype=np.int64)
+    out[positive] = np.floor(np.log(cents[positive]) / _LOG_UNIT + 0.5).astype(np.int64)
+    return out
+
+
+def _log_spend_sum(log_fixed, nonpositive, frequency, spec: _Spec) -> np.ndarray:
+    """``log_spend_sum`` from the fixed-point sums of the logs of day cents: minus
+    ``ln(10**money_decimals)`` per day (also in fixed point), NaN where a day has 0
+    spend, 0 without repeat days."""
+    per_day = int(np.floor(spec.money_decimals * np.log(10.0) / _LOG_UNIT + 0.5))
+    fixed = np.asarray(log_fixed, dtype=np.int64) - np.asarray(frequency, np.int64) * per_day
+    out = fixed.astype(float) * _LOG_UNIT
+    out[np.asarray(frequency) == 0] = 0.0
+    out[np.asarray(nonpositive) > 0] = np.nan
+    return out
 
 
 def _cents_sql(spec: _Spec) -> str:
@@ -857,6 +914,13 @@ def _finish(r: _Result, spec: _Spec, obs_tick: int, cal_tick: int, holdout: bool
     if cents is not None:
         data["monetary_value"] = np.divide(
             cents / money, frequency, out=np.zeros(len(frequency)), where=frequency > 0)
+    if spec.log_spend:
+        log_fixed = np.asarray(r.repeat_log, dtype=np.int64)
+        nonpositive = np.asarray(r.repeat_nonpositive, dtype=np.int64)
+        if spec.include_first_transaction:
+            log_fixed = log_fixed + np.asarray(r.first_log, dtype=np.int64)
+            nonpositive = nonpositive + np.asarray(r.first_nonpositive, dtype=np.int64)
+        data["log_spend_sum"] = _log_spend_sum(log_fixed, nonpositive, frequency, spec)
     if holdout:
         fh = np.asarray(r.frequency_holdout, dtype=np.int64)
         data["frequency_holdout"] = fh
@@ -1225,6 +1289,17 @@ class _PandasLog(_Log):
             rev_h = np.bincount(h_pos[in_cohort], weights=day_amount[~cal][in_cohort],
                                 minlength=len(cust_codes))
         repeat = np.add.reduceat(repeat_amount, cstart) if len(cstart) else repeat_amount[:0]
+        logs = {}
+        if spec.log_spend:
+            lg = _log_fixed(c_amount)
+            bad = (c_amount <= 0).astype(np.int64)
+
+            def repeat_sum(values):
+                values = np.where(first, 0, values)
+                return np.add.reduceat(values, cstart) if len(cstart) else values[:0]
+
+            logs = dict(repeat_log=repeat_sum(lg), repeat_nonpositive=repeat_sum(bad),
+                        first_log=lg[cstart], first_nonpositive=bad[cstart])
         return _Result(
             ids=uniques[cust_codes],
             frequency=np.diff(np.append(cstart, len(c_code))) - 1,
@@ -1236,6 +1311,7 @@ class _PandasLog(_Log):
             counts=d.counts,
             info=d.info,
             first_amount=c_amount[cstart],
+            **logs,
         )
 
 
@@ -1828,6 +1904,24 @@ class _DuckDBLog(_Log):
             holdout_cols = f""",
                 count(*) FILTER (WHERE tick > {cal_tick}) AS frequency_holdout,
                 coalesce(sum(cents) FILTER (WHERE tick > {cal_tick}), 0) AS revenue_holdout"""
+        table, log_cols = "days", ""
+        if spec.log_spend:
+            # The logs come from _log_fixed, as in the pandas engine (not DuckDB's ln).
+            amounts = con.execute("SELECT DISTINCT cents FROM days WHERE cents > 0").df()
+            amounts["lg"] = _log_fixed(amounts["cents"].to_numpy(dtype=float))
+            con.register("day_logs", amounts)
+            con.execute("""CREATE OR REPLACE TEMP TABLE days_log AS
+                SELECT days.*, coalesce(day_logs.lg, 0) AS lg,
+                       CAST(days.cents <= 0 AS BIGINT) AS bad
+                FROM days LEFT JOIN day_logs USING (cents)""")
+            con.unregister("day_logs")
+            table = "days_log"
+            log_cols = f""",
+                    CAST(coalesce(sum(lg) FILTER (WHERE tick <= {cal_tick}), 0) AS BIGINT)
+                        AS cal_log,
+                    CAST(coalesce(sum(bad) FILTER (WHERE tick <= {cal_tick}), 0) AS BIGINT)
+                        AS cal_bad,
+                    arg_min(lg, tick) AS first_log, arg_min(bad, tick) AS first_bad"""
         frame = con.execute(
             f"""WITH per AS (
                 SELECT cid,
@@ -1835,12 +1929,19 @@ class _DuckDBLog(_Log):
                     min(tick) AS first_tick,
                     max(tick) FILTER (WHERE tick <= {cal_tick}) AS last_tick,
                     coalesce(sum(cents) FILTER (WHERE tick <= {cal_tick}), 0) AS cal_amount,
-                    arg_min(cents, tick) AS first_amount{holdout_cols}
-                FROM days GROUP BY cid)
+                    arg_min(cents, tick) AS first_amount{holdout_cols}{log_cols}
+                FROM {table} GROUP BY cid)
             -- One row per (cid, tick) in days, so the first day's cents are exact;
             -- whole cents subtract exactly.
             SELECT *, cal_amount - first_amount AS repeat_amount FROM per ORDER BY cid""").df()
         frame = frame[frame["first_tick"] <= cal_tick]
+        logs = {}
+        if spec.log_spend:
+            first_log = frame["first_log"].to_numpy(dtype=np.int64)
+            first_bad = frame["first_bad"].to_numpy(dtype=np.int64)
+            logs = dict(repeat_log=frame["cal_log"].to_numpy(dtype=np.int64) - first_log,
+                        repeat_nonpositive=frame["cal_bad"].to_numpy(dtype=np.int64) - first_bad,
+                        first_log=first_log, first_nonpositive=first_bad)
         return _Result(
             ids=frame["cid"].to_numpy(),
             frequency=frame["frequency"].to_numpy(),
@@ -1853,4 +1954,5 @@ class _DuckDBLog(_Log):
             counts=counts,
             info=self._customer_info(obs_tick),
             first_amount=frame["first_amount"].to_numpy(dtype=float),
+            **logs,
         )
