@@ -18,6 +18,7 @@ from .models.baseline import BaselineModel, cohort_retention, formula_clv, rfm_s
 from .models.beta_geo import BetaGeoModel
 from .models.beta_geo_beta_binom import BetaGeoBetaBinomModel
 from .models.gamma_gamma import GammaGammaModel
+from .models.gamma_gamma_individual import GammaGammaIndividualModel
 from .models.modified_beta_geo import ModifiedBetaGeoModel
 from .models.pareto_nbd import ParetoNBDModel
 from .models.shifted_beta_geo import ShiftedBetaGeoModel
@@ -31,6 +32,7 @@ __all__ = [
     "BetaGeoModel",
     "ConvergenceError",
     "DataError",
+    "GammaGammaIndividualModel",
     "GammaGammaModel",
     "ModelFileError",
     "ModifiedBetaGeoModel",

@@ -5,8 +5,10 @@ Each log-likelihood is written once against a math namespace
 compiled pytensor gradients) and the Bayesian engine (PyMC) share it.
 """
 
-from . import beta_geo, beta_geo_beta_binom, gamma_gamma, modified_beta_geo, pareto_nbd
+from . import (beta_geo, beta_geo_beta_binom, gamma_gamma, gamma_gamma_individual,
+               modified_beta_geo, pareto_nbd)
 from ._math import NUMPY, pytensor_namespace
 
-__all__ = ["NUMPY", "beta_geo", "beta_geo_beta_binom", "gamma_gamma", "modified_beta_geo",
+__all__ = ["NUMPY", "beta_geo", "beta_geo_beta_binom", "gamma_gamma", "gamma_gamma_individual",
+           "modified_beta_geo",
            "pareto_nbd", "pytensor_namespace"]
