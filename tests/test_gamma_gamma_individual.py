@@ -218,3 +218,26 @@ def test_random_simulates_the_amounts_the_likelihood_describes():
     assert m.mean() == pytest.approx(4.0, rel=0.03)
     from scipy.special import digamma
     assert g.mean() == pytest.approx(3 * (digamma(2.0) - digamma(6.0) + np.log(3.0)), rel=0.02)
+
+
+def test_clone_refit_and_unfitted_use(cdnow):
+    from clvmodels.exceptions import NotFittedError
+    from clvmodels.models.base import clone
+
+    _, summary = cdnow
+    model = GammaGammaIndividualModel(nonpositive_spend="exclude", tol=1e-9)
+    with pytest.raises(NotFittedError):
+        model.expected_spend(summary)
+    fitted = model.fit(summary)
+    twin = clone(fitted)
+    assert twin.get_params() == fitted.get_params() and not hasattr(twin, "params_")
+    pd.testing.assert_series_equal(twin.fit(summary).params_, fitted.params_)
+
+
+def test_map_with_flat_priors_is_the_maximum_likelihood_fit(cdnow):
+    _, summary = cdnow
+    mle = GammaGammaIndividualModel().fit(summary)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bayes = GammaGammaIndividualModel(method="map", priors="flat").fit(summary)
+    np.testing.assert_allclose(bayes.params_.to_numpy(), mle.params_.to_numpy(), rtol=1e-3)

@@ -155,7 +155,7 @@ class GammaGammaModel(ParametricModel):
                     f"{n_bad} customer(s) with repeat purchases have a zero or negative "
                     "monetary_value (their repeat purchases total 0 or less: free orders, "
                     "refunds, returns); the Gamma-Gamma model needs positive amounts. Fix: "
-                    "GammaGammaModel(nonpositive_spend=\"exclude\") leaves them out of the "
+                    f"{type(self).__name__}(nonpositive_spend=\"exclude\") leaves them out of the "
                     "fit (counted in a DataWarning and in exclusions_), or correct or remove "
                     "them in the summary (the examples are customer ids).",
                     column="monetary_value", rule="non_positive_spend", n_rows=n_bad,
