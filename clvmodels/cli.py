@@ -227,6 +227,10 @@ class _Opt:
                           help="Inference: mle, nuts (full posterior), map or advi.")
     draws = typer.Option(1000, "--draws", help="NUTS: draws per chain (2 chains).")
     seed = typer.Option(0, "--seed", help="Seed of the sampler and of the CLV draws.")
+    penalizer = typer.Option(
+        0.0, "--penalizer",
+        help="L2 penalty of the maximum-likelihood fits of both models (lifetimes' "
+             "penalizer_coef, e.g. 0.01 for small or degenerate data); 0: none.")
     # The CLV options of predict and run (margin also of baseline).
     clv_time_unit = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
                                  help="Unit of the summary and horizon (default W, weeks).")
@@ -438,26 +442,36 @@ _PURCHASE_MODELS = {
 }
 
 
-def _purchase_model(name: str, method: str):
+def _purchase_model(name: str, method: str, penalizer: float = 0.0):
     import importlib
 
     if name not in _PURCHASE_MODELS:
         raise ValueError(f"Unknown model {name!r}: use one of {sorted(_PURCHASE_MODELS)}.")
     module, cls = _PURCHASE_MODELS[name]
-    return getattr(importlib.import_module(module), cls)(method=method)
+    return getattr(importlib.import_module(module), cls)(method=method, penalizer=penalizer)
+
+
+def _check_penalizer(penalizer: float, method: str = "mle") -> None:
+    """``--penalizer``: finite, >= 0, and for maximum-likelihood fits only."""
+    _check_range("--penalizer", penalizer, 0.0, float("inf"), high_open=True,
+                 meaning=" and finite (lifetimes' penalizer_coef; 0: none)")
+    if penalizer > 0 and method != "mle":
+        raise ValueError(f"--penalizer applies to --method mle only, not {method}: the priors "
+                         "of a Bayesian fit play the role of a penalty.")
 
 
 def _fit_pair(rfm: pd.DataFrame, model: str, step, method: str = "mle", draws: int = 1000,
-              seed: int = 0):
+              seed: int = 0, penalizer: float = 0.0):
     from .models.gamma_gamma import GammaGammaModel
 
     settings = {} if method == "mle" else {"draws": draws, "random_state": seed,
                                            "progressbar": False}
     how = "" if method == "mle" else f" by {method}"
     step(f"fitting {model}{how}")
-    purchases = _purchase_model(model, method).fit(rfm, **settings)
+    purchases = _purchase_model(model, method, penalizer).fit(rfm, **settings)
     step(f"fitting Gamma-Gamma (spend){how}")
-    spend = GammaGammaModel(nonpositive_spend="exclude", method=method).fit(rfm, **settings)
+    spend = GammaGammaModel(nonpositive_spend="exclude", method=method,
+                            penalizer=penalizer).fit(rfm, **settings)
     return purchases, spend
 
 
@@ -521,14 +535,16 @@ def fit(
     method: str = _Opt.method,
     draws: int = _Opt.draws,
     seed: int = _Opt.seed,
+    penalizer: float = _Opt.penalizer,
 ) -> None:
     """Fit a purchase model and Gamma-Gamma; save both as JSON (posterior draws of
     NUTS/ADVI fits as NetCDF beside them) and show the estimates."""
+    _check_penalizer(penalizer, method)
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
-        purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
+        purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer)
         output.mkdir(parents=True, exist_ok=True)
         purchases.save(output / "purchases.json")
         spend.save(output / "spend.json")
@@ -573,11 +589,16 @@ def predict(
     method: str = _Opt.method,
     draws: int = _Opt.draws,
     seed: int = _Opt.seed,
+    penalizer: float = _Opt.penalizer,
 ) -> None:
     """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
     from .export import predict_clv
 
     _check_clv_options(horizon, margin, interval, discount_rate)
+    _check_penalizer(penalizer, method)
+    if penalizer > 0 and models is not None:
+        raise ValueError("--penalizer applies to models fitted now; the models in --models "
+                         "were fitted already (pass --penalizer to 'clvmodels fit').")
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
@@ -591,7 +612,7 @@ def predict(
             step(f"loading models from {models}")
             purchases, spend = _load_models(models)
         else:
-            purchases, spend = _fit_pair(rfm, model, step, method, draws, seed)
+            purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer)
         step(f"scoring {len(rfm):,} customers into {output}")
         predict_clv(rfm, purchases, spend, horizon=horizon or None, time_unit=time_unit,
                     discount_rate=discount_rate, discount_period=discount_period,
@@ -621,18 +642,21 @@ def run(
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
     seed: int = _Opt.seed,
+    penalizer: float = _Opt.penalizer,
 ) -> None:
     """Large logs end to end: DuckDB summary, BG/NBD + Gamma-Gamma, CLV of every
     customer streamed to a file (clvmodels.pipeline.run_pipeline)."""
     from .pipeline import run_pipeline
 
     _check_clv_options(horizon, margin, interval, discount_rate)
+    _check_penalizer(penalizer)
     with _steps() as step:
         step(f"summarising {log}")
         result = run_pipeline(
             log, customer_id, datetime, amount, output=output, horizon=horizon or None,
             time_unit=time_unit, discount_rate=discount_rate, discount_period=discount_period,
-            margin=margin, interval=interval or None, model=model, random_state=seed,
+            margin=margin, interval=interval or None, model=model, penalizer=penalizer,
+            random_state=seed,
             progress=lambda stage, seconds, message: step(
                 f"{stage} done in {seconds:.1f} s: {message}"),
             observation_period_end=observation_end, datetime_format=datetime_format,

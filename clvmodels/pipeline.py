@@ -109,6 +109,7 @@ def run_pipeline(
     interval: float | None = 0.9,
     n_draws: int | None = None,
     model: str = "bgnbd",
+    penalizer: float = 0.0,
     chunk_size: int = 250_000,
     random_state=0,
     progress: Callable[[str, float, str], None] | None = None,
@@ -133,6 +134,9 @@ def run_pipeline(
     model
         The purchase model: ``"bgnbd"`` (default), ``"mbgnbd"`` or ``"pareto_nbd"``.
         Spend is always the Gamma-Gamma model.
+    penalizer
+        L2 penalty of both maximum-likelihood fits, lifetimes' ``penalizer_coef``
+        (the models' ``penalizer=``, :mod:`clvmodels.inference.penalty`); 0: none.
     chunk_size
         Customers scored and written at a time (bounds the memory of the export).
     random_state
@@ -175,6 +179,7 @@ def run_pipeline(
     from .models.gamma_gamma import GammaGammaModel
 
     transaction_model = _purchase_model(model)
+    transaction_model.penalizer = penalizer
     if "engine" in summary_kwargs or "time_unit" in summary_kwargs:
         raise TypeError("run_pipeline chooses the engine (DuckDB) and uses time_unit for "
                         "the summary too; do not pass them in summary_kwargs.")
@@ -196,7 +201,7 @@ def run_pipeline(
 
     started = time.perf_counter()
     transaction_model.fit(summary)
-    spend_model = GammaGammaModel(nonpositive_spend="exclude").fit(summary)
+    spend_model = GammaGammaModel(nonpositive_spend="exclude", penalizer=penalizer).fit(summary)
     report("fit", started,
            f"{type(transaction_model).__name__} and GammaGammaModel on {len(summary):,} "
            "customers")
