@@ -650,8 +650,16 @@ class BacktestResult:
             groups.setdefault(tuple(sorted(per_cutoff.items())), []).append(name)
         return [names for names in groups.values() if len(names) > 1]
 
+    @staticmethod
+    def winner_names(entry) -> list[str]:
+        """The model names of an entry of :meth:`winners` (several for a tie); the
+        report reads them here, so it needs no import of this module."""
+        return winner_names(entry)
+
     def report(self, path, **kwargs):
-        """Write the comparison as one self-contained HTML file."""
+        """Write the comparison as one self-contained HTML file (the data flow one
+        way: the backtest hands its result to :mod:`clvmodels.report`, which never
+        imports the backtest)."""
         from .report import write_report
 
         return write_report(self, path, **kwargs)

@@ -191,10 +191,10 @@ def customer_base_section(base: CustomerBase) -> str:
             "revenue": "{:,.0f}", "orders_per_customer": "{:.2f}",
             "average_order_value": "{:,.2f}", "revenue_per_customer": "{:,.2f}"}))
     if base.retention is not None:
-        from .html import _figure_html
+        from .plots import figure_html
 
         out.append("<h3>Cohort retention</h3>")
-        out.append(_figure_html(cohort_heatmap(base.retention), "Cohort retention heat map",
+        out.append(figure_html(cohort_heatmap(base.retention), "Cohort retention heat map",
                                 "Share of each cohort active in each later period."))
     if base.stages is not None:
         when = base.stage_dates[1] if base.stage_dates else None

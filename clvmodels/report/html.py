@@ -24,7 +24,6 @@ Example
 
 from __future__ import annotations
 
-import base64
 import warnings
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
@@ -34,7 +33,6 @@ from typing import Any
 
 import pandas as pd
 
-from ..backtest import winner_names
 from ..exceptions import ClvModelsWarning
 from . import plots
 from .tables import (
@@ -137,12 +135,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, str]]],
     return "".join(out)
 
 
-def _figure_html(fig, alt: str, caption: str) -> str:
-    width = int(round(fig.get_figwidth() * 100))
-    height = int(round(fig.get_figheight() * 100))
-    data = base64.b64encode(plots.figure_to_png(fig)).decode("ascii")
-    return (f'<figure><img src="data:image/png;base64,{data}" width="{width}" '
-            f'height="{height}" alt="{_e(alt)}"><figcaption>{_e(caption)}</figcaption></figure>')
+_figure_html = plots.figure_html  # shared with the customer-base section
 
 
 def _guarded(section: str, build: Callable[[], str]) -> str:
@@ -325,7 +318,7 @@ def _leaderboard_section(result) -> str:
         cells = [f'<th scope="row">{_e(model)}</th>']
         for (target, metric), value in values.items():
             entry = winners.get((target, metric))
-            win = entry is not None and model in winner_names(entry)
+            win = entry is not None and model in result.winner_names(entry)
             cls = "num win" if win else "num"
             mark = ' title="best"' if win else ""
             cells.append(f'<td class="{cls}"{mark}>{_e(format_metric(value, metric))}</td>')

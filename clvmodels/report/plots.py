@@ -27,6 +27,7 @@ from .tables import cutoffs, fitted_components, gain_curve, model_names, unit_na
 
 __all__ = [
     "calibration_figure",
+    "figure_html",
     "figure_to_png",
     "gain_figure",
     "matrix_figure",
@@ -309,3 +310,16 @@ def matrix_figure(model, summary: pd.DataFrame, horizon: float, unit: str, title
                      + f"customers first seen {T:.3g} {unit_text} before the cutoff "
                        "(T fixed at the largest T)", fontsize=10)
     return fig
+
+
+def figure_html(fig, alt: str, caption: str) -> str:
+    """A figure as an HTML ``<figure>`` holding its PNG inline, with alt text and caption."""
+    import base64
+    from html import escape
+
+    width = int(round(fig.get_figwidth() * 100))
+    height = int(round(fig.get_figheight() * 100))
+    data = base64.b64encode(figure_to_png(fig)).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" width="{width}" '
+            f'height="{height}" alt="{escape(alt, quote=True)}"><figcaption>'
+            f'{escape(caption, quote=True)}</figcaption></figure>')
