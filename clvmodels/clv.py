@@ -46,7 +46,7 @@ import pandas as pd
 from .exceptions import ClvModelsWarning
 from .inference.draws import MAX_BYTES, reduce_draws
 from .models.base import summary_time_unit
-from .units import normalize_unit, unit_days
+from .units import TIME_UNITS, normalize_unit, unit_days
 
 __all__ = ["customer_lifetime_value"]
 
@@ -222,7 +222,14 @@ def customer_lifetime_value(
         ``cash_flows`` and no predictive interval then.
     time_unit
         Length of a step: ``"h", "D", "W", "M"`` (30.4375 days) or ``"Y"``.
-        Converted to the transaction model's ``time_unit_``.
+        Converted to the transaction model's ``time_unit_``. A model of
+        transaction opportunities (:class:`~clvmodels.BetaGeoBetaBinomModel`) has
+        no time unit: a step is one of its periods, ``time_unit`` must be the
+        summary's period (``summary.attrs["period"]`` of
+        :func:`clvmodels.discrete_summary`), ``horizon`` counts periods and
+        ``horizon=None`` sums whole periods until the discounted rest is below
+        1e-12 (equal to the model's DERT, FHS eq. 14); the spend model reads the
+        summary's ``monetary_value`` (the mean value of the repeat transactions).
     discount_rate
         Discount rate per ``discount_period`` (0.01 = 1 %). Cash flows are
         discounted at the end of their step by
@@ -299,8 +306,16 @@ def customer_lifetime_value(
         raise ValueError(f"horizon must be a whole number of steps >= 1 (or None: the "
                          f"remaining lifetime), got {horizon!r}.")
     horizon = None if lifetime else int(horizon)
-    step_unit = normalize_unit(time_unit)
-    period_unit = normalize_unit(discount_period) if discount_period is not None else step_unit
+    discrete = getattr(transaction_model, "uses_time", True) is False
+    if discrete:  # a model of transaction opportunities (BG/BB): steps are its periods
+        step, exponent = _discrete_steps(transaction_model, summary, time_unit,
+                                         discount_period)
+    else:
+        step_unit = normalize_unit(time_unit)
+        period_unit = (normalize_unit(discount_period) if discount_period is not None
+                       else step_unit)
+        # A step is this many discount periods.
+        exponent = unit_days(step_unit) / unit_days(period_unit)
     if not np.isfinite(discount_rate) or discount_rate <= -1:
         raise ValueError(f"discount_rate must be finite and > -1, got {discount_rate!r}.")
     if not np.isfinite(margin):
@@ -313,8 +328,10 @@ def customer_lifetime_value(
         raise ValueError(f"interval_kind must be 'expected' or 'predictive', got "
                          f"{interval_kind!r}.")
 
-    model_unit = getattr(transaction_model, "time_unit_", None) or summary_time_unit(summary)
-    step = unit_days(step_unit) / unit_days(model_unit)
+    if not discrete:
+        model_unit = (getattr(transaction_model, "time_unit_", None)
+                      or summary_time_unit(summary))
+        step = unit_days(step_unit) / unit_days(model_unit)
     if lifetime:
         if not discount_rate > 0:
             raise ValueError(
@@ -328,14 +345,14 @@ def customer_lifetime_value(
                              "or interval_kind='expected' with horizon=None.")
         from .dert import lifetime_rule
 
-        per_step = (1.0 + discount_rate) ** (-unit_days(step_unit) / unit_days(period_unit))
-        k, weights = lifetime_rule(per_step)
+        per_step = (1.0 + discount_rate) ** (-exponent)
+        k, weights = _whole_steps_rule(per_step) if discrete else lifetime_rule(per_step)
         times = k * step
         count_weights, count_name = weights, "dert"
     else:
         k = np.arange(1, horizon + 1, dtype=float)
         times = k * step
-        discount = (1.0 + discount_rate) ** (-k * unit_days(step_unit) / unit_days(period_unit))
+        discount = (1.0 + discount_rate) ** (-k * exponent)
         # CLV = margin * spend * sum_k (E_k - E_{k-1}) d_k = margin * spend * sum_k E_k w_k
         # with w_k = d_k - d_{k+1} (d_{H+1} = 0): one product with the cumulative values.
         weights = discount - np.append(discount[1:], 0.0)
@@ -453,6 +470,58 @@ def customer_lifetime_value(
         return result
     return result, _flows(summary, purchases, times, transaction_model, margin, spend, discount,
                           horizon)
+
+
+def _discrete_steps(model, summary, time_unit, discount_period) -> tuple[float, float]:
+    """``(step, exponent)`` of a model of transaction opportunities (BG/BB): a step is
+    one of its periods, which ``time_unit`` must name (``summary.attrs["period"]`` when
+    :func:`clvmodels.discrete_summary` recorded it), and lasts ``exponent`` discount
+    periods (1 unless ``discount_period`` differs)."""
+    name = type(model).__name__
+    period = summary.attrs.get("period")
+    if period is not None and time_unit != period and not (
+            period in TIME_UNITS and _same_unit(time_unit, period)):
+        raise ValueError(
+            f"{name} counts transaction opportunities, one per period of its summary "
+            f"({period!r}); CLV steps cannot be another length: pass time_unit={period!r} "
+            f"(the horizon is then a number of {period!r} periods), got {time_unit!r}.")
+    if discount_period is None or discount_period == time_unit or _same_unit(
+            discount_period, time_unit):
+        return 1.0, 1.0
+    try:
+        return 1.0, unit_days(time_unit) / unit_days(discount_period)
+    except ValueError:
+        raise ValueError(
+            f"discount_period={discount_period!r} cannot be converted to the {name}'s "
+            f"period {time_unit!r}: pass the discount rate per period (discount_period="
+            "None).") from None
+
+
+def _same_unit(a, b) -> bool:
+    try:
+        return normalize_unit(a) == normalize_unit(b)
+    except ValueError:
+        return False
+
+
+#: A lifetime over whole periods stops where the discounted rest is below this
+#: (a customer makes at most one transaction per period).
+_WHOLE_STEPS_TAIL = 1e-12
+
+
+def _whole_steps_rule(discount_factor: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(steps, weights)`` of the lifetime of a model with at most one transaction per
+    step (BG/BB): whole steps ``1..K``, with ``K`` where the rest,
+    ``sum_{k > K} q**k <= q**(K+1) / (1 - q)``, is below :data:`_WHOLE_STEPS_TAIL`."""
+    q = float(discount_factor)
+    n = int(np.ceil(np.log(_WHOLE_STEPS_TAIL * (1.0 - q)) / np.log(q)))
+    if n > 100_000:
+        raise ValueError(
+            f"A discount factor of {q:.6g} per period needs {n:,} periods to sum a lifetime; "
+            "pass a larger discount_rate or a finite horizon.")
+    k = np.arange(1, n + 1, dtype=float)
+    discount = q ** k
+    return k, discount - np.append(discount[1:], 0.0)
 
 
 def _predictive_bounds(tm, sm, summary, times, discount, margin, interval, n_sims, rng):
