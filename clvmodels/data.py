@@ -235,8 +235,9 @@ def rfm_summary(
         :class:`~clvmodels.models.gamma_gamma_individual.GammaGammaIndividualModel`
         needs besides ``frequency`` and ``monetary_value``. Each day's log is
         rounded to 1e-9 and the rounded values are summed as integers, so the
-        column is the same for any row order and both engines. Needs
-        ``monetary_value_col``; follows ``include_first_transaction``.
+        column is the same for any row order and every engine (Spark too:
+        :func:`clvmodels.spark.rfm_summary`). Needs ``monetary_value_col``; follows
+        ``include_first_transaction``.
     memory_limit
         The most memory the DuckDB engine holds (``"4GB"``, ``"500MB"``); beyond
         it, DuckDB works from temporary files. Default: an eighth of the machine's

@@ -145,6 +145,7 @@ def summary_sdf(
     missing_ids: str = "error",
     money_decimals: int = 2,
     include_first_transaction: bool = False,
+    log_spend: bool = False,
     _stacklevel: int = 3,
 ) -> SparkSummary:
     """The RFM summary of a Spark DataFrame log, kept in Spark.
@@ -180,7 +181,8 @@ def summary_sdf(
                             order_id_col=order_id_col, duplicates=duplicates,
                             zero_amounts=zero_amounts, missing_ids=missing_ids,
                             money_decimals=money_decimals,
-                            include_first_transaction=include_first_transaction)
+                            include_first_transaction=include_first_transaction,
+                            log_spend=log_spend)
     log = _SparkLog(sdf, spec)
     try:
         return _summarise(log, spec, observation_period_end, calibration_period_end,
@@ -494,6 +496,16 @@ class _SparkLog(_data._Log):
                 F.max(F.when(in_cal, c("tick"))).alias("last_tick"),
                 F.sum(F.when(in_cal, c("cents"))).alias("cal_cents"),
                 F.min_by("cents", "tick").alias("first_cents")]
+        if spec.log_spend:
+            # The fixed-point logs of the pandas and DuckDB engines (data._log_fixed),
+            # computed by the same numpy code in a pandas UDF and summed as longs.
+            lg = _log_fixed_udf()(c("cents"))
+            bad = F.when(c("cents") <= 0, F.lit(1)).otherwise(F.lit(0)).cast("long")
+            aggs += [F.coalesce(F.sum(F.when(in_cal, lg)), F.lit(0)).cast("long").alias("cal_log"),
+                     F.coalesce(F.sum(F.when(in_cal, bad)), F.lit(0)).cast("long")
+                     .alias("cal_bad"),
+                     F.min_by(lg, "tick").alias("first_log"),
+                     F.min_by(bad, "tick").alias("first_bad")]
         if holdout:
             aggs += [F.count_if(~in_cal).alias("frequency_holdout"),
                      F.coalesce(F.sum(F.when(~in_cal, c("cents"))), F.lit(0.0))
@@ -511,6 +523,14 @@ class _SparkLog(_data._Log):
                       / F.lit(money))
             cols.append(F.when(frequency > 0, repeat / frequency).otherwise(F.lit(0.0))
                         .alias("monetary_value"))
+        if spec.log_spend:
+            log_sum = c("cal_log") if first else c("cal_log") - c("first_log")
+            bad_sum = c("cal_bad") if first else c("cal_bad") - c("first_bad")
+            per_day = int(np.floor(spec.money_decimals * np.log(10.0) / _data._LOG_UNIT + 0.5))
+            fixed = (log_sum - frequency * F.lit(per_day)).cast("double") * F.lit(_data._LOG_UNIT)
+            cols.append(F.when(bad_sum > 0, F.lit(float("nan")))
+                        .when(frequency == 0, F.lit(0.0)).otherwise(fixed)
+                        .alias("log_spend_sum"))
         if holdout:
             fh = c("frequency_holdout").cast("long")
             cols.append(fh.alias("frequency_holdout"))
@@ -577,6 +597,19 @@ def _date_parser(fmt: str | None):
                              "aware": aware & present, "ambiguous": ambiguous})
 
     return parse
+
+
+def _log_fixed_udf():
+    """A pandas UDF of :func:`clvmodels.data._log_fixed` (day cents -> fixed-point log)."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("long")
+    def log_fixed(cents: pd.Series) -> pd.Series:
+        from clvmodels import data
+
+        return pd.Series(data._log_fixed(cents.to_numpy(dtype=float)))
+
+    return log_fixed
 
 
 def _amount_parser():
