@@ -241,3 +241,12 @@ def test_map_with_flat_priors_is_the_maximum_likelihood_fit(cdnow):
         warnings.simplefilter("ignore")
         bayes = GammaGammaIndividualModel(method="map", priors="flat").fit(summary)
     np.testing.assert_allclose(bayes.params_.to_numpy(), mle.params_.to_numpy(), rtol=1e-3)
+
+
+def test_compare_refuses_the_mean_and_the_per_transaction_likelihoods_together(cdnow):
+    # Their log-likelihoods are densities of different data (one mean per customer
+    # against every amount): an AIC across them would mean nothing.
+    _, summary = cdnow
+    with pytest.raises(ValueError, match="not fitted on the same data"):
+        clvmodels.compare([GammaGammaModel().fit(summary),
+                           GammaGammaIndividualModel().fit(summary)])
