@@ -209,15 +209,35 @@ def test_log_spend_from_another_summary_is_refused(cdnow):
 
 
 def test_random_simulates_the_amounts_the_likelihood_describes():
+    from scipy.special import digamma
+
     rng = np.random.default_rng(0)
     x = np.full(20_000, 3.0)
     out = formulas.random(2.0, 5.0, 8.0, x, rng=rng)
-    m, g = out[:, 0], out[:, 1]
-    assert np.all(g <= 1e-12)
-    # E[mean amount] = p v / (q - 1) = 4; E[g] = 3 (psi(p) - psi(3p) + ln 3) given any nu.
+    m, s = out[:, 0], out[:, 1]
+    assert np.all(s <= x * np.log(m) + 1e-12)  # Jensen, draw by draw
+    # E[mean amount] = p v / (q - 1) = 4; E[log z] = psi(p) - E[log nu] = psi(p) - psi(q)
+    # + log v.
     assert m.mean() == pytest.approx(4.0, rel=0.03)
-    from scipy.special import digamma
-    assert g.mean() == pytest.approx(3 * (digamma(2.0) - digamma(6.0) + np.log(3.0)), rel=0.02)
+    assert s.mean() == pytest.approx(3 * (digamma(2.0) - digamma(5.0) + np.log(8.0)),
+                                     rel=0.02)
+    # The gap's mean given any nu: 3 (psi(p) - psi(3p) + log 3).
+    g = formulas.log_spend_gap(x, m, s)
+    assert g.mean() == pytest.approx(3 * (digamma(2.0) - digamma(6.0) + np.log(3.0)),
+                                     rel=0.02)
+
+
+def test_posterior_predictive_simulates_the_summarys_columns(cdnow):
+    _, summary = cdnow
+    model = GammaGammaIndividualModel().fit(summary)
+    idata = model.posterior_predictive(summary, n_draws=50, random_state=2)
+    sim = idata.posterior_predictive["spend"]
+    observed = idata.observed_data["spend"]
+    # Same columns, same scale: the mean log spend per repeat day agrees.
+    x = summary.loc[summary["frequency"] > 0, "frequency"].to_numpy(float)
+    sim_logs = sim.sel(column="log_spend_sum").mean(("chain", "draw")).to_numpy()
+    obs_logs = observed.sel(column="log_spend_sum").to_numpy()
+    assert sim_logs.sum() / x.sum() == pytest.approx(obs_logs.sum() / x.sum(), rel=0.05)
 
 
 def test_clone_refit_and_unfitted_use(cdnow):

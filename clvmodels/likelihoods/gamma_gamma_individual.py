@@ -103,26 +103,28 @@ def loglik(x, m, g, p, q, v, xp=NUMPY):
 
 
 def random(p, q, v, x, weight=None, rng=None, size=None):
-    r"""Simulate ``(monetary_value, g)`` of customers with ``x`` repeat amounts:
-    :math:`\nu \sim \mathrm{Gamma}(q, \gamma)` (rate), then ``x`` amounts
-    :math:`\sim \mathrm{Gamma}(p, \nu)`; ``(0, 0)`` where ``x = 0``. Last axis:
-    mean amount, gap :math:`g` (see :func:`log_spend_gap`)."""
+    r"""Simulate ``(monetary_value, log_spend_sum)`` of customers with ``x`` repeat
+    amounts: :math:`\nu \sim \mathrm{Gamma}(q, \gamma)` (rate), then ``x`` amounts
+    :math:`\sim \mathrm{Gamma}(p, \nu)`; last axis: their mean and the sum of their
+    logs, ``(0, 0)`` where ``x = 0`` (the summary's columns)."""
     rng = np.random.default_rng(rng)
     shape = _shape(size, p, q, v, x)
     p, q, v, x = _bcast(shape, p, q, v, x)
     nu = rng.gamma(q, 1.0 / v)
     x_int = np.rint(x).astype(np.int64)
     m = np.zeros(shape)
-    g = np.zeros(shape)
+    s = np.zeros(shape)
     for k in np.unique(x_int[x_int > 0]):
         rows = x_int == k
         z = rng.gamma(p[rows][:, None], 1.0 / nu[rows][:, None], size=(int(rows.sum()), int(k)))
         with np.errstate(divide="ignore"):
             m[rows] = z.mean(axis=1)
-            g[rows] = np.log(z).sum(axis=1) - k * np.log(m[rows])
-    return np.stack([m, g], axis=-1)
+            s[rows] = np.log(z).sum(axis=1)
+    return np.stack([m, s], axis=-1)
 
 
-#: The Bayesian engine's view of the model: ``monetary_value`` and the gap given
-#: ``frequency`` (the model fits the gap in the ``log_spend_sum`` column's place).
+#: The Bayesian engine's view of the model: ``monetary_value`` and ``log_spend_sum``
+#: given ``frequency``. A fit hands the log-likelihood the gap (:func:`log_spend_gap`)
+#: in the ``log_spend_sum`` place; :func:`random` simulates the summary's own columns,
+#: as prior and posterior predictive checks compare them with the summary.
 FAMILY = Family("spend", ("monetary_value", "log_spend_sum"), ("frequency",), random)
