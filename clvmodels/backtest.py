@@ -657,7 +657,7 @@ class BacktestResult:
         return winner_names(entry)
 
     def report(self, path, **kwargs):
-        """Write the comparison as one self-contained HTML file (the data flow one
+        """Write the comparison as one self-contained HTML file (data flow one
         way: the backtest hands its result to :mod:`clvmodels.report`, which never
         imports the backtest)."""
         from .report import write_report
