@@ -54,7 +54,8 @@ import pandas as pd
 
 from .exceptions import DataError
 
-__all__ = ["CovariateLink", "CovariateMixin", "one_hot"]
+__all__ = ["BETA_GEO_LINKS", "GAMMA_GAMMA_LINKS", "PARETO_NBD_LINKS", "CovariateLink",
+           "CovariateMixin", "link_parameters", "one_hot"]
 
 
 def one_hot(summary: pd.DataFrame, columns: Sequence[str] | str, drop_first: bool = True,
@@ -141,6 +142,55 @@ class CovariateLink:
     target: str
     sign: int
     prefix: str
+
+
+#: The log-links of each model (see the module docstring).
+BETA_GEO_LINKS = (
+    CovariateLink("purchase", "alpha", -1, "purchase_coef"),
+    CovariateLink("dropout", "a", 1, "dropout_coef_a"),
+    CovariateLink("dropout", "b", 1, "dropout_coef_b"),
+)
+PARETO_NBD_LINKS = (
+    CovariateLink("purchase", "alpha", -1, "purchase_coef"),
+    CovariateLink("dropout", "beta", -1, "dropout_coef"),
+)
+GAMMA_GAMMA_LINKS = (CovariateLink("spend", "v", 1, "spend_coef"),)
+
+
+def link_parameters(params: dict, links, covariates, coefficients, n: int) -> dict:
+    """Per-customer parameters: ``params`` (population values) scaled by the links.
+
+    ``covariates`` is a DataFrame (or mapping of arrays) with ``n`` rows,
+    ``coefficients`` a dict ``{"purchase_coef[col]": value, ...}`` named as the
+    fitted model's coefficients. Returns ``params`` unchanged without
+    coefficients, else a dict whose linked entries are arrays of length ``n``.
+    Used by :mod:`clvmodels.simulate`.
+    """
+    if not coefficients:
+        return dict(params)
+    if covariates is None:
+        raise ValueError("coefficients need covariates= (a DataFrame with one row per "
+                         "customer).")
+    frame = pd.DataFrame(covariates)
+    if len(frame) != n:
+        raise ValueError(f"covariates has {len(frame)} rows for {n} customers.")
+    out = dict(params)
+    by_prefix = {link.prefix: link for link in links}
+    for name, value in coefficients.items():
+        prefix, _, rest = str(name).partition("[")
+        col = rest[:-1] if rest.endswith("]") else None
+        if prefix not in by_prefix or col is None:
+            raise ValueError(f"Unknown coefficient {name!r}: expected names like "
+                             f"{[p + '[column]' for p in by_prefix]}.")
+        if col not in frame.columns:
+            raise ValueError(f"Coefficient {name!r} names column {col!r}, which covariates "
+                             f"lacks (it has {list(frame.columns)}).")
+        x = frame[col].to_numpy(dtype=float)
+        if not np.all(np.isfinite(x)) or not np.isfinite(float(value)):
+            raise ValueError(f"covariates[{col!r}] and {name} must be finite.")
+        link = by_prefix[prefix]
+        out[link.target] = out[link.target] * np.exp(link.sign * float(value) * x)
+    return out
 
 
 def _check_covariates(summary: pd.DataFrame, names: Sequence[str], *, fitting: bool,
@@ -343,10 +393,9 @@ class CovariateMixin:
         return list(dict.fromkeys(c for _, cols in self._covariate_groups() for c in cols))
 
     def _with_covariates_parameters(self, base):
-        from .models.parametric import Parameter
-
+        parameter = type(base[0])  # clvmodels.models.parametric.Parameter
         return tuple(base) + tuple(
-            Parameter(name, start=0.0, positive=False,
+            parameter(name, start=0.0, positive=False,
                       description="covariate coefficient (log-link)")
             for name in self._layout().coef_names)
 
@@ -374,7 +423,7 @@ class CovariateMixin:
         draws arrays), ``covs`` the covariate columns, shaped to broadcast with them."""
         groups = self._covariate_groups()
         nb = len(type(self).parameters)
-        if not groups:
+        if not groups or not covs:  # no covariates, or the reference customer (all 0)
             return list(params)[:nb]
         layout = self._layout()
         return layout.apply(list(params)[:nb], list(params)[nb:], list(covs), np.exp)

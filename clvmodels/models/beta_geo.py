@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..covariates import CovariateLink, CovariateMixin
+from ..covariates import BETA_GEO_LINKS, CovariateMixin
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import beta_geo as _formulas
 from .parametric import Parameter, TransactionModel
@@ -87,11 +87,7 @@ class BetaGeoModel(CovariateMixin, TransactionModel):
         rest_terms_grad=_formulas.loglik_timing_terms_grad,
     )
     formulas = _formulas
-    covariate_links = (
-        CovariateLink("purchase", "alpha", -1, "purchase_coef"),
-        CovariateLink("dropout", "a", 1, "dropout_coef_a"),
-        CovariateLink("dropout", "b", 1, "dropout_coef_b"),
-    )
+    covariate_links = BETA_GEO_LINKS
 
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
                  method: str = "mle", priors=None, penalizer: float = 0.0, *,
