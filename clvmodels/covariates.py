@@ -406,6 +406,15 @@ class CovariateMixin:
         return covariate_spec(base, tuple(p.name for p in type(self).parameters),
                               tuple(self.covariate_links), self._covariate_groups())
 
+    def nested_in(self, other) -> int | None:
+        """Number of coefficients ``other`` adds to this model (the degrees of freedom
+        of a likelihood-ratio test, :func:`clvmodels.likelihood_ratio_test`), or None
+        when ``other`` is not this model with more covariates."""
+        if type(other) is not type(self):
+            return None
+        mine, theirs = set(self.param_names()), set(other.param_names())
+        return len(theirs - mine) if mine < theirs else None
+
     # ------------------------------------------------------------------ hooks of the base
     def _check_covariates(self, summary: pd.DataFrame, *, fitting: bool) -> None:
         if self._covariate_groups():

@@ -135,8 +135,8 @@ class FitDataMixin:
             starts.append(self._to_theta([alt.get(p.name, p.start) for p in self.parameters]))
         return starts
 
-    @staticmethod
-    def _fingerprint(data: list[np.ndarray], weights: np.ndarray) -> dict:
+    def _fingerprint(self, data: list[np.ndarray], weights: np.ndarray) -> dict:
         """Number of customers and a hash of the multiset of (row, weight)
-        (:func:`clvmodels.rows.fingerprint`)."""
-        return fingerprint(data, weights)
+        (:func:`clvmodels.rows.fingerprint`) of the declared data columns: covariates
+        are left out, so fits with and without them on one summary compare."""
+        return fingerprint(data[:len(type(self).data_columns)], weights)
