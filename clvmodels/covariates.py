@@ -427,6 +427,20 @@ class CovariateMixin:
             _check_covariates(summary, self.covariate_columns(), fitting=fitting,
                               data_columns=type(self).data_columns)
 
+    def prior_predictive(self, *args, **kwargs):
+        if self._covariate_groups():
+            raise NotImplementedError(f"{type(self).__name__} with covariates has no priors "
+                                      "(it is fitted by maximum likelihood only).")
+        return super().prior_predictive(*args, **kwargs)
+
+    def posterior_predictive(self, *args, **kwargs):
+        if self._covariate_groups():
+            raise NotImplementedError(
+                f"Posterior predictive simulation of {type(self).__name__} with covariates is "
+                "not available; simulate from the fitted parameters with clvmodels.simulate "
+                "(covariates=..., coefficients=...).")
+        return super().posterior_predictive(*args, **kwargs)
+
     def _row_params(self, params: Sequence, covs: Sequence) -> list:
         """The base parameters per row: ``params`` are every parameter (scalars or
         draws arrays), ``covs`` the covariate columns, shaped to broadcast with them."""

@@ -377,6 +377,7 @@ def load(path):
         model = cls(**init_params)
         names = model.param_names()  # with the coefficients of the model's covariates
     except (TypeError, ValueError) as error:
+        _parameters(path, doc, cls.param_names())  # a file of another class: say that first
         raise ModelFileError(path, f"its 'init_params' do not fit {cls.__name__} ({error}).",
                              rule="init_params") from None
     params = _parameters(path, doc, names,

@@ -456,3 +456,25 @@ def test_gamma_gamma_spend_covariates_recover_and_reduce_to_the_plain_model():
     plain = GammaGammaModel().with_parameters(params)
     pd.testing.assert_series_equal(zero.expected_spend(s), plain.expected_spend(s))
     assert zero.population_mean_spend() == plain.population_mean_spend()
+
+
+def test_covariate_models_refuse_what_they_do_not_support(bg_data):
+    for kwargs, match in [({"method": "nuts"}, "maximum likelihood only"),
+                          ({"penalizer": 0.1}, "penalizer")]:
+        model = BetaGeoModel(purchase_covariates=["web"], **kwargs)
+        with pytest.raises(ValueError, match=match):
+            model.fit(bg_data)
+    with pytest.raises(ValueError, match="distinct column names"):
+        BetaGeoModel(purchase_covariates=["web", "web"]).fit(bg_data)
+    with pytest.raises(DataError) as err:
+        BetaGeoModel(purchase_covariates=["T"]).fit(bg_data)
+    assert err.value.rule == "covariate_is_data_column"
+
+
+def test_initial_params_need_not_name_the_coefficients(bg_data, bg_fit):
+    start = {k: bg_fit.params_[k] for k in ("r", "alpha", "a", "b")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = BetaGeoModel(initial_params=start, purchase_covariates=["web"],
+                             dropout_covariates=["age"]).fit(bg_data)
+    np.testing.assert_allclose(model.params_, bg_fit.params_, rtol=1e-5, atol=1e-7)

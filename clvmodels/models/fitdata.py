@@ -121,6 +121,9 @@ class FitDataMixin:
         starts = []
         if self.initial_params is not None:
             init = pd.Series(self.initial_params, dtype=float)
+            for p in self.parameters:  # covariate coefficients default to their start, 0
+                if not p.positive and p.name not in init.index:
+                    init[p.name] = p.start
             missing = set(self.param_names()) - set(init.index)
             if missing:
                 raise ValueError(f"initial_params lacks {sorted(missing)}.")
