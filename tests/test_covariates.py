@@ -478,3 +478,38 @@ def test_initial_params_need_not_name_the_coefficients(bg_data, bg_fit):
         model = BetaGeoModel(initial_params=start, purchase_covariates=["web"],
                              dropout_covariates=["age"]).fit(bg_data)
     np.testing.assert_allclose(model.params_, bg_fit.params_, rtol=1e-5, atol=1e-7)
+
+
+def test_export_scores_every_customer_with_their_covariates(bg_fit, bg_data):
+    s = bg_data.iloc[:400].assign(
+        monetary_value=np.where(bg_data["frequency"].iloc[:400] > 0, 25.0, 0.0))
+    spend = GammaGammaModel().with_parameters({"p": 6.0, "q": 4.0, "v": 15.0})
+    table = clvmodels.predict_clv(s, bg_fit, spend, horizon=12, time_unit="W", interval=None)
+    assert len(table) == len(s)
+    by_id = table.set_index("customer_id") if "customer_id" in table else table
+    expected = bg_fit.expected_purchases(s, 12)
+    np.testing.assert_allclose(by_id.loc[s.index, "expected_purchases"], expected, rtol=1e-10)
+    np.testing.assert_allclose(by_id.loc[s.index, "probability_alive"],
+                               bg_fit.probability_alive(s), rtol=1e-12)
+    # DERT (remaining lifetime) uses the covariates too: flipping web changes it.
+    dert = clvmodels.dert(bg_fit, s, discount_rate=0.01)
+    flipped = clvmodels.dert(bg_fit, s.assign(web=1.0 - s["web"]), discount_rate=0.01)
+    assert (np.abs(dert - flipped) > 1e-9).all()
+
+
+def test_export_keeps_customers_with_a_missing_covariate(bg_fit, bg_data):
+    s = bg_data.iloc[:50].assign(
+        monetary_value=np.where(bg_data["frequency"].iloc[:50] > 0, 25.0, 0.0))
+    s.loc[s.index[[3, 7]], "age"] = np.nan
+    spend = GammaGammaModel().with_parameters({"p": 6.0, "q": 4.0, "v": 15.0})
+    with pytest.warns(clvmodels.exceptions.DataWarning, match="2 of 50 customers"):
+        table = clvmodels.predict_clv(s, bg_fit, spend, horizon=12, time_unit="W",
+                                      interval=None)
+    assert len(table) == 50
+    bad = table.set_index("customer_id").loc[s.index[[3, 7]]]
+    assert bad["unscored_reason"].tolist() == ["missing or non-numeric age"] * 2
+    assert bad["clv"].isna().all()
+    good = table.set_index("customer_id").drop(index=s.index[[3, 7]])
+    np.testing.assert_allclose(good["expected_purchases"],
+                               bg_fit.expected_purchases(s.drop(index=s.index[[3, 7]]), 12),
+                               rtol=1e-10)
