@@ -513,3 +513,34 @@ def test_export_keeps_customers_with_a_missing_covariate(bg_fit, bg_data):
     np.testing.assert_allclose(good["expected_purchases"],
                                bg_fit.expected_purchases(s.drop(index=s.index[[3, 7]]), 12),
                                rtol=1e-10)
+
+
+def test_simulated_rates_follow_the_documented_signs():
+    """A positive purchase coefficient raises the purchase rate by exp(coef); a positive
+    Pareto/NBD dropout coefficient raises the dropout rate; spend_coef scales the mean
+    spend (checked on the latent rates, not through the models' own code)."""
+    n = 200_000
+    web = np.tile([0.0, 1.0], n // 2)
+    cov = pd.DataFrame({"web": web})
+    _, latent = simulate.pareto_nbd_summary(
+        n, r=2.0, alpha=4.0, s=2.0, beta=8.0, T=10.0, random_state=0, covariates=cov,
+        coefficients={"purchase_coef[web]": 0.7, "dropout_coef[web]": -0.4},
+        spend={"p": 5.0, "q": 4.0, "v": 10.0}, return_latent=True)
+    on, off = web > 0, web == 0
+    assert latent["lam"][on].mean() / latent["lam"][off].mean() == pytest.approx(
+        np.exp(0.7), rel=0.02)
+    assert latent["mu"][on].mean() / latent["mu"][off].mean() == pytest.approx(
+        np.exp(-0.4), rel=0.02)
+    s, latent = simulate.beta_geo_summary(
+        n, r=2.0, alpha=4.0, a=2.0, b=3.0, T=10.0, random_state=1, covariates=cov,
+        coefficients={"dropout_coef_a[web]": 0.5, "spend_coef[web]": 0.3},
+        spend={"p": 5.0, "q": 4.0, "v": 10.0}, return_latent=True)
+    # p ~ Beta(a e^{0.5 web}, b): mean a_i / (a_i + b)
+    a_on = 2.0 * np.exp(0.5)
+    assert latent["p"][on].mean() == pytest.approx(a_on / (a_on + 3.0), rel=0.01)
+    assert latent["p"][off].mean() == pytest.approx(2.0 / 5.0, rel=0.01)
+    # mean spend p / nu, nu ~ Gamma(q, rate v_i): p v_i / (q - 1)
+    spend_mean = 5.0 / latent["nu"]
+    assert spend_mean[on].mean() / spend_mean[off].mean() == pytest.approx(np.exp(0.3),
+                                                                           rel=0.03)
+    assert s["web"].tolist()[:4] == [0.0, 1.0, 0.0, 1.0]
