@@ -126,12 +126,12 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
     cumulative purchases into the second column (default: the last time's).
     """
     tm, sm = transaction_model, spend_model
-    index, (x, T, t_x) = tm._history_columns(summary)
+    index, (x, T, t_x, *zt) = tm._history_columns(summary)  # zt: covariates
     tm_draws, tm_sampled = _model_draws(tm, n_draws, rng)
     k1 = tm_draws.shape[1]
     sampled = tm_sampled
     if hasattr(sm, "_spend_draws_function"):
-        _, (x_s, m), spend_of = sm._spend_draws_function(summary)
+        _, (x_s, m, *zs), spend_of = sm._spend_draws_function(summary)
         sm_draws, sm_sampled = _model_draws(sm, n_draws, rng)
         sampled = sampled and sm_sampled
         fixed = False
@@ -139,6 +139,7 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
         m = _aligned(sm.expected_spend(summary), summary.index, "expected_spend")
         sm_draws = np.zeros((n_draws, 0))
         fixed = True
+        zs = []
     draws = np.column_stack([tm_draws, sm_draws])
     cumulative = tm._purchases_draws_function(times)
     if count_weights is None:
@@ -146,16 +147,17 @@ def _clv_over_draws(transaction_model, spend_model, summary, times, weights, mar
     combine = np.column_stack([weights, count_weights])
 
     def func(cols, d):
-        x_, T_, tx_, m_ = cols
-        both = cumulative([x_, T_, tx_], d[:, :k1]) @ combine      # (rows, draws, 2)
+        x_, T_, tx_, m_ = cols[:4]
+        zt_, zs_ = cols[4:4 + len(zt)], cols[4 + len(zt):]
+        both = cumulative([x_, T_, tx_, *zt_], d[:, :k1]) @ combine      # (rows, draws, 2)
         if fixed:
             spend = np.broadcast_to(m_[:, None], both.shape[:2])
         else:
-            spend = spend_of([x_, m_], d[:, k1:])
+            spend = spend_of([x_, m_, *zs_], d[:, k1:])
         return np.stack([margin * spend * both[..., 0], both[..., 1], spend], axis=-1)
 
     work = 4 * len(times) + 12  # float64 temporaries per row and draw
-    res = reduce_draws([x, T, t_x, m], func, draws, interval=interval,
+    res = reduce_draws([x, T, t_x, m, *zt, *zs], func, draws, interval=interval,
                        max_bytes=max(1, int(max_bytes * 3 / work)))
     if not sampled and interval is not None:  # a model without finite covariance
         res.lower = np.full_like(res.mean, np.nan)
@@ -542,6 +544,9 @@ def _predictive_bounds(tm, sm, summary, times, discount, margin, interval, n_sim
         raise ValueError("Predictive CLV intervals need a BG/NBD, MBG/NBD or Pareto/NBD "
                          "purchase model with a Gamma-Gamma spend model; use "
                          "interval_kind='expected' for other models.")
+    if any(getattr(mod, "_covariate_groups", tuple)() for mod in (tm, sm)):
+        raise ValueError("Predictive CLV intervals are not available for models with "
+                         "covariates; use interval_kind='expected'.")
     if n_sims < 10:
         raise ValueError(f"n_simulations must be at least 10, got {n_sims}.")
     _, (x, t_x, T) = tm._arrays(summary, ("frequency", "recency", "T"))

@@ -245,16 +245,17 @@ def _linear(model, summary, times, weights) -> pd.Series:
 
 
 def _closed_form(model, summary, delta) -> pd.Series:
-    index, (x, t_x, T) = model._arrays(summary, ("frequency", "recency", "T"))
+    index, (x, t_x, T, *z) = model._arrays(summary, model.data_columns)  # z: covariates
     if model._has_posterior():
         index, cols = model._history_columns(summary)
 
         def func(cols, draws):
-            X, TT, TX = (c[:, None, None] for c in cols)
-            return pareto_nbd_dert(delta, X, TX, TT, *model._param_arrays(draws))
+            X, TT, TX, *Z = (c[:, None, None] for c in cols)
+            return pareto_nbd_dert(delta, X, TX, TT,
+                                   *model._row_params(model._param_arrays(draws), Z))
 
         res = model._reduce(cols, func, n_draws=None, random_state=None, interval=None,
                             return_draws=False)
         return pd.Series(res.mean[:, 0], index=index, name="dert")
-    values = pareto_nbd_dert(delta, x, t_x, T, *model._params_tuple())
+    values = pareto_nbd_dert(delta, x, t_x, T, *model._row_params(model._params_tuple(), z))
     return pd.Series(values, index=index, name="dert")

@@ -141,7 +141,10 @@ def predict_clv(
             names.append(type(spend_model).__name__)
         model_name = " + ".join(names)
     id_name = summary.index.name or "customer_id"
-    rows, reasons, n_left_out = _rows_to_export(summary)
+    # Covariates of the models (clvmodels.covariates): read with the RFM columns.
+    covs = list(dict.fromkeys(c for m in (transaction_model, spend_model)
+                              for c in getattr(m, "covariate_columns", list)()))
+    rows, reasons, n_left_out = _rows_to_export(summary, covs)
     check_id_types(rows.index, id_name)
     ok = (reasons == "").to_numpy()
     n_bad = int((~ok).sum())
@@ -182,7 +185,7 @@ def predict_clv(
         for col in value_columns:
             out[col] = np.nan
         if good.any():
-            scored = part.loc[good, list(COLUMNS)]
+            scored = part.loc[good, [*COLUMNS, *covs]]
             scored.attrs = dict(summary.attrs)
             clv = customer_lifetime_value(transaction_model, spend_model, scored, **settings)
             out.loc[good, clv.columns] = clv.to_numpy(dtype=float)
@@ -266,12 +269,21 @@ def _type_name(value) -> str:
     return type(value).__name__
 
 
-def _rows_to_export(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int]:
-    """The summary's RFM rows, then those of the customers it left out who bought in
-    the calibration period (empty RFM); the reason each row cannot be scored; and how
-    many excluded customers get no row."""
+def _rows_to_export(summary: pd.DataFrame, covariates=()) -> tuple[pd.DataFrame, pd.Series,
+                                                                     int]:
+    """The summary's RFM rows (and the models' ``covariates``), then those of the
+    customers it left out who bought in the calibration period (empty RFM); the reason
+    each row cannot be scored; and how many excluded customers get no row."""
     reasons = unscorable_reasons(summary)
-    rows = summary[list(COLUMNS)]
+    missing = [c for c in covariates if c not in summary.columns]
+    if missing:
+        raise DataError(f"The summary lacks the models' covariate column(s) {missing}.",
+                        column=missing[0], rule="missing_columns")
+    for col in covariates:
+        value = pd.to_numeric(summary[col], errors="coerce").to_numpy(dtype=float,
+                                                                      na_value=np.nan)
+        reasons[(reasons == "") & ~np.isfinite(value)] = f"missing or non-numeric {col}"
+    rows = summary[[*COLUMNS, *covariates]]
     left_out = excluded_customers(summary)
     if left_out.empty:
         return rows, reasons, 0
@@ -279,7 +291,7 @@ def _rows_to_export(summary: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, int
     extra = left_out[in_period & ~left_out.index.isin(summary.index)]
     if extra.empty:  # keep the summary's index dtype
         return rows, reasons, int((~in_period).sum())
-    extra_rows = pd.DataFrame(np.nan, index=extra.index, columns=list(COLUMNS))
+    extra_rows = pd.DataFrame(np.nan, index=extra.index, columns=[*COLUMNS, *covariates])
     extra_rows.index.name = summary.index.name
     extra_reasons = pd.Series("excluded by rfm_summary: " + extra["reason"].astype(str),
                               index=extra.index, name="unscored_reason", dtype=object)

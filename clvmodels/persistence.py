@@ -215,7 +215,7 @@ def _read_document(path: Path) -> dict:
     return doc
 
 
-def _parameters(path, doc, names) -> pd.Series:
+def _parameters(path, doc, names, unbounded=()) -> pd.Series:
     raw = doc["params"]
     if not isinstance(raw, dict):
         raise ModelFileError(path, f"'params' must be a mapping of parameter names to "
@@ -227,11 +227,11 @@ def _parameters(path, doc, names) -> pd.Series:
             path, f"the parameters of {doc['class']} are {names}; the file has "
             f"{list(raw)} (missing {missing}, unexpected {extra}).", rule="parameter_names")
     bad = {n: raw[n] for n in names if not _is_number(raw[n]) or not math.isfinite(raw[n])
-           or raw[n] <= 0}
+           or (raw[n] <= 0 and n not in unbounded)}
     if bad:
         raise ModelFileError(
-            path, f"every parameter of {doc['class']} must be a finite number > 0; the "
-            f"file has {bad}.", rule="parameter_domain")
+            path, f"every parameter of {doc['class']} must be a finite number > 0 (covariate "
+            f"coefficients: any finite number); the file has {bad}.", rule="parameter_domain")
     return pd.Series([float(raw[n]) for n in names], index=names, name="estimate")
 
 
@@ -336,8 +336,9 @@ def load(path):
 
     The file is checked before use: its structure (known keys only, a whole
     ``format_version``), the model class (only classes of clvmodels), the
-    parameter names (exactly the class's) and their values (finite and > 0, as
-    every parameter of these models is), the covariance matrices' shape, the
+    parameter names (exactly the model's, covariate coefficients included) and their
+    values (finite and > 0, as every parameter of these models is, except the
+    covariate coefficients), the covariance matrices' shape, the
     attributes' types, and the NetCDF posterior of a Bayesian fit.
 
     Raises
@@ -352,10 +353,6 @@ def load(path):
     path = Path(path)
     doc = _read_document(path)
     cls = _model_class(path, doc["class"], doc.get("module", ""))
-    names = cls.param_names()
-    params = _parameters(path, doc, names)
-    cov = _matrix(path, doc.get("cov"), names, "cov")
-    cov_log = _matrix(path, doc.get("cov_log"), names, "cov_log")
     attributes = _attributes(path, doc, cls)
     init_params = doc.get("init_params", {})
     if not isinstance(init_params, dict):
@@ -378,9 +375,15 @@ def load(path):
                 "default priors for them.", UserWarning, stacklevel=2)
     try:
         model = cls(**init_params)
+        names = model.param_names()  # with the coefficients of the model's covariates
     except (TypeError, ValueError) as error:
+        _parameters(path, doc, cls.param_names())  # a file of another class: say that first
         raise ModelFileError(path, f"its 'init_params' do not fit {cls.__name__} ({error}).",
                              rule="init_params") from None
+    params = _parameters(path, doc, names,
+                         [n for n, p in zip(names, model.parameters) if not p.positive])
+    cov = _matrix(path, doc.get("cov"), names, "cov")
+    cov_log = _matrix(path, doc.get("cov_log"), names, "cov_log")
     model.params_ = params
     model.cov_ = cov
     model.cov_log_ = cov_log

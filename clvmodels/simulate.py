@@ -58,6 +58,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from .covariates import BETA_GEO_LINKS, GAMMA_GAMMA_LINKS, PARETO_NBD_LINKS, link_parameters
 from .units import normalize_unit, unit_days
 
 __all__ = [
@@ -137,12 +138,17 @@ def _last_of_first(rng, n_first, n_total, length):
     return out
 
 
-def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
-             return_latent: bool):
-    """Run ``draw_chunk(rng, T_chunk) -> (frequency, recency, latent...)`` in chunks.
+def _take(value, rows: slice):
+    """A scalar parameter, or the rows of a per-customer one (covariates)."""
+    return value if np.ndim(value) == 0 else value[rows]
 
-    Returns the summary, or ``(summary, latent)`` with ``return_latent`` (latent
-    arrays are only kept when asked for).
+
+def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
+             return_latent: bool, covariates=None):
+    """Run ``draw_chunk(rng, T_chunk, rows) -> (frequency, recency, latent...)`` in chunks.
+
+    Returns the summary (with the ``covariates`` columns, if any), or ``(summary,
+    latent)`` with ``return_latent`` (latent arrays are only kept when asked for).
     """
     ages = _ages(T, n)
     freq = np.empty(n, dtype=np.int64)
@@ -152,11 +158,11 @@ def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
     money = np.zeros(n) if spend is not None else None
     for lo in range(0, n, _CHUNK):
         hi = min(n, lo + _CHUNK)
-        f, r, *lat = draw_chunk(rng, ages[lo:hi])
+        f, r, *lat = draw_chunk(rng, ages[lo:hi], slice(lo, hi))
         freq[lo:hi] = f
         rec[lo:hi] = r
         if spend is not None:
-            nu = rng.gamma(spend["q"], 1.0 / spend["v"], size=hi - lo)
+            nu = rng.gamma(spend["q"], 1.0 / _take(spend["v"], slice(lo, hi)), size=hi - lo)
             has = f > 0
             total = np.zeros(hi - lo)
             total[has] = rng.gamma(spend["p"] * f[has], 1.0 / nu[has])
@@ -170,6 +176,9 @@ def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
         cols["monetary_value"] = money
     index = pd.Index(np.arange(n, dtype=np.int64), name="customer_id")
     summary = pd.DataFrame(cols, index=index)
+    if covariates is not None:
+        for col, values in pd.DataFrame(covariates).items():
+            summary[col] = np.asarray(values, dtype=float)
     summary.attrs["time_unit"] = time_unit
     if not return_latent:
         return summary
@@ -178,8 +187,34 @@ def _summary(n, T, rng, spend, time_unit, draw_chunk: Callable, latent_names,
     return summary, pd.DataFrame(latent, index=index.copy())
 
 
+def _with_covariates(n, params, spend, links, covariates, coefficients):
+    """Per-customer parameters (and spend) under the covariates' log-links."""
+    if covariates is not None and len(pd.DataFrame(covariates)) != n:
+        raise ValueError(f"covariates has {len(pd.DataFrame(covariates))} rows for "
+                         f"n_customers={n}.")
+    coefficients = dict(coefficients or {})
+    spend_coefs = {k: v for k, v in coefficients.items() if str(k).startswith("spend_coef[")}
+    rest = {k: v for k, v in coefficients.items() if k not in spend_coefs}
+    params = link_parameters(params, links, covariates, rest, n)
+    if spend_coefs:
+        if spend is None:
+            raise ValueError("spend_coef[...] coefficients need spend=dict(p=, q=, v=).")
+        spend = link_parameters(spend, GAMMA_GAMMA_LINKS, covariates, spend_coefs, n)
+    return params, spend
+
+
+_COVARIATES_DOC = """covariates, coefficients
+        Static covariates (:mod:`clvmodels.covariates`): a DataFrame with one
+        numeric row per customer (its columns are added to the summary) and a
+        dict of coefficients named as the fitted model's, e.g.
+        ``{"purchase_coef[web]": 0.5, "dropout_coef[age]": -0.3,
+        "spend_coef[web]": 0.2}``; each customer's parameters are then scaled by
+        the model's log-links (``alpha * exp(-purchase_coef . x)``, ...)."""
+
+
 def pareto_nbd_summary(n_customers, r, alpha, s, beta, T, random_state=None, *,
-                       spend=None, time_unit="D", return_latent=False):
+                       spend=None, time_unit="D", return_latent=False,
+                       covariates=None, coefficients=None):
     r"""RFM summary of customers simulated from the Pareto/NBD model.
 
     Each customer has a purchase rate :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`
@@ -207,6 +242,7 @@ def pareto_nbd_summary(n_customers, r, alpha, s, beta, T, random_state=None, *,
     return_latent
         Also return a DataFrame of the latent ``lam``, ``mu``, ``lifetime``,
         ``alive`` (at ``T``) and, with ``spend``, ``nu``.
+    {covariates}
 
     Returns
     -------
@@ -219,11 +255,13 @@ def pareto_nbd_summary(n_customers, r, alpha, s, beta, T, random_state=None, *,
     spend = _check_spend(spend)
     rng = _rng(random_state)
     unit = normalize_unit(time_unit)
+    P, spend = _with_covariates(n, {"alpha": alpha, "beta": beta}, spend, PARETO_NBD_LINKS,
+                                covariates, coefficients)
 
-    def draw(rng, ages):
+    def draw(rng, ages, rows):
         m = ages.size
-        lam = rng.gamma(r, 1.0 / alpha, size=m)
-        mu = rng.gamma(s, 1.0 / beta, size=m)
+        lam = rng.gamma(r, 1.0 / _take(P["alpha"], rows), size=m)
+        mu = rng.gamma(s, 1.0 / _take(P["beta"], rows), size=m)
         life = rng.exponential(1.0, size=m) / mu
         window = np.minimum(life, ages)
         count = rng.poisson(lam * window)
@@ -231,15 +269,18 @@ def pareto_nbd_summary(n_customers, r, alpha, s, beta, T, random_state=None, *,
         return count, rec, lam, mu, life, (life > ages).astype(float)
 
     return _summary(n, T, rng, spend, unit, draw, ("lam", "mu", "lifetime", "alive"),
-                    return_latent)
+                    return_latent, covariates)
 
 
 def _geometric_summary(n, r, alpha, a, b, T, rng, spend, unit, return_latent, *,
-                       at_first: bool):
-    def draw(rng, ages):
+                       at_first: bool, covariates=None, coefficients=None):
+    P, spend = _with_covariates(n, {"alpha": alpha, "a": a, "b": b}, spend, BETA_GEO_LINKS,
+                                covariates, coefficients)
+
+    def draw(rng, ages, rows):
         m = ages.size
-        lam = rng.gamma(r, 1.0 / alpha, size=m)
-        p = rng.beta(a, b, size=m)
+        lam = rng.gamma(r, 1.0 / _take(P["alpha"], rows), size=m)
+        p = rng.beta(_take(P["a"], rows), _take(P["b"], rows), size=m)
         # Repeat purchases made before dropping out: the dropout is drawn after
         # every repeat purchase (BG/NBD) or after every purchase including the first
         # (MBG/NBD).
@@ -250,11 +291,13 @@ def _geometric_summary(n, r, alpha, a, b, T, rng, spend, unit, return_latent, *,
         alive = (total < k).astype(float)
         return count, rec, lam, p, alive
 
-    return _summary(n, T, rng, spend, unit, draw, ("lam", "p", "alive"), return_latent)
+    return _summary(n, T, rng, spend, unit, draw, ("lam", "p", "alive"), return_latent,
+                    covariates)
 
 
 def beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
-                     spend=None, time_unit="D", return_latent=False):
+                     spend=None, time_unit="D", return_latent=False, covariates=None,
+                     coefficients=None):
     r"""RFM summary of customers simulated from the BG/NBD model.
 
     Fader, Hardie & Lee (2005): purchase rate :math:`\lambda \sim \mathrm{Gamma}(r,
@@ -266,14 +309,17 @@ def beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
     the :math:`\min(M, K)`-th of :math:`M` sorted uniforms on ``(0, T)``.
 
     Parameters and return value as :func:`pareto_nbd_summary` (latent columns
-    ``lam``, ``p``, ``alive``).
+    ``lam``, ``p``, ``alive``); with ``covariates``, the coefficients are
+    ``purchase_coef[col]``, ``dropout_coef_a[col]``, ``dropout_coef_b[col]``
+    (and ``spend_coef[col]``), as :class:`~clvmodels.BetaGeoModel`'s.
     """
     n = _check_n(n_customers)
     _check_positive(r=r, alpha=alpha, a=a, b=b)
     spend = _check_spend(spend)
     rng = _rng(random_state)
     return _geometric_summary(n, r, alpha, a, b, T, rng, spend, normalize_unit(time_unit),
-                              return_latent, at_first=False)
+                              return_latent, at_first=False, covariates=covariates,
+                              coefficients=coefficients)
 
 
 def modified_beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
@@ -737,3 +783,7 @@ def beta_geo_beta_binom(n_customers, alpha, beta, gamma, delta, n_periods,
     return pd.DataFrame({"frequency": sim[:, 0].astype(np.int64),
                          "recency": sim[:, 1].astype(np.int64),
                          "n_periods": periods.astype(np.int64)})
+
+
+pareto_nbd_summary.__doc__ = pareto_nbd_summary.__doc__.replace(
+    "{covariates}", _COVARIATES_DOC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..covariates import BETA_GEO_LINKS, CovariateMixin
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import beta_geo as _formulas
 from .parametric import Parameter, TransactionModel
@@ -9,7 +10,7 @@ from .parametric import Parameter, TransactionModel
 __all__ = ["BetaGeoModel"]
 
 
-class BetaGeoModel(TransactionModel):
+class BetaGeoModel(CovariateMixin, TransactionModel):
     r"""BG/NBD ("beta-geometric / negative binomial") model of repeat purchases.
 
     Fader, Hardie & Lee (2005), "Counting your customers the easy way: an
@@ -30,6 +31,16 @@ class BetaGeoModel(TransactionModel):
         Gradient tolerance of the optimiser (mean log-likelihood per customer).
     max_iter
         Iteration limit of each optimiser run.
+    purchase_covariates, dropout_covariates
+        Names of summary columns (numeric, per customer) that scale the purchase
+        rate and the dropout probability through log-links:
+        :math:`\alpha_i = \alpha e^{-\gamma_p \cdot x_i}` (a positive
+        ``purchase_coef[col]`` means more purchases),
+        :math:`a_i = a e^{\gamma_a \cdot x_i}` and
+        :math:`b_i = b e^{\gamma_b \cdot x_i}` (coefficients
+        ``dropout_coef_a[col]``, ``dropout_coef_b[col]``), as PyMC-Marketing's
+        ``BetaGeoModel``. Every prediction reads them from its summary. See
+        :mod:`clvmodels.covariates`. Maximum likelihood only.
 
     Attributes
     ----------
@@ -76,3 +87,12 @@ class BetaGeoModel(TransactionModel):
         rest_terms_grad=_formulas.loglik_timing_terms_grad,
     )
     formulas = _formulas
+    covariate_links = BETA_GEO_LINKS
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
+                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
+                 purchase_covariates=None, dropout_covariates=None) -> None:
+        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
+                         method=method, priors=priors, penalizer=penalizer)
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates

@@ -74,8 +74,9 @@ class EstimateMixin:
     def _reduce(self, columns, func, *, n_draws, random_state, interval, return_draws):
         draws = self._prediction_draws(n_draws, random_state)
         if draws is None:  # no finite covariance: the plug-in value, NaN bounds and draws
-            point = np.log(self.params_[self.param_names()].to_numpy(dtype=float))[None, :]
-            res = reduce_draws(columns, func, np.exp(point), interval=interval)
+            point = self._to_theta(self.params_[self.param_names()].to_numpy(dtype=float))
+            res = reduce_draws(columns, func, self._from_theta(point[None, :]),
+                               interval=interval)
             if interval is not None:
                 res.lower = np.full_like(res.mean, np.nan)
                 res.upper = np.full_like(res.mean, np.nan)
@@ -132,7 +133,8 @@ class EstimateMixin:
 
     def _set_covariance(self, H: np.ndarray | None, params: np.ndarray,
                         n_customers: float = 1.0) -> None:
-        """Delta-method covariance: cov_ij = theta_i theta_j (H^-1)_ij, H in log-params."""
+        """Delta-method covariance: cov_ij = theta_i theta_j (H^-1)_ij, H in log-params
+        (a covariate coefficient is optimised as it is: its factor is 1)."""
         names = self.param_names()
         k = len(names)
         if H is None or not np.all(np.isfinite(H)):
@@ -164,7 +166,8 @@ class EstimateMixin:
                 cov_log = np.linalg.inv(H)
                 cov_log = 0.5 * (cov_log + cov_log.T)
         self.cov_log_ = pd.DataFrame(cov_log, index=names, columns=names)
-        self.cov_ = pd.DataFrame(cov_log * np.outer(params, params), index=names, columns=names)
+        jac = np.where([p.positive for p in self.parameters], params, 1.0)
+        self.cov_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names,
                                           name="standard_error")
 
@@ -200,6 +203,9 @@ class EstimateMixin:
             se_log = np.sqrt(np.diag(self.cov_log_.to_numpy()))
             with np.errstate(over="ignore"):
                 lower, upper = est * np.exp(-z * se_log), est * np.exp(z * se_log)
+            coef = ~np.array([p.positive for p in self.parameters])
+            if coef.any():  # covariate coefficients: symmetric intervals
+                lower[coef], upper[coef] = (est - z * se_log)[coef], (est + z * se_log)[coef]
         elif method == "wald":
             lower, upper = est - z * self.standard_errors_, est + z * self.standard_errors_
         else:
@@ -316,11 +322,11 @@ class EstimateMixin:
                 ConvergenceWarning, stacklevel=stacklevel,
             )
         rng = _as_random_state(random_state)
-        theta = np.log(self.params_[names].to_numpy(dtype=float))
+        theta = self._to_theta(self.params_[names].to_numpy(dtype=float))
         out = np.tile(theta, (int(n), 1))
         block = 0.5 * (block + block.T)
         out[:, free] = rng.multivariate_normal(theta[free], block, size=int(n), method="eigh")
-        return np.exp(out)
+        return self._from_theta(out)
 
     def with_parameters(self, params, time_unit: str | None = None) -> Self:
         """A new model, with this one's constructor arguments, set to ``params``.
@@ -341,7 +347,8 @@ class EstimateMixin:
         if missing:
             raise ValueError(f"params lacks {sorted(missing)}.")
         values = values[self.param_names()]
-        if np.any(~np.isfinite(values.to_numpy()) | (values.to_numpy() <= 0)):
+        positive = np.array([p.positive for p in self.parameters])
+        if np.any(~np.isfinite(values.to_numpy()) | ((values.to_numpy() <= 0) & positive)):
             raise ValueError(f"parameters must be positive and finite, got {dict(values)}.")
         new = type(self)(**self.get_params())
         new.params_ = values.rename("estimate")

@@ -28,7 +28,8 @@ class FitDataMixin:
     def _data_for_fit(self, summary, weights, time_unit):
         """Validated, compressed fit data: (arrays, weights, unit, row mask, row weights)."""
         columns = list(self.data_columns)
-        self._validate(summary, columns, fitting=True)
+        self._validate(summary, columns[:len(type(self).data_columns)], fitting=True)
+        self._check_covariates(summary, fitting=True)
         w = self._weights(summary, weights)
         mask = self._fit_mask(summary) & (w > 0)
         if not mask.any():
@@ -120,20 +121,25 @@ class FitDataMixin:
         starts = []
         if self.initial_params is not None:
             init = pd.Series(self.initial_params, dtype=float)
+            for p in self.parameters:  # covariate coefficients default to their start, 0
+                if not p.positive and p.name not in init.index:
+                    init[p.name] = p.start
             missing = set(self.param_names()) - set(init.index)
             if missing:
                 raise ValueError(f"initial_params lacks {sorted(missing)}.")
             vals = init[self.param_names()].to_numpy(dtype=float)
-            if np.any(~np.isfinite(vals) | (vals <= 0)):
-                raise ValueError("initial_params must be positive and finite.")
-            starts.append(np.log(vals) + shift)
-        starts.append(np.log([p.start for p in self.parameters]))
+            positive = np.array([p.positive for p in self.parameters])
+            if np.any(~np.isfinite(vals) | ((vals <= 0) & positive)):
+                raise ValueError("initial_params must be finite, and positive except "
+                                 "covariate coefficients.")
+            starts.append(self._to_theta(vals) + shift)
+        starts.append(self._to_theta([p.start for p in self.parameters]))
         for alt in self.alternative_starts:
-            starts.append(np.log([alt.get(p.name, p.start) for p in self.parameters]))
+            starts.append(self._to_theta([alt.get(p.name, p.start) for p in self.parameters]))
         return starts
 
-    @staticmethod
-    def _fingerprint(data: list[np.ndarray], weights: np.ndarray) -> dict:
+    def _fingerprint(self, data: list[np.ndarray], weights: np.ndarray) -> dict:
         """Number of customers and a hash of the multiset of (row, weight)
-        (:func:`clvmodels.rows.fingerprint`)."""
-        return fingerprint(data, weights)
+        (:func:`clvmodels.rows.fingerprint`) of the declared data columns: covariates
+        are left out, so fits with and without them on one summary compare."""
+        return fingerprint(data[:len(type(self).data_columns)], weights)

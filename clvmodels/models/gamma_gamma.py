@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_summary, fail_rows
+from ..covariates import GAMMA_GAMMA_LINKS, CovariateMixin
 from ..exceptions import DataError, DataWarning, ModelAssumptionWarning
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import gamma_gamma as _formulas
@@ -17,7 +18,7 @@ from .parametric import Parameter, ParametricModel
 __all__ = ["GammaGammaModel"]
 
 
-class GammaGammaModel(ParametricModel):
+class GammaGammaModel(CovariateMixin, ParametricModel):
     r"""Gamma-Gamma model of the mean spend per repeat transaction.
 
     Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value"
@@ -65,6 +66,17 @@ class GammaGammaModel(ParametricModel):
         ``penalizer * (p**2 + q**2 + v**2)`` added to the mean negative
         log-likelihood, ``v`` in the summary's currency units
         (:mod:`clvmodels.inference.penalty`).
+    spend_covariates
+        Names of summary columns (numeric, per customer) that scale ``v`` through
+        a log-link, :math:`v_i = v e^{\gamma_s \cdot x_i}` (coefficients
+        ``spend_coef[col]``). ``v`` is the scale of the gamma distribution of
+        :math:`\nu`, so a customer's expected spend per transaction,
+        :math:`p v_i / (q - 1)` before their own purchases are seen, is multiplied
+        by :math:`e^{\gamma_s \cdot x_i}`: a positive coefficient means higher
+        spend. Every prediction reads them from its summary; a model without
+        a summary (:meth:`population_mean_spend`) is the customer whose
+        covariates are all 0. See :mod:`clvmodels.covariates`. Maximum likelihood
+        only.
 
     Attributes
     ----------
@@ -115,11 +127,15 @@ class GammaGammaModel(ParametricModel):
     )
     uses_time = False
 
+    covariate_links = GAMMA_GAMMA_LINKS
+
     def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
                  correlation_threshold: float = 0.3, nonpositive_spend: str = "error",
-                 method: str = "mle", priors=None, penalizer: float = 0.0) -> None:
+                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
+                 spend_covariates=None) -> None:
         super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
                          method=method, priors=priors, penalizer=penalizer)
+        self.spend_covariates = spend_covariates
         self.correlation_threshold = correlation_threshold
         self.nonpositive_spend = nonpositive_spend
 
@@ -239,7 +255,7 @@ class GammaGammaModel(ParametricModel):
         ValueError
             If ``q <= 1``: the mean of the fitted distribution does not exist.
         """
-        p, q, v = self._params_tuple()
+        p, q, v = self._row_params(self._params_tuple(), ())
         if q <= 1:
             raise ValueError(
                 f"The population mean spend does not exist: q = {q:.3g} <= 1 (the gamma "
@@ -292,22 +308,23 @@ class GammaGammaModel(ParametricModel):
         expected spend of each row for each parameter draw, shape ``(rows, draws)``
         (NaN where the expectation does not exist); used for intervals and by
         :func:`clvmodels.clv.customer_lifetime_value`."""
-        index, (x, m) = self._arrays(summary, ("frequency", "monetary_value"))
+        index, (x, m, *z) = self._arrays(summary, self.data_columns)  # z: covariates
         m = np.where(x > 0, m, 0.0)
 
         def func(cols, draws):
-            x_, m_ = (np.asarray(c, dtype=float)[:, None] for c in cols)
-            return _formulas.expected_spend(x_, m_, *(d[None, :] for d in draws.T))
+            x_, m_, *z_ = (np.asarray(c, dtype=float)[:, None] for c in cols)
+            return _formulas.expected_spend(x_, m_, *self._row_params(
+                [d[None, :] for d in draws.T], z_))
 
-        return index, [x, m], func
+        return index, [x, m, *z], func
 
     def _spend_kernel(self, summary: pd.DataFrame):
         """``f(params) -> expected spend of every customer``, validated once
         (used for parameter draws by :func:`clvmodels.clv.customer_lifetime_value`)."""
-        index, (x, m) = self._arrays(summary, ("frequency", "monetary_value"))
+        index, (x, m, *z) = self._arrays(summary, self.data_columns)  # z: covariates
 
         def kernel(params):
-            p, q, v = params
+            p, q, v = self._row_params(params, z)
             undefined = p * x + q <= 1
             if undefined.any():
                 raise ValueError(

@@ -108,6 +108,10 @@ class Parameter:
         the median customer age, amounts by the median amount).
     description
         One line for ``summary()`` and the docs.
+    positive
+        Positive and optimised on the log scale (every declared parameter);
+        False for covariate coefficients (:mod:`clvmodels.covariates`), which
+        are optimised as they are.
     """
 
     name: str
@@ -115,6 +119,17 @@ class Parameter:
     money_power: int = 0
     start: float = 1.0
     description: str = ""
+    positive: bool = True
+
+
+class _class_or_instance:
+    """A method bound to the instance when called on one, else to the class."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+
+    def __get__(self, obj, cls):
+        return self.func.__get__(cls if obj is None else obj)
 
 
 _U64 = np.uint64
@@ -198,10 +213,31 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
             register_model(cls)
 
     # ------------------------------------------------------------------ declaration
-    @classmethod
-    def param_names(cls) -> list[str]:
-        """Names of the model parameters, in the likelihood's order."""
-        return [p.name for p in cls.parameters]
+    @_class_or_instance
+    def param_names(self) -> list[str]:
+        """Names of the model parameters, in the likelihood's order (on a model with
+        covariates: with their coefficients)."""
+        return [p.name for p in self.parameters]
+
+    def _to_theta(self, values) -> np.ndarray:
+        """The optimiser's coordinates of parameter values (last axis): the log of the
+        positive parameters, covariate coefficients as they are."""
+        pos = np.array([p.positive for p in self.parameters])
+        v = np.asarray(values, dtype=float)
+        return np.log(v) if pos.all() else np.where(pos, np.log(np.where(pos, v, 1.0)), v)
+
+    def _from_theta(self, theta) -> np.ndarray:
+        """Inverse of :meth:`_to_theta`."""
+        pos = np.array([p.positive for p in self.parameters])
+        t = np.asarray(theta, dtype=float)
+        return np.exp(t) if pos.all() else np.where(pos, np.exp(np.where(pos, t, 0.0)), t)
+
+    def _check_covariates(self, summary, *, fitting: bool) -> None:
+        """Validate the covariate columns (:class:`clvmodels.covariates.CovariateMixin`)."""
+
+    def _row_params(self, params, covs) -> list:
+        """The likelihood's parameters per row (covariate models; else ``params``)."""
+        return list(params)
 
     # ------------------------------------------------------------------ validation
     def _validate(self, summary: pd.DataFrame, columns: Sequence[str], *, fitting: bool) -> None:
@@ -423,7 +459,7 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         res = maximize_likelihood(objective, self._starts(shift), tol=self.tol,
                                   max_iter=self.max_iter)
         theta = res.theta - shift
-        params = np.exp(theta)
+        params = self._from_theta(theta)
         if not res.converged:
             est = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.param_names(), params))
             raise ConvergenceError(
@@ -506,7 +542,7 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         rescaled quantities override this with the Jacobian of the rescaling.
         """
         objective = make_objective(self.likelihood, data, weights, backend="numpy")
-        return -objective.value(np.log(params))
+        return -objective.value(self._to_theta(params))
 
     def save(self, path) -> None:
         """Write the fitted model to ``path`` as JSON (see :mod:`clvmodels.persistence`)."""
@@ -522,7 +558,9 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
     def _arrays(self, summary: pd.DataFrame, columns: Sequence[str]):
         """Validated float arrays of ``columns`` in the model's time unit, and the index."""
         self._check_fitted()
-        self._validate(summary, columns, fitting=False)
+        covs = self.data_columns[len(type(self).data_columns):]
+        self._validate(summary, [c for c in columns if c not in covs], fitting=False)
+        self._check_covariates(summary, fitting=False)
         arrays = [summary[c].to_numpy(dtype=float) for c in columns]
         if self.uses_time:
             unit = summary.attrs.get("time_unit")

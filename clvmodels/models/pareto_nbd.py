@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..covariates import PARETO_NBD_LINKS, CovariateMixin
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import pareto_nbd as _formulas
 from .parametric import Parameter, TransactionModel
@@ -9,7 +10,7 @@ from .parametric import Parameter, TransactionModel
 __all__ = ["ParetoNBDModel"]
 
 
-class ParetoNBDModel(TransactionModel):
+class ParetoNBDModel(CovariateMixin, TransactionModel):
     r"""Pareto/NBD model of repeat purchases in continuous time.
 
     Schmittlein, Morrison & Colombo (1987), "Counting your customers: who are they
@@ -32,6 +33,14 @@ class ParetoNBDModel(TransactionModel):
         Gradient tolerance of the optimiser (mean log-likelihood per customer).
     max_iter
         Iteration limit of each optimiser run.
+    purchase_covariates, dropout_covariates
+        Names of summary columns (numeric, per customer) that scale the purchase
+        and dropout rates through log-links, as CLVTools and PyMC-Marketing:
+        :math:`\alpha_i = \alpha e^{-\gamma_p \cdot x_i}` and
+        :math:`\beta_i = \beta e^{-\gamma_d \cdot x_i}` (coefficients
+        ``purchase_coef[col]`` and ``dropout_coef[col]``; positive: a higher
+        purchase or dropout rate). Every prediction reads them from its
+        summary. See :mod:`clvmodels.covariates`. Maximum likelihood only.
 
     Attributes
     ----------
@@ -71,3 +80,12 @@ class ParetoNBDModel(TransactionModel):
         count_terms=_formulas.loglik_count_terms, rest_terms=_formulas.loglik_timing_terms,
     )
     formulas = _formulas
+    covariate_links = PARETO_NBD_LINKS
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
+                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
+                 purchase_covariates=None, dropout_covariates=None) -> None:
+        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
+                         method=method, priors=priors, penalizer=penalizer)
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates

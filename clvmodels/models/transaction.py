@@ -71,17 +71,22 @@ def _as_counts(n) -> tuple[np.ndarray, bool]:
 class _History:
     """Validated purchase histories, with formulas evaluated once per distinct row.
 
-    ``evaluate(func, names)`` calls ``func`` on the distinct rows of the named
-    columns and expands the result back to every customer when that saves work
-    (large summaries with repeated rows, e.g. ages in whole days).
+    ``evaluate(func, names, params)`` calls ``func`` on the distinct rows of the
+    named columns (and the covariates, if any) and expands the result back to
+    every customer when that saves work (large summaries with repeated rows, e.g.
+    ages in whole days).
     """
 
     #: Look for distinct rows above this many customers.
     MIN_ROWS = 2_000
 
-    def __init__(self, index, x, t_x, T) -> None:
+    def __init__(self, index, x, t_x, T, covs=(), row_params=None) -> None:
         self.index = index
         self.columns = {"x": x, "t_x": t_x, "T": T}
+        self.covs = list(covs)
+        self.cov_names = tuple(f"z{i}" for i in range(len(self.covs)))
+        self.columns.update(zip(self.cov_names, self.covs))
+        self.row_params = row_params
         self._groups: dict[tuple, tuple | None] = {}
 
     def _grouping(self, names: tuple):
@@ -95,14 +100,21 @@ class _History:
             self._groups[names] = group
         return self._groups[names]
 
-    def evaluate(self, func, names: tuple = ("x", "t_x", "T")):
-        """``func(*columns)`` (rows first) for every customer."""
+    def evaluate(self, func, names: tuple = ("x", "t_x", "T"), params=None):
+        """``func(*columns)`` (rows first) for every customer; with ``params``,
+        ``func(*columns, row_params)``, the parameters per row (shape ``(rows, 1)``
+        with covariates) last."""
+        names = tuple(names) + self.cov_names
         cols = [self.columns[n] for n in names]
-        group = self._grouping(tuple(names))
-        if group is None:
-            return func(*cols)
-        codes, first = group
-        return func(*(c[first] for c in cols))[codes]
+        group = self._grouping(names)
+        if group is not None:
+            cols = [c[group[1]] for c in cols]
+        k = len(cols) - len(self.cov_names)
+        if params is None:  # a function of the history only
+            values = func(*cols[:k])
+        else:
+            values = func(*cols[:k], self.row_params(params, [c[:, None] for c in cols[k:]]))
+        return values if group is None else values[group[0]]
 
 
 class TransactionPredictionsMixin:
@@ -130,8 +142,8 @@ class TransactionPredictionsMixin:
     supports_horizon_arrays: ClassVar[bool] = True
 
     def _history(self, summary) -> "_History":
-        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
-        return _History(index, x, t_x, T)
+        index, (x, t_x, T, *covs) = self._arrays(summary, self.data_columns)
+        return _History(index, x, t_x, T, covs, self._row_params)
 
     def _purchases_kernel(self, summary):
         """``f(times, params, combine=None)``: cumulative expected purchases.
@@ -151,24 +163,24 @@ class TransactionPredictionsMixin:
             def kernel(times, params, combine=None):
                 times = np.asarray(times, dtype=float)
                 x, t_x, T = hist.columns["x"], hist.columns["t_x"], hist.columns["T"]
-                p_alive = f.probability_alive(x, t_x, T, *params)
+                p_alive = f.probability_alive(x, t_x, T, *self._row_params(params, hist.covs))
 
-                def alive(x_, T_):
+                def alive(x_, T_, P):
                     e = f.expected_purchases_if_alive(times[None, :], x_[:, None], T_[:, None],
-                                                      *params)
+                                                      *P)
                     return e if combine is None else e @ combine
 
-                return p_alive[:, None] * hist.evaluate(alive, ("x", "T"))
+                return p_alive[:, None] * hist.evaluate(alive, ("x", "T"), params)
         else:
             def kernel(times, params, combine=None):
                 times = np.asarray(times, dtype=float)
 
-                def cumulative(x_, tx_, T_):
+                def cumulative(x_, tx_, T_, P):
                     e = f.conditional_expected_purchases(
-                        times[None, :], x_[:, None], tx_[:, None], T_[:, None], *params)
+                        times[None, :], x_[:, None], tx_[:, None], T_[:, None], *P)
                     return e if combine is None else e @ combine
 
-                return hist.evaluate(cumulative)
+                return hist.evaluate(cumulative, params=params)
 
         return hist.index, kernel
 
@@ -205,16 +217,19 @@ class TransactionPredictionsMixin:
         times = np.asarray(points, dtype=float)[None, None, :]
 
         def func(cols, draws):
-            x, T, t_x = cols
-            P = self._param_arrays(draws)
+            x, T, t_x, *z = cols
+            P = self._row_params(self._param_arrays(draws), [c[:, None, None] for c in z])
             X, TT, TX = (c[:, None, None] for c in (x, T, t_x))
             if not hasattr(f, "expected_purchases_if_alive"):
                 return f.conditional_expected_purchases(times, X, TX, TT, *P)
             p_alive = f.probability_alive(X, TX, TT, *P)
             new = np.ones(len(x), dtype=bool)
             new[1:] = (x[1:] != x[:-1]) | (T[1:] != T[:-1])
+            for c in z:  # covariates change the parameters
+                new[1:] |= c[1:] != c[:-1]
             group = np.cumsum(new) - 1
             ux, uT = x[new], T[new]
+            P = [p[new] if np.shape(p)[0] == len(x) else p for p in P]
             alive = f.expected_purchases_if_alive(times, ux[:, None, None], uT[:, None, None],
                                                   *P)
             return p_alive * alive[group]
@@ -224,7 +239,7 @@ class TransactionPredictionsMixin:
     def _history_columns(self, summary):
         hist = self._history(summary)
         c = hist.columns
-        return hist.index, [c["x"], c["T"], c["t_x"]]
+        return hist.index, [c["x"], c["T"], c["t_x"], *hist.covs]
 
     # ------------------------------------------------------------------ predictions
     def probability_alive(self, summary: pd.DataFrame, t=None, *,
@@ -258,8 +273,9 @@ class TransactionPredictionsMixin:
             f = self.formulas
 
             def func(cols, draws):
-                x, T, t_x = (c[:, None] for c in cols)
-                return f.probability_alive(x, t_x, T, *(d[None, :] for d in draws.T))
+                x, T, t_x, *z = (c[:, None] for c in cols)
+                return f.probability_alive(x, t_x, T, *self._row_params(
+                    [d[None, :] for d in draws.T], z))
 
             res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
                                interval=interval, return_draws=return_draws)
@@ -267,7 +283,8 @@ class TransactionPredictionsMixin:
                                 return_draws=return_draws)
         hist = self._history(summary)
         c = hist.columns  # cheap formula: no search for distinct rows
-        values = self.formulas.probability_alive(c["x"], c["t_x"], c["T"], *self._params_tuple())
+        values = self.formulas.probability_alive(
+            c["x"], c["t_x"], c["T"], *self._row_params(self._params_tuple(), hist.covs))
         return pd.Series(values, index=hist.index, name="probability_alive")
 
     def _probability_alive_later(self, summary, t, *, interval, return_draws, n_draws,
@@ -286,16 +303,19 @@ class TransactionPredictionsMixin:
             index, cols = self._history_columns(summary)
 
             def func(cols, draws):
-                x, T, t_x, h = (c[:, None] for c in cols)
-                return f.probability_alive_at(h, x, t_x, T, *(d[None, :] for d in draws.T))
+                *cols, h = (c[:, None] for c in cols)
+                x, T, t_x, *z = cols
+                return f.probability_alive_at(h, x, t_x, T, *self._row_params(
+                    [d[None, :] for d in draws.T], z))
 
             res = self._reduce([*cols, later], func, n_draws=n_draws,
                                random_state=random_state, interval=interval,
                                return_draws=return_draws)
             return self._format(res, index, "probability_alive", interval=interval,
                                 return_draws=return_draws)
-        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
-        values = f.probability_alive_at(later, x, t_x, T, *self._params_tuple())
+        index, (x, t_x, T, *z) = self._arrays(summary, self.data_columns)
+        values = f.probability_alive_at(later, x, t_x, T, *self._row_params(self._params_tuple(),
+                                                                            z))
         return pd.Series(values, index=index, name="probability_alive")
 
     def expected_purchases(self, summary: pd.DataFrame, t, t_start=None, *,
@@ -389,7 +409,7 @@ class TransactionPredictionsMixin:
             raise ValueError("A predictive interval takes one horizon t (a number), "
                              "without t_start.")
         mean = self.expected_purchases(summary, float(horizon[0]))
-        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
+        index, (x, t_x, T, *z) = self._arrays(summary, self.data_columns)
         if self._has_posterior():
             n = int(n_draws) if n_draws is not None else self.PREDICTIVE_DRAWS
             draws = self._prediction_draws(n, random_state)
@@ -410,7 +430,8 @@ class TransactionPredictionsMixin:
             todo = upper < 0
             pmf = np.mean([f.conditional_probability_of_purchases(
                 counts[None, :], float(horizon[0]), x[todo, None], t_x[todo, None],
-                T[todo, None], *params) for params in draws], axis=0)
+                T[todo, None], *self._row_params(params, [c[todo, None] for c in z]))
+                for params in draws], axis=0)
             running = cdf[todo, None] + np.cumsum(pmf, axis=1)
             low, goal = lower[todo], target[todo]
             new = (low < 0) & (running >= lo_q - 1e-12).any(axis=1)
@@ -448,16 +469,19 @@ class TransactionPredictionsMixin:
             index, cols = self._history_columns(summary)
 
             def func(cols, draws):
-                x, T, t_x, h = (c[:, None, None] for c in cols)
-                return self._cumulative_purchases(h, x, t_x, T, self._param_arrays(draws))
+                *cols, h = (c[:, None, None] for c in cols)
+                x, T, t_x, *z = cols
+                return self._cumulative_purchases(
+                    h, x, t_x, T, self._row_params(self._param_arrays(draws), z))
 
             res = self._reduce([*cols, horizons], func, n_draws=n_draws,
                                random_state=random_state, interval=interval,
                                return_draws=return_draws)
             return self._format(res, index, "expected_purchases", interval=interval,
                                 return_draws=return_draws)
-        index, (x, t_x, T) = self._arrays(summary, self.data_columns)
-        values = self._cumulative_purchases(horizons, x, t_x, T, self._params_tuple())
+        index, (x, t_x, T, *z) = self._arrays(summary, self.data_columns)
+        values = self._cumulative_purchases(horizons, x, t_x, T,
+                                            self._row_params(self._params_tuple(), z))
         return pd.Series(values, index=index, name="expected_purchases")
 
     def _unconditional(self, func, labels, label_name, name, scalar, interval, return_draws,
@@ -486,6 +510,9 @@ class TransactionPredictionsMixin:
                                         n_draws: int | None = None, random_state=None):
         """Expected repeat purchases of a new customer in ``(0, t]`` (unconditional).
 
+        With covariates: a new customer whose covariates are all 0 (the
+        reference levels of one-hot columns).
+
         Returns a float for a scalar ``t``, else a Series indexed by ``t``; with
         ``interval`` a DataFrame ``mean, lower, upper`` indexed by ``t`` (see
         :meth:`expected_purchases` for ``interval``, ``return_draws``, ``n_draws``).
@@ -495,11 +522,13 @@ class TransactionPredictionsMixin:
             f = self.formulas
 
             def func(cols, draws):
-                return f.expected_purchases(horizons[None, None, :], *self._param_arrays(draws))
+                return f.expected_purchases(horizons[None, None, :],
+                                            *self._row_params(self._param_arrays(draws), ()))
 
             return self._unconditional(func, horizons, "t", "expected_purchases", scalar,
                                        interval, return_draws, n_draws, random_state)
-        values = self.formulas.expected_purchases(horizons, *self._params_tuple())
+        values = self.formulas.expected_purchases(horizons,
+                                                  *self._row_params(self._params_tuple(), ()))
         if scalar:
             return float(values[0])
         return pd.Series(values, index=pd.Index(horizons, name="t"), name="expected_purchases")
@@ -507,7 +536,8 @@ class TransactionPredictionsMixin:
     def probability_of_purchases(self, t: float, n, *, interval: float | None = None,
                                  return_draws: bool = False, n_draws: int | None = None,
                                  random_state=None):
-        """Probability that a new customer makes ``n`` repeat purchases in ``(0, t]``.
+        """Probability that a new customer makes ``n`` repeat purchases in ``(0, t]``
+        (with covariates: a customer whose covariates are all 0).
 
         Returns a float for a scalar ``n``, else a Series indexed by ``n``; with
         ``interval`` a DataFrame ``mean, lower, upper`` indexed by ``n``.
@@ -520,12 +550,14 @@ class TransactionPredictionsMixin:
             f = self.formulas
 
             def func(cols, draws):
-                return f.probability_of_purchases(counts[None, None, :], horizon[0],
-                                                  *self._param_arrays(draws))
+                return f.probability_of_purchases(
+                    counts[None, None, :], horizon[0],
+                    *self._row_params(self._param_arrays(draws), ()))
 
             return self._unconditional(func, counts.astype(np.int64), "n", "probability",
                                        scalar, interval, return_draws, n_draws, random_state)
-        values = self.formulas.probability_of_purchases(counts, horizon[0], *self._params_tuple())
+        values = self.formulas.probability_of_purchases(
+            counts, horizon[0], *self._row_params(self._params_tuple(), ()))
         if scalar:
             return float(values[0])
         return pd.Series(values, index=pd.Index(counts.astype(np.int64), name="n"),
@@ -550,9 +582,10 @@ class TransactionPredictionsMixin:
             f = self.formulas
 
             def func(cols, draws):
-                X, TT, TX = (c[:, None, None] for c in cols)
+                X, TT, TX, *z = (c[:, None, None] for c in cols)
                 return f.conditional_probability_of_purchases(
-                    counts[None, None, :], horizon[0], X, TX, TT, *self._param_arrays(draws))
+                    counts[None, None, :], horizon[0], X, TX, TT,
+                    *self._row_params(self._param_arrays(draws), z))
 
             res = self._reduce(cols, func, n_draws=n_draws, random_state=random_state,
                                interval=interval, return_draws=return_draws)
@@ -563,11 +596,11 @@ class TransactionPredictionsMixin:
         index = hist.index
         params = self._params_tuple()
 
-        def pmf(x_, tx_, T_):
+        def pmf(x_, tx_, T_, P):
             return self.formulas.conditional_probability_of_purchases(
-                counts[None, :], horizon[0], x_[:, None], tx_[:, None], T_[:, None], *params)
+                counts[None, :], horizon[0], x_[:, None], tx_[:, None], T_[:, None], *P)
 
-        values = hist.evaluate(pmf)
+        values = hist.evaluate(pmf, params=params)
         if scalar:
             return pd.Series(values[:, 0], index=index, name="probability")
         return pd.DataFrame(values, index=index,
