@@ -270,3 +270,36 @@ def test_compare_refuses_the_mean_and_the_per_transaction_likelihoods_together(c
     with pytest.raises(ValueError, match="not fitted on the same data"):
         clvmodels.compare([GammaGammaModel().fit(summary),
                            GammaGammaIndividualModel().fit(summary)])
+
+
+def test_spend_covariates_are_recovered_from_individual_amounts():
+    # v_i = v * exp(spend_coef * web_i): web customers spend exp(0.6) times more per purchase.
+    rng = np.random.default_rng(11)
+    n, p, q, v, coef = 3000, 3.0, 5.0, 40.0, 0.6
+    web = rng.integers(0, 2, n).astype(float)
+    nu = rng.gamma(q, 1.0 / (v * np.exp(coef * web)))
+    x = rng.integers(1, 8, n)
+    amounts = [rng.gamma(p, 1.0 / nu_i, size=k) for nu_i, k in zip(nu, x)]
+    summary = pd.DataFrame({
+        "frequency": x.astype(float),
+        "monetary_value": [a.mean() for a in amounts],
+        "log_spend_sum": [np.log(a).sum() for a in amounts],
+        "web": web,
+    })
+    model = GammaGammaIndividualModel(spend_covariates=["web"]).fit(summary)
+    truth = {"p": p, "q": q, "v": v, "spend_coef[web]": coef}
+    for name, value in truth.items():
+        assert abs(model.params_[name] - value) < 3 * model.standard_errors_[name], name
+    # Each customer's expected spend is the plain model's with that customer's own v.
+    plain = GammaGammaIndividualModel(initial_params=dict(p=1.0, q=1.0, v=1.0)).fit(summary)
+    params = model.params_
+    for flag in (0.0, 1.0):
+        plain.params_ = pd.Series({"p": params["p"], "q": params["q"],
+                                   "v": params["v"] * np.exp(params["spend_coef[web]"] * flag)})
+        rows = summary[summary["web"] == flag].head(5)
+        np.testing.assert_allclose(model.expected_spend(rows).to_numpy(),
+                                   plain.expected_spend(rows).to_numpy(), rtol=1e-12)
+        # Predictions read frequency, monetary_value and the covariates, not log_spend_sum.
+        np.testing.assert_allclose(
+            model.expected_spend(rows.drop(columns="log_spend_sum")).to_numpy(),
+            plain.expected_spend(rows).to_numpy(), rtol=1e-12)

@@ -303,12 +303,17 @@ class GammaGammaModel(CovariateMixin, ParametricModel):
         index, kernel = self._spend_kernel(summary)
         return pd.Series(kernel(self._params_tuple()), index=index, name="expected_spend")
 
+    def _prediction_columns(self) -> tuple:
+        """The columns the predictions read: ``frequency``, ``monetary_value``, then
+        the covariates (a subclass may fit on more columns than it predicts from)."""
+        return ("frequency", "monetary_value", *self.covariate_columns())
+
     def _spend_draws_function(self, summary: pd.DataFrame):
         """``(index, [frequency, monetary_value], func)`` with ``func(cols, draws)`` the
         expected spend of each row for each parameter draw, shape ``(rows, draws)``
         (NaN where the expectation does not exist); used for intervals and by
         :func:`clvmodels.clv.customer_lifetime_value`."""
-        index, (x, m, *z) = self._arrays(summary, self.data_columns)  # z: covariates
+        index, (x, m, *z) = self._arrays(summary, self._prediction_columns())
         m = np.where(x > 0, m, 0.0)
 
         def func(cols, draws):
@@ -321,7 +326,7 @@ class GammaGammaModel(CovariateMixin, ParametricModel):
     def _spend_kernel(self, summary: pd.DataFrame):
         """``f(params) -> expected spend of every customer``, validated once
         (used for parameter draws by :func:`clvmodels.clv.customer_lifetime_value`)."""
-        index, (x, m, *z) = self._arrays(summary, self.data_columns)  # z: covariates
+        index, (x, m, *z) = self._arrays(summary, self._prediction_columns())
 
         def kernel(params):
             p, q, v = self._row_params(params, z)

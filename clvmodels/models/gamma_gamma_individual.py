@@ -86,8 +86,8 @@ class GammaGammaIndividualModel(GammaGammaModel):
         # The likelihood reads the unit-free gap sum(log z) - x log(mean z) in the place
         # of log_spend_sum, so rescaling monetary_value needs nothing else.
         data, cw, unit, mask, w = super()._data_for_fit(summary, weights, time_unit)
-        x, m, s = data
-        return [x, m, _formulas.log_spend_gap(x, m, s)], cw, unit, mask, w
+        x, m, s, *covariates = data
+        return [x, m, _formulas.log_spend_gap(x, m, s), *covariates], cw, unit, mask, w
 
     def _undefined_logs(self, summary: pd.DataFrame) -> np.ndarray:
         """Repeat customers whose log_spend_sum is NaN (a repeat day of spend 0)."""
