@@ -418,28 +418,8 @@ class CovariateMixin:
     # ------------------------------------------------------------------ hooks of the base
     def _check_covariates(self, summary: pd.DataFrame, *, fitting: bool) -> None:
         if self._covariate_groups():
-            if fitting and getattr(self, "method", "mle") != "mle":
-                raise ValueError(f"{type(self).__name__} with covariates is fitted by maximum "
-                                 "likelihood only (method='mle').")
-            if fitting and getattr(self, "penalizer", 0):
-                raise ValueError(f"{type(self).__name__} with covariates takes no penalizer "
-                                 "(pass penalizer=0).")
             _check_covariates(summary, self.covariate_columns(), fitting=fitting,
                               data_columns=type(self).data_columns)
-
-    def prior_predictive(self, *args, **kwargs):
-        if self._covariate_groups():
-            raise NotImplementedError(f"{type(self).__name__} with covariates has no priors "
-                                      "(it is fitted by maximum likelihood only).")
-        return super().prior_predictive(*args, **kwargs)
-
-    def posterior_predictive(self, *args, **kwargs):
-        if self._covariate_groups():
-            raise NotImplementedError(
-                f"Posterior predictive simulation of {type(self).__name__} with covariates is "
-                "not available; simulate from the fitted parameters with clvmodels.simulate "
-                "(covariates=..., coefficients=...).")
-        return super().posterior_predictive(*args, **kwargs)
 
     def _row_params(self, params: Sequence, covs: Sequence) -> list:
         """The base parameters per row: ``params`` are every parameter (scalars or

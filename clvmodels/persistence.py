@@ -297,8 +297,9 @@ def _attributes(path, doc, cls) -> dict:
     return raw
 
 
-def _posterior(path: Path, doc, names):
-    """The NetCDF posterior beside ``path``, checked against the model's parameters."""
+def _posterior(path: Path, doc, names, unbounded=()):
+    """The NetCDF posterior beside ``path``, checked against the model's parameters
+    (``unbounded``: covariate coefficients, any finite value)."""
     import arviz as az
 
     name = doc["idata_file"]
@@ -325,9 +326,11 @@ def _posterior(path: Path, doc, names):
             rule="posterior")
     for n in names:
         values = np.asarray(posterior[n].values, dtype=float)
-        if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        if values.size == 0 or not np.all(np.isfinite(values)) or (
+                n not in unbounded and np.any(values <= 0)):
             raise ModelFileError(path, f"the posterior draws of {n!r} in {nc} are not all "
-                                 "finite and > 0.", rule="posterior")
+                                 "finite" + ("." if n in unbounded else " and > 0."),
+                                 rule="posterior")
     return idata
 
 
@@ -380,8 +383,8 @@ def load(path):
         _parameters(path, doc, cls.param_names())  # a file of another class: say that first
         raise ModelFileError(path, f"its 'init_params' do not fit {cls.__name__} ({error}).",
                              rule="init_params") from None
-    params = _parameters(path, doc, names,
-                         [n for n, p in zip(names, model.parameters) if not p.positive])
+    unbounded = [n for n, p in zip(names, model.parameters) if not p.positive]
+    params = _parameters(path, doc, names, unbounded)
     cov = _matrix(path, doc.get("cov"), names, "cov")
     cov_log = _matrix(path, doc.get("cov_log"), names, "cov_log")
     model.params_ = params
@@ -402,9 +405,9 @@ def load(path):
                              "mle_cov_log_ only.", rule="bayes")
     if "mle_params_" in bayes:
         model.mle_params_ = _parameters(path, {"params": bayes["mle_params_"],
-                                               "class": doc["class"]}, names)
+                                               "class": doc["class"]}, names, unbounded)
     if "mle_cov_log_" in bayes:
         model.mle_cov_log_ = _matrix(path, bayes["mle_cov_log_"], names, "mle_cov_log_")
     if doc.get("idata_file") is not None:
-        model.idata_ = _posterior(path, doc, names)
+        model.idata_ = _posterior(path, doc, names, unbounded)
     return model

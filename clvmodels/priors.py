@@ -21,6 +21,15 @@ Every prior is in the units of the fitted model: durations (``alpha``,
 the currency of ``monetary_value``. Each parameter must stay positive; PyMC
 samples positive distributions in log-parameters.
 
+Covariate coefficients (:mod:`clvmodels.covariates`, e.g.
+``"purchase_coef[channel_web]"``) are the exception: they live on the whole real
+line, are sampled as they are (not on the log scale) and get a
+``Normal(mu=0, sigma=1)`` prior by default (:data:`DEFAULT_COEFFICIENT_PRIOR`):
+a coefficient of 1 multiplies a rate by e for a unit change of the covariate, so
+this prior is weak for covariates of order one (centre and scale the others).
+Override it like any other, e.g. ``priors={"purchase_coef[channel_web]":
+Prior("Normal", mu=0.0, sigma=0.3)}``; ``"flat"`` gives them ``pm.Flat``.
+
 Default priors and why
 ----------------------
 Every parameter :math:`\theta` gets a log-normal prior,
@@ -66,7 +75,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-__all__ = ["DEFAULT_LOG_SD", "FLAT", "Prior", "default_prior", "resolve_priors"]
+__all__ = ["DEFAULT_COEFFICIENT_PRIOR", "DEFAULT_LOG_SD", "FLAT", "Prior", "default_prior",
+           "resolve_priors"]
 
 #: Standard deviation of the default log-normal priors (see the module docstring).
 DEFAULT_LOG_SD = 2.0
@@ -173,6 +183,15 @@ def _halfflat(t):
     return 0.0, 0.0
 
 
+def _normal(t, mu=0.0, sigma=1.0):
+    z = (t - mu) / sigma
+    return -math.log(sigma) - 0.5 * _LOG_2PI - 0.5 * z * z, -z / sigma
+
+
+def _flat(t):
+    return 0.0, 0.0
+
+
 #: Log densities on the positive reals in plain Python (scalars): name ->
 #: (accepted arguments, f(theta, **params) -> (log density, derivative)). Same
 #: parametrisations as PyMC (checked against ``pm.logp`` in the tests). They
@@ -185,6 +204,9 @@ NUMPY_DENSITIES = {
     "Weibull": ({"alpha", "beta"}, _weibull),
     "HalfCauchy": ({"beta"}, _halfcauchy),
     "HalfFlat": (set(), _halfflat),
+    # on the whole real line (covariate coefficients)
+    "Normal": ({"mu", "sigma"}, _normal),
+    "Flat": (set(), _flat),
 }
 
 
@@ -198,6 +220,10 @@ def prior_log_density(spec, theta):
     return None
 
 
+#: Default prior of a covariate coefficient (:mod:`clvmodels.covariates`).
+DEFAULT_COEFFICIENT_PRIOR = Prior("Normal", mu=0.0, sigma=1.0)
+
+
 def default_prior(scale: float = 1.0) -> Prior:
     """The default prior of a parameter whose natural size is ``scale``:
     ``LogNormal(mu=log(scale), sigma=DEFAULT_LOG_SD)``."""
@@ -209,11 +235,11 @@ def default_prior(scale: float = 1.0) -> Prior:
 PriorSpec = Prior | str | Callable[[str], Any]
 
 
-def _check_spec(name: str, spec) -> PriorSpec:
+def _check_spec(name: str, spec, unbounded: bool = False) -> PriorSpec:
     if isinstance(spec, Prior) or callable(spec):
         return spec
     if isinstance(spec, str) and spec.lower() == FLAT:
-        return FLAT
+        return Prior("Flat") if unbounded else FLAT
     if isinstance(spec, Mapping) and "distribution" in spec:
         return Prior.from_dict(spec)
     raise ValueError(
@@ -222,8 +248,13 @@ def _check_spec(name: str, spec) -> PriorSpec:
     )
 
 
-def resolve_priors(priors, names: list[str], scales: Mapping[str, float]) -> dict[str, PriorSpec]:
+def resolve_priors(priors, names: list[str], scales: Mapping[str, float],
+                   unbounded=()) -> dict[str, PriorSpec]:
     """One prior spec per parameter: the user's where given, else the default.
+
+    ``unbounded`` names the parameters on the whole real line (covariate
+    coefficients): their default is :data:`DEFAULT_COEFFICIENT_PRIOR`
+    (``Normal(0, 1)``) and ``"flat"`` means ``Prior("Flat")`` (``pm.Flat``).
 
     Parameters
     ----------
@@ -253,8 +284,10 @@ def resolve_priors(priors, names: list[str], scales: Mapping[str, float]) -> dic
         given = dict(priors)
     else:
         raise ValueError(f"priors must be None, 'flat' or a dict, got {type(priors).__name__}.")
-    return {n: _check_spec(n, given[n]) if n in given else default_prior(scales.get(n, 1.0))
-            for n in names}
+    unbounded = set(unbounded)
+    return {n: _check_spec(n, given[n], n in unbounded) if n in given
+            else DEFAULT_COEFFICIENT_PRIOR if n in unbounded
+            else default_prior(scales.get(n, 1.0)) for n in names}
 
 
 def create_prior(name: str, spec: PriorSpec):

@@ -323,20 +323,23 @@ def beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
 
 
 def modified_beta_geo_summary(n_customers, r, alpha, a, b, T, random_state=None, *,
-                              spend=None, time_unit="D", return_latent=False):
+                              spend=None, time_unit="D", return_latent=False, covariates=None,
+                              coefficients=None):
     r"""RFM summary of customers simulated from the MBG/NBD model.
 
     Batislam, Denizel & Filiztekin (2007): as :func:`beta_geo_summary`, but the
     customer may also drop out right after the first purchase, so the number of
     repeat purchases before dropping out is :math:`\mathrm{Geometric}(p) - 1` on
-    ``0, 1, ...``.
+    ``0, 1, ...``. Covariates and coefficients as :func:`beta_geo_summary` (the
+    links of :class:`~clvmodels.ModifiedBetaGeoModel` are BG/NBD's).
     """
     n = _check_n(n_customers)
     _check_positive(r=r, alpha=alpha, a=a, b=b)
     spend = _check_spend(spend)
     rng = _rng(random_state)
     return _geometric_summary(n, r, alpha, a, b, T, rng, spend, normalize_unit(time_unit),
-                              return_latent, at_first=True)
+                              return_latent, at_first=True, covariates=covariates,
+                              coefficients=coefficients)
 
 
 # ----------------------------------------------------------------------------

@@ -459,11 +459,6 @@ def test_gamma_gamma_spend_covariates_recover_and_reduce_to_the_plain_model():
 
 
 def test_covariate_models_refuse_what_they_do_not_support(bg_data):
-    for kwargs, match in [({"method": "nuts"}, "maximum likelihood only"),
-                          ({"penalizer": 0.1}, "penalizer")]:
-        model = BetaGeoModel(purchase_covariates=["web"], **kwargs)
-        with pytest.raises(ValueError, match=match):
-            model.fit(bg_data)
     with pytest.raises(ValueError, match="distinct column names"):
         BetaGeoModel(purchase_covariates=["web", "web"]).fit(bg_data)
     with pytest.raises(DataError) as err:

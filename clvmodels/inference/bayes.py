@@ -79,7 +79,7 @@ from ..likelihoods import pareto_nbd as _pnbd
 from ..likelihoods import shifted_beta_geo as _sbg
 from ..likelihoods._math import pytensor_namespace
 from ..likelihoods._random import Family
-from ..priors import create_prior, prior_log_density, resolve_priors
+from ..priors import Prior, create_prior, prior_log_density, resolve_priors
 from . import mle as _mle
 from .mle import make_objective
 from .samplers import (
@@ -148,10 +148,18 @@ def default_scales(model, data, weights) -> dict[str, float]:
             for p in model.parameters}
 
 
+def _positive(model) -> np.ndarray:
+    """Which parameters are positive (sampled in logs); False for covariate
+    coefficients (:mod:`clvmodels.covariates`), sampled as they are."""
+    return np.array([p.positive for p in model.parameters], dtype=bool)
+
+
 def model_priors(model, data, weights) -> dict:
-    """The model's prior specs, defaults filled in for these data."""
-    return resolve_priors(model.priors, model.param_names(),
-                          default_scales(model, data, weights))
+    """The model's prior specs, defaults filled in for these data (covariate
+    coefficients: ``Normal(0, 1)``, :data:`clvmodels.priors.DEFAULT_COEFFICIENT_PRIOR`)."""
+    names = model.param_names()
+    return resolve_priors(model.priors, names, default_scales(model, data, weights),
+                          unbounded=[n for n, pos in zip(names, _positive(model)) if not pos])
 
 
 def build_pymc_model(model, data, weights, priors=None, *, coords=None):
@@ -190,19 +198,40 @@ def build_pymc_model(model, data, weights, priors=None, *, coords=None):
     by_name = dict(zip(cols, data))
     value = (np.column_stack([by_name[c] for c in family.observed])
              if len(family.observed) > 1 else np.asarray(by_name[family.observed[0]], float))
-    n_params, n_design = len(names), len(family.design)
+    # Covariates (clvmodels.covariates) are further design inputs; the linked
+    # parameters are computed per row from the coefficients, both in the
+    # log-density and in the random generator.
+    covariates = list(cols[len(type(model).data_columns):])
+    base_cols = cols[:len(type(model).data_columns)]
+    design_cols = list(family.design) + covariates
+    n_params, n_design = len(names), len(design_cols)
+    n_base = len(type(model).parameters)
     xp = pytensor_namespace()
+
+    def row_params(params, covs, exp):
+        if not covariates:
+            return list(params)
+        return model._layout().apply(list(params[:n_base]), list(params[n_base:]),
+                                     list(covs), exp)
 
     def logp(value, *inputs):
         params = inputs[:n_params]
         design = inputs[n_params:n_params + n_design]
         weight = inputs[-1]
-        columns = dict(zip(family.design, design))
+        columns = dict(zip(design_cols, design))
         if len(family.observed) > 1:
             columns.update({c: value[..., j] for j, c in enumerate(family.observed)})
         else:
             columns[family.observed[0]] = value
-        return weight * spec.loglik(*[columns[c] for c in cols], *params, xp=xp)
+        rows = row_params(params, [columns[c] for c in covariates], xp.exp)
+        return weight * spec.loglik(*[columns[c] for c in base_cols], *rows, xp=xp)
+
+    def random(*inputs, rng=None, size=None):
+        params = inputs[:n_params]
+        design = inputs[n_params:n_params + n_design]
+        rows = row_params(params, design[len(family.design):], np.exp)
+        return family.random(*rows, *design[:len(family.design)], inputs[-1], rng=rng,
+                             size=size)
 
     core = "->(2)" if len(family.observed) > 1 else "->()"
     signature = ",".join(["()"] * (n_params + n_design + 1)) + core
@@ -215,9 +244,10 @@ def build_pymc_model(model, data, weights, priors=None, *, coords=None):
     with pm.Model(coords=row_coords) as pm_model:
         rvs = [create_prior(n, priors[n]) for n in names]
         design = [pt.as_tensor_variable(np.asarray(by_name[c], dtype=float))
-                  for c in family.design]
+                  for c in design_cols]
         w = pt.as_tensor_variable(np.asarray(weights, dtype=float))
-        pm.CustomDist(family.name, *rvs, *design, w, logp=logp, random=family.random,
+        pm.CustomDist(family.name, *rvs, *design, w, logp=logp,
+                      random=random if covariates else family.random,
                       signature=signature, observed=value, dims=dims)
     return pm_model
 
@@ -226,36 +256,44 @@ def build_pymc_model(model, data, weights, priors=None, *, coords=None):
 # The log-posterior in log-parameters
 # ----------------------------------------------------------------------------
 
-def _numpy_prior_function(priors, names):
+def _numpy_prior_function(priors, names, positive=None):
     """``psi -> (sum of log prior densities at exp(psi), gradient in psi)`` with numpy,
-    or ``None`` if a prior has no numpy density (:func:`clvmodels.priors.prior_log_density`)."""
+    or ``None`` if a prior has no numpy density (:func:`clvmodels.priors.prior_log_density`).
+    ``positive[i]`` False (a covariate coefficient): the density is at ``psi[i]`` itself."""
     specs = [priors[n] for n in names]
     if any(prior_log_density(spec, 1.0) is None for spec in specs):
         return None
+    positive = [True] * len(specs) if positive is None else [bool(p) for p in positive]
 
     def prior(psi):
         total, grad = 0.0, [0.0] * len(specs)
         for i, (spec, p) in enumerate(zip(specs, psi.tolist())):
-            theta = math.exp(p)
-            value, derivative = prior_log_density(spec, theta)
+            if positive[i]:
+                theta = math.exp(p)
+                value, derivative = prior_log_density(spec, theta)
+                derivative *= theta  # d/dpsi = theta d/dtheta
+            else:
+                value, derivative = prior_log_density(spec, p)
             total += value
-            grad[i] = derivative * theta  # d/dpsi = theta d/dtheta
+            grad[i] = derivative
         return total, np.array(grad)
 
     return prior
 
 
-def _prior_function(pm_model, names):
-    """Compiled ``psi -> (sum of log prior densities at exp(psi), gradient)``."""
+def _prior_function(pm_model, names, positive=None):
+    """Compiled ``psi -> (sum of log prior densities at exp(psi), gradient)`` (at
+    ``psi`` itself where ``positive`` is False)."""
     import pymc as pm
     import pytensor
     import pytensor.tensor as pt
 
+    positive = [True] * len(names) if positive is None else [bool(p) for p in positive]
     psi = pt.dvector("psi")
-    theta = pt.exp(psi)
     total = pt.constant(0.0, dtype="float64")
     for i, name in enumerate(names):
-        total = total + pt.sum(pm.logp(pm_model[name], theta[i]))
+        theta = pt.exp(psi[i]) if positive[i] else psi[i]
+        total = total + pt.sum(pm.logp(pm_model[name], theta))
     return pytensor.function([psi], [total, pytensor.grad(total, psi)])
 
 
@@ -357,7 +395,8 @@ def _build_rows_kernel(spec):
 
 
 class LogPosterior:
-    """Log-posterior density of the parameters' logarithms ``psi = log(theta)``.
+    """Log-posterior density of the parameters' logarithms ``psi = log(theta)``
+    (of covariate coefficients: ``psi = theta``, no Jacobian).
 
     ``LogPosterior(...)(psi) -> (value, gradient)``: the log-likelihood of the
     data (the objective of the maximum-likelihood engine on rescaled time and
@@ -390,6 +429,7 @@ class LogPosterior:
         likelihood when it has them, so nothing is compiled."""
         self.names = model.param_names()
         self.jacobian = jacobian
+        self.positive = _positive(model)
         cols = list(model.data_columns)
         c_t, c_m = model._scales(data, weights)
         self.shift = model._log_shift(c_t, c_m)
@@ -400,7 +440,7 @@ class LogPosterior:
             backend = "pytensor"
         self.objective = make_objective(model.likelihood, scaled, weights, backend=backend)
         if prior_function is None:
-            prior_function = _prior_function(pm_model, self.names)
+            prior_function = _prior_function(pm_model, self.names, self.positive)
         copy = getattr(prior_function, "copy", None)  # compiled: one per instance
         self._prior = copy() if copy is not None else prior_function
         # Single-block data: call the compiled likelihood directly (the
@@ -426,7 +466,7 @@ class LogPosterior:
             self._fn.trust_input = True
         # The likelihood of rescaled data differs from the user's by a constant
         # (the Jacobian of the rescaling of the data), found once.
-        ref = np.log(np.asarray(reference, dtype=float)) if reference is not None else \
+        ref = model._to_theta(reference) if reference is not None else \
             np.zeros(len(self.names)) - self.shift
         true = make_objective(model.likelihood, data, weights, backend="numpy").value(ref)
         self.offset = float(self.objective.value(ref + self.shift) - true)
@@ -467,8 +507,8 @@ class LogPosterior:
         value = value + float(lp)
         grad = grad + np.asarray(glp, dtype=float)
         if self.jacobian:
-            value += float(psi.sum())
-            grad += 1.0
+            value += float(psi[self.positive].sum())
+            grad += self.positive
         if not (math.isfinite(value) and np.isfinite(grad).all()):
             return -np.inf, np.zeros_like(psi)
         return value, grad
@@ -682,13 +722,13 @@ def _warn_convergence(model, problems) -> None:
 def _set_posterior(model, idata, data, weights, info: dict, *, check: bool) -> None:
     names = model.param_names()
     draws = _stack(idata, names)
-    if not np.all(np.isfinite(draws)) or np.any(draws <= 0):
+    if not np.all(np.isfinite(draws)) or np.any(draws[:, _positive(model)] <= 0):
         raise ConvergenceError(
             f"{type(model).__name__}: the {info['method']} draws are not all positive and "
             "finite; the posterior is improper or the sampler failed. Use proper priors "
             "(the defaults) and check the data.", result=idata)
     mean = draws.mean(axis=0)
-    logs = np.log(draws)
+    logs = model._to_theta(draws)  # covariate coefficients as they are
     cov = np.atleast_2d(np.cov(draws, rowvar=False))
     cov_log = np.atleast_2d(np.cov(logs, rowvar=False))
     model.params_ = pd.Series(mean, index=names, name="estimate")
@@ -712,7 +752,7 @@ def _set_posterior(model, idata, data, weights, info: dict, *, check: bool) -> N
 def _set_point(model, data, weights, params: np.ndarray) -> None:
     """log_likelihood_, aic_, bic_ at ``params`` (the true total in the user's units)."""
     objective = make_objective(model.likelihood, data, weights, backend="numpy")
-    ll = -objective.value(np.log(params))
+    ll = -objective.value(model._to_theta(params))
     n = float(np.sum(weights))
     k = len(params)
     model.log_likelihood_ = float(ll)
@@ -748,7 +788,7 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
     # 1. maximum likelihood: the starting point
     try:
         model._fit_arrays(data, weights, unit)
-        psi_mle = np.log(model.params_.to_numpy(dtype=float))
+        psi_mle = model._to_theta(model.params_.to_numpy(dtype=float))
     except ConvergenceError as err:
         res = err.result
         if res is None or not np.all(np.isfinite(res.theta)):
@@ -759,7 +799,7 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
         c_t, c_m = model._scales(data, weights)
         psi_mle = res.theta - model._log_shift(c_t, c_m)
         model.time_unit_ = unit
-        model.params_ = pd.Series(np.exp(psi_mle), index=names, name="estimate")
+        model.params_ = pd.Series(model._from_theta(psi_mle), index=names, name="estimate")
         model.n_customers_ = float(np.sum(weights))
         model.n_rows_ = int(len(weights))
         model.data_fingerprint_ = model._fingerprint(data, weights)
@@ -780,16 +820,17 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
             pm_model = build_pymc_model(model, data, weights, priors)
         return pm_model
 
-    reference = np.exp(psi_mle)
-    prior_function = _numpy_prior_function(priors, names)
+    reference = model._from_theta(psi_mle)
+    positive = _positive(model)
+    prior_function = _numpy_prior_function(priors, names, positive)
     if prior_function is None:
-        prior_function = _prior_function(get_pm_model(), names)
+        prior_function = _prior_function(get_pm_model(), names, positive)
 
     def make_density(jacobian=True, kernel=True):
         return LogPosterior(model, pm_model, data, weights, jacobian=jacobian,
                             reference=reference, prior_function=prior_function, kernel=kernel)
 
-    psi0 = psi_mle if start is None else np.log(np.asarray(start, dtype=float))
+    psi0 = psi_mle if start is None else model._to_theta(start)
     info: dict[str, Any] = {"method": method, "mle_seconds": t_mle}
     seed = _seed(random_state)
 
@@ -799,16 +840,17 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
         if not ok:
             raise ConvergenceError(
                 f"The MAP estimate of {type(model).__name__} did not converge (last point "
-                f"{dict(zip(names, np.exp(psi).round(6)))}). What to try: proper, more "
+                f"{dict(zip(names, model._from_theta(psi).round(6)))}). What to try: proper, more "
                 "informative priors (a flat prior lets parameters run to 0 or infinity); "
                 "check the data.", result=(psi, value, H))
-        theta = np.exp(psi)
+        theta = model._from_theta(psi)
         cov_log = _covariance_from_hessian(H)
         if cov_log is None:
             cov_log = np.full((len(names),) * 2, np.nan)
         model.params_ = pd.Series(theta, index=names, name="estimate")
         model.cov_log_ = pd.DataFrame(cov_log, index=names, columns=names)
-        model.cov_ = pd.DataFrame(cov_log * np.outer(theta, theta), index=names, columns=names)
+        jac = np.where(positive, theta, 1.0)  # d theta / d psi
+        model.cov_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         model.standard_errors_ = pd.Series(np.sqrt(np.diag(model.cov_.to_numpy())),
                                            index=names, name="standard_error")
         model.log_posterior_ = float(value)
@@ -833,18 +875,20 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
             if sampler == "nutpie":
                 idata = _sample_nutpie(make_density, mode, L, names, draws=draws, tune=tune,
                                        chains=chains, seed=seed, progressbar=progressbar,
-                                       sampler_kwargs=sampler_kwargs)
+                                       sampler_kwargs=sampler_kwargs,
+                                       to_params=model._from_theta)
             else:
                 idata = _sample_pymc(get_pm_model(), mode, cov, L, names, draws=draws,
                                      tune=tune, chains=chains, seed=seed,
                                      progressbar=progressbar, sampler_kwargs=sampler_kwargs,
-                                     nuts_sampler=sampler)
+                                     nuts_sampler=sampler, to_params=model._from_theta)
             info["sampling_seconds"] = time.perf_counter() - t1
         else:  # advi
             info.update({"sampler": "pymc.fit(advi)", "draws": draws, "seed": seed})
             t1 = time.perf_counter()
             idata, approx = _run_advi(density, mode, L, names, draws=draws, seed=seed,
-                                      progressbar=progressbar, sampler_kwargs=sampler_kwargs)
+                                      progressbar=progressbar, sampler_kwargs=sampler_kwargs,
+                                      to_params=model._from_theta)
             info["sampling_seconds"] = time.perf_counter() - t1
             info["iterations"] = int(len(approx.hist))
         _set_posterior(model, idata, data, weights, info, check=(method == "nuts"))
@@ -862,7 +906,8 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
 def _customer_data(model, summary, time_unit, max_customers, rng):
     """Per-customer data rows (no compression) of a summary, subsampled."""
     columns = list(model.data_columns)
-    model._validate(summary, columns, fitting=True)
+    model._validate(summary, columns[:len(type(model).data_columns)], fitting=True)
+    model._check_covariates(summary, fitting=False)
     mask = model._fit_mask(summary)
     unit = None
     if model.uses_time:
@@ -895,7 +940,8 @@ def prior_predictive(model, summary, draws: int = 500, random_state=None,
     arrays, ids, _, (full, w_full) = _customer_data(model, summary, time_unit, max_customers,
                                                     rng)
     priors = model_priors(model, full, w_full)  # scales from every customer
-    if any(isinstance(p, str) for p in priors.values()):
+    if any(isinstance(p, str) or (isinstance(p, Prior) and p.distribution in ("Flat", "HalfFlat"))
+           for p in priors.values()):
         raise ValueError("prior_predictive needs proper priors; flat priors cannot be sampled.")
     pm_model = build_pymc_model(model, arrays, np.ones(len(ids)), priors,
                                 coords={"row": ids.to_numpy()})
@@ -917,7 +963,8 @@ def posterior_predictive(model, summary, n_draws: int = 500, random_state=None,
     rng = np.random.default_rng(random_state)
     arrays, ids, _, (full, w_full) = _customer_data(model, summary, None, max_customers, rng)
     names = model.param_names()
-    priors = {n: "flat" for n in names}  # priors play no part in posterior prediction
+    # priors play no part in posterior prediction
+    priors = {n: "flat" if pos else Prior("Flat") for n, pos in zip(names, _positive(model))}
     pm_model = build_pymc_model(model, arrays, np.ones(len(ids)), priors,
                                 coords={"row": ids.to_numpy()})
     draws = model.sample_parameters(int(n_draws), random_state=rng).to_numpy(dtype=float)

@@ -109,19 +109,27 @@ class L2Penalty:
     are the penalised parameters (the optimiser's log-parameters ``theta`` moved
     to the units the penalty is defined in), and the penalty per customer is
     ``coef * sum(param ** 2)``, as lifetimes' ``penalizer_coef`` (which adds it
-    to the mean negative log-likelihood).
+    to the mean negative log-likelihood). Where ``positive`` is False (covariate
+    coefficients, optimised as they are) the penalised value is ``theta`` itself,
+    as in L2-regularised regression: ``coef * total_weight * theta ** 2``.
     """
 
     coef: float
     offset: np.ndarray
     total_weight: float
+    positive: np.ndarray | None = None
 
     def value_and_grad(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """The penalty and its gradient with respect to ``theta``."""
+        theta = np.asarray(theta, dtype=float)
         with np.errstate(over="ignore"):
-            squares = np.exp(2.0 * (np.asarray(theta, dtype=float) + self.offset))
+            squares = np.exp(2.0 * (theta + self.offset))
         scale = self.coef * self.total_weight
-        return float(scale * np.sum(squares)), 2.0 * scale * squares
+        grad = 2.0 * scale * squares
+        if self.positive is not None and not np.all(self.positive):
+            squares = np.where(self.positive, squares, theta ** 2)
+            grad = np.where(self.positive, grad, 2.0 * scale * theta)
+        return float(scale * np.sum(squares)), grad
 
 
 @dataclass

@@ -18,6 +18,12 @@ parameter towards 0; ``tilde theta`` are the parameters in lifetimes' units:
 * Gamma-Gamma: amounts in the summary's own currency units, as lifetimes (a
   penalty on ``v`` in cents is 10,000 times the one in dollars).
 * the shifted-beta-geometric model: its parameters have no unit.
+* covariate coefficients (:mod:`clvmodels.covariates`): the coefficient
+  itself, ``lambda * gamma ** 2`` per customer, as in L2-regularised
+  regression (ridge): it pulls each coefficient towards 0, i.e. towards the
+  model without that covariate. Its size depends on the covariate's scale
+  (a covariate in thousands has a coefficient a thousand times smaller, which
+  the penalty barely touches): centre and scale covariates before penalising.
 
 Penalised estimates are not maximum-likelihood estimates: ``log_likelihood_``
 is the (unpenalised) log-likelihood at them, the covariance comes from the
@@ -82,4 +88,6 @@ def lifetimes_penalty(model, data, weights, shift) -> L2Penalty | None:
     #                            = theta (optimiser) - shift + time_power * log_scale.
     powers = np.array([p.time_power for p in model.parameters], dtype=float)
     offset = -np.asarray(shift, dtype=float) + powers * log_scale
-    return L2Penalty(coef, offset, float(np.sum(weights)))
+    positive = np.array([p.positive for p in model.parameters], dtype=bool)
+    return L2Penalty(coef, offset, float(np.sum(weights)),
+                     None if positive.all() else positive)

@@ -3,7 +3,9 @@
 Each works on the whitened log-parameters ``u`` (``log theta = mode + L u``,
 ``L L^T`` the Laplace covariance) that :func:`clvmodels.inference.bayes.fit_bayesian`
 sets up, and returns an ArviZ ``InferenceData`` of the parameters in the
-user's units. Nothing here knows about models beyond the density it is given.
+user's units (``to_params``: from the sampler's coordinates, ``np.exp`` unless the
+model has covariate coefficients, which are sampled as they are). Nothing here
+knows about models beyond the density it is given.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ def _chain_starts(rng, mode, L, chains) -> list[np.ndarray]:
 
 
 def _sample_nutpie(make_density, mode, L, names, *, draws, tune, chains, seed,
-                   progressbar, sampler_kwargs):
+                   progressbar, sampler_kwargs, to_params=np.exp):
     import nutpie
     from nutpie.compiled_pyfunc import from_pyfunc
 
@@ -89,7 +91,7 @@ def _sample_nutpie(make_density, mode, L, names, *, draws, tune, chains, seed,
 
     def make_expand_fn(seed1, seed2, chain):
         def expand(u, **_):
-            theta = np.exp(mode + L @ u)
+            theta = to_params(mode + L @ u)
             return {n: np.asarray(theta[i]) for i, n in enumerate(names)}
 
         return expand
@@ -114,12 +116,12 @@ def _all_log_transformed(pm_model, names) -> bool:
 
 
 def _sample_pymc(pm_model, mode, cov, L, names, *, draws, tune, chains, seed, progressbar,
-                 sampler_kwargs, nuts_sampler):
+                 sampler_kwargs, nuts_sampler, to_params=np.exp):
     import pymc as pm
 
     rng = np.random.default_rng(seed)
     starts = _chain_starts(rng, mode, L, chains)
-    initvals = [{n: float(np.exp(s[i])) for i, n in enumerate(names)} for s in starts]
+    initvals = [{n: float(v) for n, v in zip(names, to_params(s))} for s in starts]
     kwargs = {"cores": min(chains, 2), **(sampler_kwargs or {})}
     if nuts_sampler == "pymc" and "step" not in kwargs and _all_log_transformed(pm_model, names):
         from pymc.step_methods.hmc.quadpotential import QuadPotentialFullAdapt
@@ -189,7 +191,8 @@ def _density_ops(cached: _CachedDensity):
     return Value()
 
 
-def _run_advi(density, mode, L, names, *, draws, seed, progressbar, sampler_kwargs):
+def _run_advi(density, mode, L, names, *, draws, seed, progressbar, sampler_kwargs,
+              to_params=np.exp):
     """Mean-field ADVI (``pymc.fit``) on the whitened log-parameters ``u``
     (``log theta = mode + L u``): the approximation is mean-field in ``u``, so it
     keeps the correlations of the Laplace approximation. Returns an InferenceData
@@ -213,6 +216,6 @@ def _run_advi(density, mode, L, names, *, draws, seed, progressbar, sampler_kwar
                     start={"u": np.zeros(k)}, progressbar=progressbar, callbacks=callbacks,
                     **kwargs)
     u_draws = approx.sample(draws=draws, random_seed=seed).posterior["u"].to_numpy()
-    theta = np.exp(mode + u_draws.reshape(-1, k) @ L.T).reshape(u_draws.shape)
+    theta = to_params(mode + u_draws.reshape(-1, k) @ L.T).reshape(u_draws.shape)
     idata = az.from_dict(posterior={n: theta[..., i] for i, n in enumerate(names)})
     return idata, approx

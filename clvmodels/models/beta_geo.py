@@ -40,7 +40,8 @@ class BetaGeoModel(CovariateMixin, TransactionModel):
         :math:`b_i = b e^{\gamma_b \cdot x_i}` (coefficients
         ``dropout_coef_a[col]``, ``dropout_coef_b[col]``), as PyMC-Marketing's
         ``BetaGeoModel``. Every prediction reads them from its summary. See
-        :mod:`clvmodels.covariates`. Maximum likelihood only.
+        :mod:`clvmodels.covariates`; in Bayesian fits the
+        coefficients get ``Normal(0, 1)`` priors (:mod:`clvmodels.priors`).
 
     Attributes
     ----------

@@ -75,8 +75,8 @@ class GammaGammaModel(CovariateMixin, ParametricModel):
         by :math:`e^{\gamma_s \cdot x_i}`: a positive coefficient means higher
         spend. Every prediction reads them from its summary; a model without
         a summary (:meth:`population_mean_spend`) is the customer whose
-        covariates are all 0. See :mod:`clvmodels.covariates`. Maximum likelihood
-        only.
+        covariates are all 0. See :mod:`clvmodels.covariates`; in Bayesian fits the
+        coefficients get ``Normal(0, 1)`` priors (:mod:`clvmodels.priors`).
 
     Attributes
     ----------

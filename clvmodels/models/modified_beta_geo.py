@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..covariates import BETA_GEO_LINKS, CovariateMixin
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import modified_beta_geo as _formulas
 from .beta_geo import BetaGeoModel
@@ -10,7 +11,7 @@ from .parametric import TransactionModel
 __all__ = ["ModifiedBetaGeoModel"]
 
 
-class ModifiedBetaGeoModel(TransactionModel):
+class ModifiedBetaGeoModel(CovariateMixin, TransactionModel):
     r"""MBG/NBD ("modified BG/NBD") model of repeat purchases.
 
     Batislam, Denizel & Filiztekin (2007), "Empirical validation and comparison
@@ -24,7 +25,11 @@ class ModifiedBetaGeoModel(TransactionModel):
     :func:`clvmodels.likelihoods.modified_beta_geo.loglik`.
 
     Parameters, attributes and methods are those of
-    :class:`~clvmodels.models.beta_geo.BetaGeoModel`.
+    :class:`~clvmodels.models.beta_geo.BetaGeoModel`, covariates included
+    (``purchase_covariates``, ``dropout_covariates``; the same log-links:
+    :math:`\alpha_i = \alpha e^{-\gamma_p \cdot x_i}`,
+    :math:`a_i = a e^{\gamma_a \cdot x_i}`, :math:`b_i = b e^{\gamma_b \cdot x_i}`;
+    see :mod:`clvmodels.covariates`).
 
     Examples
     --------
@@ -47,3 +52,12 @@ class ModifiedBetaGeoModel(TransactionModel):
         rest_terms_grad=_formulas.loglik_timing_terms_grad,
     )
     formulas = _formulas
+    covariate_links = BETA_GEO_LINKS
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
+                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
+                 purchase_covariates=None, dropout_covariates=None) -> None:
+        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
+                         method=method, priors=priors, penalizer=penalizer)
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates

@@ -40,7 +40,8 @@ class ParetoNBDModel(CovariateMixin, TransactionModel):
         :math:`\beta_i = \beta e^{-\gamma_d \cdot x_i}` (coefficients
         ``purchase_coef[col]`` and ``dropout_coef[col]``; positive: a higher
         purchase or dropout rate). Every prediction reads them from its
-        summary. See :mod:`clvmodels.covariates`. Maximum likelihood only.
+        summary. See :mod:`clvmodels.covariates`; in Bayesian fits the
+        coefficients get ``Normal(0, 1)`` priors (:mod:`clvmodels.priors`).
 
     Attributes
     ----------
