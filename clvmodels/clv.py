@@ -534,23 +534,25 @@ def _predictive_bounds(tm, sm, summary, times, discount, margin, interval, n_sim
     (BG/NBD; b + x + 1 for MBG/NBD) or an exponential lifetime with a
     Gamma(s, beta + T) rate (Pareto/NBD); each amount is Gamma(p, nu) with
     nu ~ Gamma(q + p x, v + x zbar) (Gamma-Gamma, FH 2013 eq. 4). One parameter
-    draw per simulation for Bayesian fits, the estimates otherwise.
+    draw per simulation for Bayesian fits, the estimates otherwise. With
+    covariates (:mod:`clvmodels.covariates`) each customer simulates with their
+    own parameters (``alpha_i``, ``a_i``, ``b_i``, ``beta_i``, ``v_i``, from every
+    draw's coefficients).
     """
     from .likelihoods import beta_geo, modified_beta_geo, pareto_nbd
 
     formulas = getattr(tm, "formulas", None)
-    if formulas not in (beta_geo, modified_beta_geo, pareto_nbd) or list(
-            getattr(sm, "params_", pd.Series()).index) != ["p", "q", "v"]:
+    if formulas not in (beta_geo, modified_beta_geo, pareto_nbd) or not hasattr(
+            sm, "params_") or type(sm).param_names() != ["p", "q", "v"]:
         raise ValueError("Predictive CLV intervals need a BG/NBD, MBG/NBD or Pareto/NBD "
                          "purchase model with a Gamma-Gamma spend model; use "
                          "interval_kind='expected' for other models.")
-    if any(getattr(mod, "_covariate_groups", tuple)() for mod in (tm, sm)):
-        raise ValueError("Predictive CLV intervals are not available for models with "
-                         "covariates; use interval_kind='expected'.")
     if n_sims < 10:
         raise ValueError(f"n_simulations must be at least 10, got {n_sims}.")
-    _, (x, t_x, T) = tm._arrays(summary, ("frequency", "recency", "T"))
-    _, (xs, m) = sm._arrays(summary, ("frequency", "monetary_value"))
+    _, (x, t_x, T, *zt) = tm._arrays(summary, ("frequency", "recency", "T",
+                                               *getattr(tm, "covariate_columns", list)()))
+    _, (xs, m, *zs) = sm._arrays(summary, ("frequency", "monetary_value",
+                                           *getattr(sm, "covariate_columns", list)()))
     m = np.where(xs > 0, m, 0.0)
 
     def draws(model):
@@ -558,7 +560,7 @@ def _predictive_bounds(tm, sm, summary, times, discount, margin, interval, n_sim
             return model._prediction_draws(n_sims, rng)
         return np.tile(np.asarray(model._params_tuple()), (n_sims, 1))
 
-    P, G = draws(tm).T, draws(sm).T  # (parameters, simulations)
+    P_all, G_all = list(draws(tm).T), list(draws(sm).T)  # (parameters, simulations)
     horizon = float(times[-1])
     lo_q = (1 - interval) / 2
     lower = np.empty(len(x))
@@ -568,6 +570,9 @@ def _predictive_bounds(tm, sm, summary, times, discount, margin, interval, n_sim
         sl = slice(start, start + chunk)
         X, TX, TT = (a[sl, None] for a in (x, t_x, T))
         shape = (len(X), n_sims)
+        # Each customer's parameters (covariates: rows x simulations).
+        P = tm._row_params(P_all, [z[sl, None] for z in zt])
+        G = sm._row_params(G_all, [z[sl, None] for z in zs])
         with np.errstate(all="ignore"):
             alive = rng.random(shape) < formulas.probability_alive(X, TX, TT, *P)
             r, alpha = P[0], P[1]

@@ -34,6 +34,15 @@ are unbounded and optimised as they are (not on the log scale); their intervals
 are symmetric (estimate +- z standard errors). With every coefficient zero the
 model is exactly the model without covariates.
 
+Bayesian fits (``method="map"``, ``"nuts"``, ``"advi"``) sample the coefficients
+on their own scale with ``Normal(0, 1)`` priors by default
+(:data:`clvmodels.priors.DEFAULT_COEFFICIENT_PRIOR`, overridable through
+``priors=``); the posterior holds them under the names above, and the random
+generator of :func:`clvmodels.inference.bayes.build_pymc_model` simulates each
+customer with their own parameters (prior and posterior predictive checks).
+``penalizer=`` adds ``penalizer * coef ** 2`` per customer for each coefficient
+(:mod:`clvmodels.inference.penalty`). The MBG/NBD model has BG/NBD's links.
+
 The covariates are read from the summary passed to ``fit`` and to every
 prediction (each customer is predicted with their own covariates); they must be
 numeric, finite and, in the fitted data, not constant (a constant covariate is

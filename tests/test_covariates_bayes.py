@@ -294,3 +294,65 @@ def test_mbg_recovers_known_coefficients_and_predicts_per_customer(mbg_data):
             own.expected_purchases(row, 10).iloc[0], rel=1e-12)
         assert model.probability_alive(row).iloc[0] == pytest.approx(
             own.probability_alive(row).iloc[0], rel=1e-12)
+
+
+# ---------------------------------------------------------------------- predictive CLV
+@pytest.mark.parametrize("purchase_model", ["bg", "pareto"])
+def test_predictive_clv_interval_simulates_each_customer_with_their_own_parameters(
+        bg_data, purchase_model):
+    summary = pd.concat([bg_data.iloc[:3], bg_data[bg_data["frequency"] > 2].iloc[:3]])
+    summary["monetary_value"] = np.where(summary["frequency"] > 0, 25.0, 0.0)
+    spend = {"p": 6.0, "q": 4.0, "v": 15.0}
+    spend_coef = {"spend_coef[web]": 0.5}
+    if purchase_model == "bg":
+        cls, params, coefs = BetaGeoModel, {"r": 0.8, "alpha": 5.0, "a": 0.8, "b": 2.5}, BG_TRUE
+        kw = BG_COVS
+
+        def own(row):
+            return {"r": 0.8, "alpha": 5.0 * np.exp(-0.7 * row["web"]),
+                    "a": 0.8 * np.exp(0.5 * row["age"]), "b": 2.5 * np.exp(-0.5 * row["age"])}
+    else:
+        cls, params = ParetoNBDModel, {"r": 0.8, "alpha": 5.0, "s": 0.8, "beta": 10.0}
+        coefs = {"purchase_coef[web]": 0.7, "dropout_coef[age]": 0.5}
+        kw = {"purchase_covariates": ["web"], "dropout_covariates": ["age"]}
+
+        def own(row):
+            return {"r": 0.8, "alpha": 5.0 * np.exp(-0.7 * row["web"]), "s": 0.8,
+                    "beta": 10.0 * np.exp(-0.5 * row["age"])}
+    tm = cls(**kw).with_parameters({**params, **coefs}, time_unit="W")
+    sm = GammaGammaModel(spend_covariates=["web"]).with_parameters({**spend, **spend_coef})
+    options = {"horizon": 8, "time_unit": "W", "discount_rate": 0.01, "interval": 0.8,
+               "interval_kind": "predictive", "n_simulations": 400}
+    bounds = []
+    for i in range(len(summary)):
+        one = summary.iloc[[i]]
+        row = one.iloc[0]
+        got = _quiet(customer_lifetime_value, tm, sm, one, random_state=7, **options)
+        plain_tm = cls().with_parameters(own(row), time_unit="W")
+        plain_sm = GammaGammaModel().with_parameters(
+            {**spend, "v": 15.0 * np.exp(0.5 * row["web"])})
+        ref = _quiet(customer_lifetime_value, plain_tm, plain_sm,
+                     one[["frequency", "recency", "T", "monetary_value"]], random_state=7,
+                     **options)
+        for col in ("clv", "clv_predictive_lower", "clv_predictive_upper"):
+            assert got[col].iloc[0] == pytest.approx(ref[col].iloc[0], rel=1e-9), (i, col)
+        bounds.append(got["clv_predictive_upper"].iloc[0])
+    assert len(set(np.round(bounds, 6))) > 2  # the customers differ
+    # All customers at once: each row keeps its own parameters (web customers with
+    # the same history buy more and spend more, so their upper bounds are higher).
+    many = pd.concat([summary.iloc[[-1]]] * 200, ignore_index=True)
+    many["web"] = np.repeat([0.0, 1.0], 100)
+    many.attrs = dict(summary.attrs)
+    both = _quiet(customer_lifetime_value, tm, sm, many, random_state=1, **options)
+    web = many["web"].to_numpy() > 0
+    assert (both.loc[web, "clv_predictive_upper"].mean()
+            > 1.1 * both.loc[~web, "clv_predictive_upper"].mean())
+
+
+def test_advi_with_covariates_centres_on_the_mle(bg_data, bg_mle):
+    model = _quiet(BetaGeoModel(method="advi", **BG_COVS).fit, bg_data, draws=500,
+                   random_state=2, sampler_kwargs={"n": 3000})
+    assert list(model.idata_.posterior.data_vars) == bg_mle.param_names()
+    z = (model.params_ - bg_mle.params_) / bg_mle.standard_errors_
+    assert (z.abs() < 1).all(), z
+    assert (model.idata_.posterior["dropout_coef_b[age]"].to_numpy() < 0).mean() > 0.9
