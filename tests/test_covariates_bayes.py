@@ -14,6 +14,7 @@ from scipy import stats
 from clvmodels import (BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel,
                        simulate)
 from clvmodels.clv import customer_lifetime_value
+from clvmodels.inference import bayes
 from clvmodels.inference.bayes import model_priors
 from clvmodels.likelihoods import beta_geo as bg
 from clvmodels.likelihoods import gamma_gamma as gg
@@ -356,3 +357,63 @@ def test_advi_with_covariates_centres_on_the_mle(bg_data, bg_mle):
     z = (model.params_ - bg_mle.params_) / bg_mle.standard_errors_
     assert (z.abs() < 1).all(), z
     assert (model.idata_.posterior["dropout_coef_b[age]"].to_numpy() < 0).mean() > 0.9
+
+
+# ---------------------------------------------------------------------- log-posterior
+def _fit_data(model, summary):
+    data, weights, _, _, _ = model._data_for_fit(summary, None, None)
+    return data, weights
+
+
+def test_pymc_model_and_log_posterior_agree_with_covariates(bg_data, bg_mle):
+    """The PyMC model (used by PyMC's sampler, priors PyMC evaluates and predictive
+    checks) and the sampler's log-posterior give the same density at a point with a
+    negative coefficient."""
+    data, weights = _fit_data(bg_mle, bg_data)
+    point = bg_mle.params_.to_numpy() * np.array([1.1, 0.9, 1.05, 0.95, 1.2, 0.8, 1.3])
+    assert point[-1] < 0
+    pm_model = bayes.build_pymc_model(bg_mle, data, weights)
+    values = {}
+    for rv, (name, value, positive) in zip(pm_model.free_RVs, zip(
+            bg_mle.param_names(), point, bayes._positive(bg_mle))):
+        key = pm_model.rvs_to_values[rv].name
+        values[key] = np.log(value) if positive else value
+        assert key == (f"{name}_log__" if positive else name)
+    pm_value = float(pm_model.compile_logp(jacobian=False)(values))
+    priors = bayes.model_priors(bg_mle, data, weights)
+    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bayes._positive(bg_mle))
+    density = bayes.LogPosterior(bg_mle, None, data, weights, jacobian=False,
+                                 reference=bg_mle.params_.to_numpy(), prior_function=prior,
+                                 kernel=False)
+    value, _ = density(bg_mle._to_theta(point))
+    assert value == pytest.approx(pm_value, rel=1e-9)
+    # The compiled prior of the PyMC model equals the numpy one.
+    compiled = bayes._prior_function(pm_model, bg_mle.param_names(), bayes._positive(bg_mle))
+    psi = bg_mle._to_theta(point)
+    np.testing.assert_allclose(compiled(psi)[0], prior(psi)[0], rtol=1e-8)
+    np.testing.assert_allclose(compiled(psi)[1], prior(psi)[1], rtol=1e-8, atol=1e-10)
+
+
+def test_parallel_kernel_of_large_data_agrees_with_covariates(bg_data, bg_mle, monkeypatch):
+    """From NUMBA_MIN_ROWS distinct rows on (every customer, with a continuous
+    covariate) NUTS evaluates the likelihood by the numba loop: same value and gradient."""
+    data, weights = _fit_data(bg_mle, bg_data.iloc[:300])
+    ref = bg_mle.params_.to_numpy()
+    priors = bayes.model_priors(bg_mle, data, weights)
+    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bayes._positive(bg_mle))
+    plain = bayes.LogPosterior(bg_mle, None, data, weights, reference=ref,
+                               prior_function=prior, kernel=False)
+    monkeypatch.setattr(bayes, "NUMBA_MIN_ROWS", 10)
+    fast = bayes.LogPosterior(bg_mle, None, data, weights, reference=ref,
+                              prior_function=prior, kernel=True)
+    assert fast._kernel is not None
+    psi = bg_mle._to_theta(ref) + np.array([0.05, -0.05, 0.1, 0.0, 0.2, -0.3, 0.1])
+    v1, g1 = plain(psi)
+    v2, g2 = fast(psi)
+    assert v2 == pytest.approx(v1, rel=1e-10)
+    np.testing.assert_allclose(g2, g1, rtol=1e-7, atol=1e-8)
+    # The log-Jacobian counts the positive parameters only.
+    no_jac = bayes.LogPosterior(bg_mle, None, data, weights, reference=ref, jacobian=False,
+                                prior_function=prior, kernel=False)
+    assert v1 - no_jac(psi)[0] == pytest.approx(psi[:4].sum(), rel=1e-12)
+    np.testing.assert_allclose(g1 - no_jac(psi)[1], [1, 1, 1, 1, 0, 0, 0])
