@@ -417,3 +417,19 @@ def test_parallel_kernel_of_large_data_agrees_with_covariates(bg_data, bg_mle, m
                                 prior_function=prior, kernel=False)
     assert v1 - no_jac(psi)[0] == pytest.approx(psi[:4].sum(), rel=1e-12)
     np.testing.assert_allclose(g1 - no_jac(psi)[1], [1, 1, 1, 1, 0, 0, 0])
+
+
+def test_export_of_a_posterior_scores_each_customer_with_their_covariates(bg_data, bg_nuts):
+    from clvmodels import predict_clv
+
+    summary = bg_data.iloc[:4].copy()
+    summary["monetary_value"] = np.where(summary["frequency"] > 0, 20.0, 0.0)
+    spend = GammaGammaModel(spend_covariates=["web"]).with_parameters(
+        {"p": 6.0, "q": 4.0, "v": 15.0, "spend_coef[web]": 0.4})
+    table = _quiet(predict_clv, summary, bg_nuts, spend, horizon=5, time_unit="W",
+                   discount_rate=0.02, interval=None, random_state=0)
+    by_id = table.set_index("customer_id").loc[summary.index]
+    expected = _hand_clv(bg_nuts._posterior_draws(), (6.0, 4.0, 15.0, 0.4), summary, 5, 0.02)
+    np.testing.assert_allclose(by_id["clv"].to_numpy(), expected, rtol=1e-8)
+    np.testing.assert_allclose(by_id["expected_purchases"].to_numpy(),
+                               bg_nuts.expected_purchases(summary, 5).to_numpy(), rtol=1e-10)
