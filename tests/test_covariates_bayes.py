@@ -433,3 +433,22 @@ def test_export_of_a_posterior_scores_each_customer_with_their_covariates(bg_dat
     np.testing.assert_allclose(by_id["clv"].to_numpy(), expected, rtol=1e-8)
     np.testing.assert_allclose(by_id["expected_purchases"].to_numpy(),
                                bg_nuts.expected_purchases(summary, 5).to_numpy(), rtol=1e-10)
+
+
+def test_gamma_gamma_posterior_predictive_uses_the_spend_covariates():
+    rng = np.random.default_rng(11)
+    n, p, q, v, coef = 1000, 3.0, 5.0, 40.0, 0.6
+    web = rng.integers(0, 2, n).astype(float)
+    nu = rng.gamma(q, 1.0 / (v * np.exp(coef * web)))
+    x = rng.integers(1, 8, n)
+    summary = pd.DataFrame({"frequency": x.astype(float),
+                            "monetary_value": [rng.gamma(p, 1.0 / nu_i, size=k).mean()
+                                               for nu_i, k in zip(nu, x)],
+                            "web": web})
+    model = _quiet(GammaGammaModel(spend_covariates=["web"]).fit, summary)
+    ppc = model.posterior_predictive(summary, n_draws=20, random_state=1)
+    sim = ppc.posterior_predictive["spend"].mean(dim=("chain", "draw")).to_numpy()
+    observed = summary["monetary_value"].to_numpy()
+    for group in (web > 0, web == 0):
+        assert sim[group].mean() == pytest.approx(observed[group].mean(), rel=0.1)
+    assert sim[web > 0].mean() / sim[web == 0].mean() > 1.5  # exp(0.6) = 1.8
