@@ -51,6 +51,8 @@ ROWS = [  # frequency, recency, T, monetary_value, reason
     (2, 10.0 * (1 + 1e-10), 10.0, 3.0, ""),         # rounding noise: within tolerance
     (2, 10.0, 10.0, 3.0, ""),
     (2, 10.0 * (1 + 1e-6), 10.0, 3.0, "recency is larger than T"),
+    (1, 1e-12, 0.0, 3.0, ""),                       # the absolute tolerance, exactly
+    (1, 3e-12, 0.0, 3.0, "recency is larger than T"),
     (0, 0.5, 10.0, 0.0, "recency is positive without repeat purchases"),
     (1, 5.0, 10.0, 0.0, "repeat purchases but monetary_value <= 0"),
     (1, 5.0, 10.0, -2.0, "repeat purchases but monetary_value <= 0"),
@@ -66,6 +68,15 @@ def test_each_rule_names_its_rows_and_the_first_rule_wins():
     assert reasons.tolist() == [r[4] for r in ROWS]
     assert reasons.name == "unscored_reason"
     assert reasons.index.equals(table.index)
+
+
+def test_nullable_columns_with_missing_values_are_unscorable():
+    table = pd.DataFrame({"frequency": pd.array([2, pd.NA, 1], dtype="Int64"),
+                          "recency": pd.array([5.0, 1.0, pd.NA], dtype="Float64"),
+                          "T": pd.array([10.0, 10.0, 10.0], dtype="Float64"),
+                          "monetary_value": pd.array([3.0, 2.0, 2.0], dtype="Float64")})
+    assert unscorable_reasons(table).tolist() == [
+        "", "missing or non-numeric RFM value", "missing or non-numeric RFM value"]
 
 
 def test_text_numbers_are_read_and_text_is_unscorable():
@@ -231,3 +242,25 @@ def test_type_names():
     assert [_type_name(v) for v in (True, np.bool_(False), 3, np.int32(3), 2.5,
                                     np.float32(1), "x", b"y")] == [
         "bool", "bool", "int", "int", "float", "float", "str", "bytes"]
+
+
+def test_parquet_whose_first_chunk_has_no_scorable_customer(fitted, tmp_path):
+    """The schema is fixed before the first chunk: empty segments and values there
+    do not make later chunks' strings and numbers unwritable."""
+    summary, bg, gg = fitted
+    part = _part(summary[summary["frequency"] > 0], 6)
+    part.iloc[:2, part.columns.get_loc("monetary_value")] = 0.0
+    with pytest.warns(DataWarning, match="2 of 6 customers cannot be scored"):
+        path = predict_clv(part, bg, gg, path=tmp_path / "x.parquet", chunk_size=2, **FAST)
+        whole = predict_clv(part, bg, gg, **FAST)
+    table = pq.read_table(path)
+    assert str(table.schema.field("segment").type) == "string"
+    assert str(table.schema.field("clv").type) == "double"
+    back = table.to_pandas()
+    assert back["customer_id"].tolist() == [f"c{i}" for i in range(6)]
+    assert back["segment"].isna().tolist() == [True, True, False, False, False, False]
+    assert back["segment"].tolist()[2:] == whole["segment"].tolist()[2:]
+    np.testing.assert_allclose(back["clv"].to_numpy(float), whole["clv"].to_numpy(float),
+                               rtol=1e-12)
+    assert back["unscored_reason"].tolist()[:2] == [
+        "repeat purchases but monetary_value <= 0"] * 2
