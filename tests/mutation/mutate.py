@@ -133,9 +133,17 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     # the typer commands themselves are not scored: test_cli_options.py checks the
     # effect of each of their options instead (test_export.py's CLI tests run in
     # subprocesses, which mutmut cannot follow).
+    # Of test_cli_options.py the tests that fit nothing but one model (its predict
+    # tests fit a model per mutant; test_cli_option_plumbing.py covers their plumbing).
     "cli": ("clvmodels/cli.py",
             ["tests/test_mutation_kills_cli.py", "tests/test_cli_option_plumbing.py",
-             "tests/test_cli_options.py"],
+             *[f"tests/test_cli_options.py::{name}" for name in (
+                 "test_fit_model_option_chooses_the_purchase_model",
+                 "test_summary_column_format_and_returns_options",
+                 "test_summary_time_unit_observation_end_and_calibration_end",
+                 "test_baseline_options_change_the_clv_as_the_formula_says",
+                 "test_baseline_period_and_conversion_rate",
+                 "test_baseline_observation_end_drops_later_purchases")]],
             [f"clvmodels.cli.x_{name}__mutmut_*" for name in (
                 "_check_range", "_check_clv_options", "_duration", "_cutoff_options",
                 "_purchase_model", "_fit_pair", "_summarise_log", "_load_models",
