@@ -137,11 +137,14 @@ def test_model_files_must_hold_their_roles(tmp_path):
             as info:
         cli._load_models(tmp_path)
     assert info.value.rule == "model_role"
+    assert info.value.path == str(tmp_path / "purchases.json")
+    assert str(info.value).startswith(f"{tmp_path / 'purchases.json'} is not a usable")
     purchases.save(tmp_path / "purchases.json")
     purchases.save(tmp_path / "spend.json")
     with pytest.raises(ModelFileError, match=r"holds a BetaGeoModel, not a spend model "
-                                             r"\(Gamma-Gamma\)"):
+                                             r"\(Gamma-Gamma\)") as info:
         cli._load_models(tmp_path)
+    assert info.value.path == str(tmp_path / "spend.json")
 
 
 class _Recorded:
@@ -189,6 +192,17 @@ def test_fit_pair_defaults_to_maximum_likelihood(monkeypatch):
     purchases, spend = cli._fit_pair("rfm", "bgnbd", lambda text: None)
     assert purchases.params == {"method": "mle"} and purchases.fitted_with == ("rfm", {})
     assert spend.params["method"] == "mle" and spend.fitted_with == ("rfm", {})
+
+
+def test_fit_pair_defaults_are_the_commands_draws_and_seed(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(cli, "_purchase_model", lambda name, m: _Recorded(method=m))
+    monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
+                        "GammaGammaModel", _Recorded)
+    purchases, _ = cli._fit_pair("rfm", "bgnbd", lambda text: None, "nuts")
+    assert purchases.fitted_with == ("rfm", {"draws": 1000, "random_state": 0,
+                                             "progressbar": False})
 
 
 def test_summarise_log_reads_a_bundled_log_with_the_cleaning_options(monkeypatch):
