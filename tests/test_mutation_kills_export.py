@@ -264,3 +264,59 @@ def test_parquet_whose_first_chunk_has_no_scorable_customer(fitted, tmp_path):
                                rtol=1e-12)
     assert back["unscored_reason"].tolist()[:2] == [
         "repeat purchases but monetary_value <= 0"] * 2
+
+
+def test_id_counts_have_thousands_separators_and_nan_is_missing():
+    ids = pd.Index(list(range(1000)) + ["a", float("nan")], dtype=object)
+    with pytest.raises(DataError, match=r"mix types: 1,000 int, 1 str, 1 missing\.") as info:
+        check_id_types(ids)
+    assert info.value.column == "customer_id"
+    assert info.value.n_rows == 2
+    assert info.value.examples[:2] == [0, "a"] and info.value.examples[2] != info.value.examples[2]
+
+
+# --------------------------------------------------------------------------- excluded customers
+
+
+def _left_out(part, ids, in_period, reasons=None):
+    from clvmodels.data import ExcludedCustomers
+
+    frame = pd.DataFrame(
+        {"reason": reasons or ["all purchases cancelled by returns"] * len(ids),
+         "in_calibration_period": np.array(in_period, dtype=object)},
+        index=pd.Index(ids, name=part.index.name))
+    part.attrs["excluded_customers"] = ExcludedCustomers(frame)
+    return part
+
+
+def test_excluded_customers_outside_the_period_are_counted_and_ids_keep_their_dtype(fitted):
+    summary, bg, gg = fitted
+    part = summary.iloc[:4].copy()
+    part.index = pd.Index([11, 12, 13, 14], dtype="int64", name="customer_id")
+    part.attrs = dict(summary.attrs)
+    _left_out(part, [90, 91], [False, None])  # None: not known to have bought then
+    with pytest.warns(DataWarning) as record:
+        out = predict_clv(part, bg, gg, **FAST)
+    message = str(record[0].message)
+    assert " 2 customer(s) excluded by rfm_summary did not buy in the calibration period" \
+        in message
+    assert out["customer_id"].tolist() == [11, 12, 13, 14]
+    assert out["customer_id"].dtype == np.int64
+    assert out["unscored_reason"].isna().all()
+
+
+def test_an_excluded_customer_already_in_the_summary_gets_no_second_row(fitted):
+    summary, bg, gg = fitted
+    part = _part(summary, 3)
+    _left_out(part, ["c1", "x9"], [True, True],
+              ["all purchases cancelled by returns", "zero amounts only"])
+    with pytest.warns(DataWarning) as record:
+        out = predict_clv(part, bg, gg, **FAST)
+    message = str(record[0].message)
+    assert message.startswith("1 of 4 customers cannot be scored (1 excluded by "
+                              "rfm_summary: zero amounts only);")
+    assert "did not buy in the calibration period" not in message
+    assert out["customer_id"].tolist() == ["c0", "c1", "c2", "x9"]
+    assert out["unscored_reason"].tolist()[3] == "excluded by rfm_summary: zero amounts only"
+    assert out["unscored_reason"].iloc[:3].isna().all()
+    assert out[RFM].iloc[3].isna().all() and out[RFM].iloc[:3].notna().all().all()

@@ -158,6 +158,19 @@ TARGETS["export_helpers"] = (
     [f"clvmodels.export.x_{name}__mutmut_*" for name in (
         "unscorable_reasons", "_type_name", "_arrow_schema", "_arrow_table")])
 
+# The id check and the rows of excluded customers, with the export tests about ids
+# and excluded customers only (the others run the whole CDNOW sample per mutant).
+TARGETS["export_rows"] = (
+    "clvmodels/export.py",
+    ["tests/test_mutation_kills_export.py",
+     *[f"tests/test_outputs_integrity.py::{name}" for name in (
+         "test_mixed_id_types_are_refused", "test_integer_ids_stay_integers",
+         "test_zero_padded_ids_are_not_merged",
+         "test_excluded_customers_of_the_calibration_period_keep_a_row",
+         "test_no_excluded_customers_means_no_extra_rows")],
+     "tests/test_export.py::test_unscorable_customers_keep_their_row_with_a_reason"],
+    [f"clvmodels.export.x_{name}__mutmut_*" for name in ("check_id_types", "_rows_to_export")])
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
