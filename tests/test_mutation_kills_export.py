@@ -320,3 +320,34 @@ def test_an_excluded_customer_already_in_the_summary_gets_no_second_row(fitted):
     assert out["unscored_reason"].tolist()[3] == "excluded by rfm_summary: zero amounts only"
     assert out["unscored_reason"].iloc[:3].isna().all()
     assert out[RFM].iloc[3].isna().all() and out[RFM].iloc[:3].notna().all().all()
+
+
+@pytest.mark.parametrize("ids, detail", [
+    (pd.Index(["a", np.nan, "b"]), "2 str, 1 missing"),
+    (pd.Index(["a", None, "b"], dtype=object), "2 str, 1 missing"),
+    (pd.Index([1.5, np.nan, 2.5]), "2 float, 1 missing"),
+    (pd.Index(pd.array([1, pd.NA, 2], dtype="Int64")), "2 int, 1 missing"),
+    (pd.DatetimeIndex(["2020-01-01", None, "2020-01-02"]), "2 Timestamp, 1 missing"),
+])
+def test_a_missing_id_is_refused_whatever_the_dtype(ids, detail):
+    """Found by mutation testing: typed indexes let a missing id through, object ones
+    did not."""
+    with pytest.raises(DataError, match=rf"mix types: {detail}\..*A missing id cannot be "
+                                        r"written back") as info:
+        check_id_types(ids)
+    assert info.value.n_rows == 1
+
+
+def test_categorical_ids_are_checked_by_their_values(fitted, tmp_path):
+    """Found by mutation testing: categorical ids passed whatever their categories,
+    so 1 and "1" were written to a CSV file as the same id."""
+    summary, bg, gg = fitted
+    part = _part(summary, 3)
+    part.index = pd.CategoricalIndex([1, "1", 2], name="customer_id")
+    with pytest.raises(DataError, match=r"mix types: 2 int, 1 str\.") as info:
+        predict_clv(part, bg, gg, path=tmp_path / "x.csv", **FAST)
+    assert info.value.rule == "mixed_id_types" and info.value.n_rows == 1
+    assert list(tmp_path.iterdir()) == []
+    part.index = pd.CategoricalIndex(["b", "a", "b"], name="customer_id")
+    out = predict_clv(part, bg, gg, **FAST)
+    assert out["customer_id"].astype(str).tolist() == ["b", "a", "b"]
