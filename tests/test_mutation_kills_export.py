@@ -283,7 +283,7 @@ def _left_out(part, ids, in_period, reasons=None):
 
     frame = pd.DataFrame(
         {"reason": reasons or ["all purchases cancelled by returns"] * len(ids),
-         "in_calibration_period": np.array(in_period, dtype=object)},
+         "in_calibration_period": pd.array(in_period, dtype="boolean")},
         index=pd.Index(ids, name=part.index.name))
     part.attrs["excluded_customers"] = ExcludedCustomers(frame)
     return part
@@ -294,11 +294,11 @@ def test_excluded_customers_outside_the_period_are_counted_and_ids_keep_their_dt
     part = summary.iloc[:4].copy()
     part.index = pd.Index([11, 12, 13, 14], dtype="int64", name="customer_id")
     part.attrs = dict(summary.attrs)
-    _left_out(part, [90, 91], [False, None])  # None: not known to have bought then
+    _left_out(part, [90, 91, 92], [False, None, pd.NA])  # missing: not known to have bought
     with pytest.warns(DataWarning) as record:
         out = predict_clv(part, bg, gg, **FAST)
     message = str(record[0].message)
-    assert " 2 customer(s) excluded by rfm_summary did not buy in the calibration period" \
+    assert " 3 customer(s) excluded by rfm_summary did not buy in the calibration period" \
         in message
     assert out["customer_id"].tolist() == [11, 12, 13, 14]
     assert out["customer_id"].dtype == np.int64
