@@ -229,7 +229,9 @@ def check_id_types(ids: pd.Index, column: str = "customer_id") -> None:
     """Refuse customer ids of more than one type (rule ``mixed_id_types``).
 
     ``1`` and ``"1"`` are two customers in a DataFrame but one in a CSV file;
-    rather than merge or reorder them, the export asks for one type.
+    rather than merge or reorder them, the export asks for one type. A missing id
+    (None, NaN, NaT) counts as a type of its own, whatever the index's dtype, and
+    categorical ids are checked by their values.
 
     Raises
     ------
@@ -237,12 +239,14 @@ def check_id_types(ids: pd.Index, column: str = "customer_id") -> None:
         With the count of ids of each type and a few examples.
     """
     kind = pd.api.types.infer_dtype(ids, skipna=False)
+    # Ids of one type without a missing one need no count. Categorical ids are counted
+    # by value: their categories may mix types (1 and "1").
     if kind in ("string", "integer", "floating", "empty", "boolean", "bytes", "decimal",
-                "datetime", "datetime64", "date", "timedelta", "timedelta64", "period",
-                "categorical"):
+                "datetime", "datetime64", "date", "timedelta", "timedelta64",
+                "period") and not ids.hasnans:
         return
-    types = pd.Series(["missing" if v is None or (isinstance(v, float) and v != v)
-                       else _type_name(v) for v in ids], dtype=object)
+    types = pd.Series(["missing" if _is_missing(v) else _type_name(v) for v in ids],
+                      dtype=object)
     counts = types.value_counts()
     if len(counts) <= 1:
         return
@@ -252,9 +256,19 @@ def check_id_types(ids: pd.Index, column: str = "customer_id") -> None:
         f"The customer ids ({column!r}) mix types: {detail}. Ids of different types "
         "cannot be written back unambiguously (1 and '1' look alike in a CSV file). Convert "
         "every id to text first, e.g. summary.index = summary.index.astype(str), or build the "
-        "summary from ids of one type.",
+        "summary from ids of one type."
+        + (" A missing id cannot be written back either: give those customers an id or "
+           "drop their rows." if "missing" in counts.index else ""),
         column=column, rule="mixed_id_types", n_rows=int(counts.iloc[1:].sum()),
         examples=examples)
+
+
+def _is_missing(value) -> bool:
+    """None, NaN, NaT or pd.NA (False for a tuple id or any other value)."""
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):  # an array-like id: isna gives one flag per item
+        return False
 
 
 def _type_name(value) -> str:

@@ -137,8 +137,79 @@ def test_model_files_must_hold_their_roles(tmp_path):
             as info:
         cli._load_models(tmp_path)
     assert info.value.rule == "model_role"
+    assert info.value.path == str(tmp_path / "purchases.json")
+    assert str(info.value).startswith(f"{tmp_path / 'purchases.json'} is not a usable")
     purchases.save(tmp_path / "purchases.json")
     purchases.save(tmp_path / "spend.json")
     with pytest.raises(ModelFileError, match=r"holds a BetaGeoModel, not a spend model "
-                                             r"\(Gamma-Gamma\)"):
+                                             r"\(Gamma-Gamma\)") as info:
         cli._load_models(tmp_path)
+    assert info.value.path == str(tmp_path / "spend.json")
+
+
+class _Recorded:
+    """A model that records how it was made and fitted."""
+
+    def __init__(self, **params):
+        self.params = params
+        self.fitted_with = None
+
+    def fit(self, rfm, **settings):
+        self.fitted_with = (rfm, settings)
+        return self
+
+
+@pytest.mark.parametrize("method, settings, how", [
+    ("mle", {}, ""),
+    ("nuts", {"draws": 250, "random_state": 7, "progressbar": False}, " by nuts"),
+    ("advi", {"draws": 250, "random_state": 7, "progressbar": False}, " by advi"),
+])
+def test_fit_pair_fits_both_models_with_the_method_and_its_settings(monkeypatch, method,
+                                                                     settings, how):
+    import importlib
+
+    made = []
+    monkeypatch.setattr(cli, "_purchase_model",
+                        lambda name, m: made.append((name, m)) or _Recorded(name=name, method=m))
+    monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
+                        "GammaGammaModel", _Recorded)
+    steps = []
+    rfm = object()
+    purchases, spend = cli._fit_pair(rfm, "pareto_nbd", steps.append, method, 250, 7)
+    assert made == [("pareto_nbd", method)]
+    assert purchases.fitted_with == (rfm, settings)
+    assert spend.params == {"nonpositive_spend": "exclude", "method": method}
+    assert spend.fitted_with == (rfm, settings)
+    assert steps == [f"fitting pareto_nbd{how}", f"fitting Gamma-Gamma (spend){how}"]
+
+
+def test_fit_pair_defaults_to_maximum_likelihood(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(cli, "_purchase_model", lambda name, m: _Recorded(method=m))
+    monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
+                        "GammaGammaModel", _Recorded)
+    purchases, spend = cli._fit_pair("rfm", "bgnbd", lambda text: None)
+    assert purchases.params == {"method": "mle"} and purchases.fitted_with == ("rfm", {})
+    assert spend.params["method"] == "mle" and spend.fitted_with == ("rfm", {})
+
+
+def test_fit_pair_defaults_are_the_commands_draws_and_seed(monkeypatch):
+    import importlib
+
+    monkeypatch.setattr(cli, "_purchase_model", lambda name, m: _Recorded(method=m))
+    monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
+                        "GammaGammaModel", _Recorded)
+    purchases, _ = cli._fit_pair("rfm", "bgnbd", lambda text: None, "nuts")
+    assert purchases.fitted_with == ("rfm", {"draws": 1000, "random_state": 0,
+                                             "progressbar": False})
+
+
+def test_summarise_log_reads_a_bundled_log_with_the_cleaning_options(monkeypatch):
+    seen = []
+    monkeypatch.setattr(cli, "rfm_summary", lambda *args, **kwargs: seen.append((args, kwargs)))
+    monkeypatch.setattr(cli, "_CLEANING", {"duplicates": "drop"})
+    cli._summarise_log("log.csv", "cid", "when", "spend", "1998-01-31", "D", "%Y%m%d", "net")
+    assert seen == [(("log.csv", "cid", "when", "spend"),
+                     dict(observation_period_end="1998-01-31", time_unit="D",
+                          datetime_format="%Y%m%d", returns="net", duplicates="drop"))]

@@ -51,6 +51,8 @@ ROWS = [  # frequency, recency, T, monetary_value, reason
     (2, 10.0 * (1 + 1e-10), 10.0, 3.0, ""),         # rounding noise: within tolerance
     (2, 10.0, 10.0, 3.0, ""),
     (2, 10.0 * (1 + 1e-6), 10.0, 3.0, "recency is larger than T"),
+    (1, 1e-12, 0.0, 3.0, ""),                       # the absolute tolerance, exactly
+    (1, 3e-12, 0.0, 3.0, "recency is larger than T"),
     (0, 0.5, 10.0, 0.0, "recency is positive without repeat purchases"),
     (1, 5.0, 10.0, 0.0, "repeat purchases but monetary_value <= 0"),
     (1, 5.0, 10.0, -2.0, "repeat purchases but monetary_value <= 0"),
@@ -66,6 +68,15 @@ def test_each_rule_names_its_rows_and_the_first_rule_wins():
     assert reasons.tolist() == [r[4] for r in ROWS]
     assert reasons.name == "unscored_reason"
     assert reasons.index.equals(table.index)
+
+
+def test_nullable_columns_with_missing_values_are_unscorable():
+    table = pd.DataFrame({"frequency": pd.array([2, pd.NA, 1], dtype="Int64"),
+                          "recency": pd.array([5.0, 1.0, pd.NA], dtype="Float64"),
+                          "T": pd.array([10.0, 10.0, 10.0], dtype="Float64"),
+                          "monetary_value": pd.array([3.0, 2.0, 2.0], dtype="Float64")})
+    assert unscorable_reasons(table).tolist() == [
+        "", "missing or non-numeric RFM value", "missing or non-numeric RFM value"]
 
 
 def test_text_numbers_are_read_and_text_is_unscorable():
@@ -231,3 +242,112 @@ def test_type_names():
     assert [_type_name(v) for v in (True, np.bool_(False), 3, np.int32(3), 2.5,
                                     np.float32(1), "x", b"y")] == [
         "bool", "bool", "int", "int", "float", "float", "str", "bytes"]
+
+
+def test_parquet_whose_first_chunk_has_no_scorable_customer(fitted, tmp_path):
+    """The schema is fixed before the first chunk: empty segments and values there
+    do not make later chunks' strings and numbers unwritable."""
+    summary, bg, gg = fitted
+    part = _part(summary[summary["frequency"] > 0], 6)
+    part.iloc[:2, part.columns.get_loc("monetary_value")] = 0.0
+    with pytest.warns(DataWarning, match="2 of 6 customers cannot be scored"):
+        path = predict_clv(part, bg, gg, path=tmp_path / "x.parquet", chunk_size=2, **FAST)
+        whole = predict_clv(part, bg, gg, **FAST)
+    table = pq.read_table(path)
+    assert str(table.schema.field("segment").type) == "string"
+    assert str(table.schema.field("clv").type) == "double"
+    back = table.to_pandas()
+    assert back["customer_id"].tolist() == [f"c{i}" for i in range(6)]
+    assert back["segment"].isna().tolist() == [True, True, False, False, False, False]
+    assert back["segment"].tolist()[2:] == whole["segment"].tolist()[2:]
+    np.testing.assert_allclose(back["clv"].to_numpy(float), whole["clv"].to_numpy(float),
+                               rtol=1e-12)
+    assert back["unscored_reason"].tolist()[:2] == [
+        "repeat purchases but monetary_value <= 0"] * 2
+
+
+def test_id_counts_have_thousands_separators_and_nan_is_missing():
+    ids = pd.Index(list(range(1000)) + ["a", float("nan")], dtype=object)
+    with pytest.raises(DataError, match=r"mix types: 1,000 int, 1 str, 1 missing\.") as info:
+        check_id_types(ids)
+    assert info.value.column == "customer_id"
+    assert info.value.n_rows == 2
+    assert info.value.examples[:2] == [0, "a"] and info.value.examples[2] != info.value.examples[2]
+
+
+# --------------------------------------------------------------------------- excluded customers
+
+
+def _left_out(part, ids, in_period, reasons=None):
+    from clvmodels.data import ExcludedCustomers
+
+    frame = pd.DataFrame(
+        {"reason": reasons or ["all purchases cancelled by returns"] * len(ids),
+         "in_calibration_period": pd.array(in_period, dtype="boolean")},
+        index=pd.Index(ids, name=part.index.name))
+    part.attrs["excluded_customers"] = ExcludedCustomers(frame)
+    return part
+
+
+def test_excluded_customers_outside_the_period_are_counted_and_ids_keep_their_dtype(fitted):
+    summary, bg, gg = fitted
+    part = summary.iloc[:4].copy()
+    part.index = pd.Index([11, 12, 13, 14], dtype="int64", name="customer_id")
+    part.attrs = dict(summary.attrs)
+    _left_out(part, [90, 91, 92], [False, None, pd.NA])  # missing: not known to have bought
+    with pytest.warns(DataWarning) as record:
+        out = predict_clv(part, bg, gg, **FAST)
+    message = str(record[0].message)
+    assert " 3 customer(s) excluded by rfm_summary did not buy in the calibration period" \
+        in message
+    assert out["customer_id"].tolist() == [11, 12, 13, 14]
+    assert out["customer_id"].dtype == np.int64
+    assert out["unscored_reason"].isna().all()
+
+
+def test_an_excluded_customer_already_in_the_summary_gets_no_second_row(fitted):
+    summary, bg, gg = fitted
+    part = _part(summary, 3)
+    _left_out(part, ["c1", "x9"], [True, True],
+              ["all purchases cancelled by returns", "zero amounts only"])
+    with pytest.warns(DataWarning) as record:
+        out = predict_clv(part, bg, gg, **FAST)
+    message = str(record[0].message)
+    assert message.startswith("1 of 4 customers cannot be scored (1 excluded by "
+                              "rfm_summary: zero amounts only);")
+    assert "did not buy in the calibration period" not in message
+    assert out["customer_id"].tolist() == ["c0", "c1", "c2", "x9"]
+    assert out["unscored_reason"].tolist()[3] == "excluded by rfm_summary: zero amounts only"
+    assert out["unscored_reason"].iloc[:3].isna().all()
+    assert out[RFM].iloc[3].isna().all() and out[RFM].iloc[:3].notna().all().all()
+
+
+@pytest.mark.parametrize("ids, detail", [
+    (pd.Index(["a", np.nan, "b"]), "2 str, 1 missing"),
+    (pd.Index(["a", None, "b"], dtype=object), "2 str, 1 missing"),
+    (pd.Index([1.5, np.nan, 2.5]), "2 float, 1 missing"),
+    (pd.Index(pd.array([1, pd.NA, 2], dtype="Int64")), "2 int, 1 missing"),
+    (pd.DatetimeIndex(["2020-01-01", None, "2020-01-02"]), "2 Timestamp, 1 missing"),
+])
+def test_a_missing_id_is_refused_whatever_the_dtype(ids, detail):
+    """Found by mutation testing: typed indexes let a missing id through, object ones
+    did not."""
+    with pytest.raises(DataError, match=rf"mix types: {detail}\..*A missing id cannot be "
+                                        r"written back") as info:
+        check_id_types(ids)
+    assert info.value.n_rows == 1
+
+
+def test_categorical_ids_are_checked_by_their_values(fitted, tmp_path):
+    """Found by mutation testing: categorical ids passed whatever their categories,
+    so 1 and "1" were written to a CSV file as the same id."""
+    summary, bg, gg = fitted
+    part = _part(summary, 3)
+    part.index = pd.CategoricalIndex([1, "1", 2], name="customer_id")
+    with pytest.raises(DataError, match=r"mix types: 2 int, 1 str\.") as info:
+        predict_clv(part, bg, gg, path=tmp_path / "x.csv", **FAST)
+    assert info.value.rule == "mixed_id_types" and info.value.n_rows == 1
+    assert list(tmp_path.iterdir()) == []
+    part.index = pd.CategoricalIndex(["b", "a", "b"], name="customer_id")
+    out = predict_clv(part, bg, gg, **FAST)
+    assert out["customer_id"].astype(str).tolist() == ["b", "a", "b"]

@@ -110,7 +110,16 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
                ["tests/test_export.py::test_every_customer_is_scored_and_matches_the_clv",
                 "tests/test_export.py::test_unscorable_customers_keep_their_row_with_a_reason",
                 "tests/test_export.py::test_chunked_files_equal_the_in_memory_table",
-                "tests/test_outputs_integrity.py",
+                # Not test_parquet_export_when_the_first_chunk_holds_no_scorable_customer
+                # (590 chunks, 20 s per mutant): test_mutation_kills_export.py has a small one.
+                *[f"tests/test_outputs_integrity.py::{name}" for name in (
+                    "test_a_failure_mid_export_leaves_no_file",
+                    "test_text_ids_are_written_back_identically",
+                    "test_integer_ids_stay_integers", "test_zero_padded_ids_are_not_merged",
+                    "test_mixed_id_types_are_refused",
+                    "test_excluded_customers_of_the_calibration_period_keep_a_row",
+                    "test_no_excluded_customers_means_no_extra_rows",
+                    "test_files_equal_the_in_memory_export_for_any_chunking")],
                 "tests/test_weak_spots.py::test_chunk_sizes_leaving_one_row_lose_no_customer",
                 "tests/test_weak_spots.py::test_small_chunks_in_memory_keep_every_id_in_order",
                 "tests/test_mutation_kills_export.py"], None),
@@ -124,13 +133,43 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     # the typer commands themselves are not scored: test_cli_options.py checks the
     # effect of each of their options instead (test_export.py's CLI tests run in
     # subprocesses, which mutmut cannot follow).
+    # Of test_cli_options.py the tests that fit nothing but one model (its predict
+    # tests fit a model per mutant; test_cli_option_plumbing.py covers their plumbing).
     "cli": ("clvmodels/cli.py",
-            ["tests/test_cli_options.py", "tests/test_mutation_kills_cli.py"],
+            ["tests/test_mutation_kills_cli.py", "tests/test_cli_option_plumbing.py",
+             *[f"tests/test_cli_options.py::{name}" for name in (
+                 "test_fit_model_option_chooses_the_purchase_model",
+                 "test_summary_column_format_and_returns_options",
+                 "test_summary_time_unit_observation_end_and_calibration_end",
+                 "test_baseline_options_change_the_clv_as_the_formula_says",
+                 "test_baseline_period_and_conversion_rate",
+                 "test_baseline_observation_end_drops_later_purchases")]],
             [f"clvmodels.cli.x_{name}__mutmut_*" for name in (
                 "_check_range", "_check_clv_options", "_duration", "_cutoff_options",
                 "_purchase_model", "_fit_pair", "_summarise_log", "_load_models",
                 "_cleaning_options")]),
 }
+
+# The helpers of export.py, with the export's tests. predict_clv, check_id_types and
+# _rows_to_export (451 of its 632 mutants) are reached by every export test: on the
+# shared machine each of them takes a minute or more.
+TARGETS["export_helpers"] = (
+    TARGETS["export"][0], TARGETS["export"][1],
+    [f"clvmodels.export.x_{name}__mutmut_*" for name in (
+        "unscorable_reasons", "_type_name", "_arrow_schema", "_arrow_table")])
+
+# The id check and the rows of excluded customers, with the export tests about ids
+# and excluded customers only (the others run the whole CDNOW sample per mutant).
+TARGETS["export_rows"] = (
+    "clvmodels/export.py",
+    ["tests/test_mutation_kills_export.py",
+     *[f"tests/test_outputs_integrity.py::{name}" for name in (
+         "test_mixed_id_types_are_refused", "test_integer_ids_stay_integers",
+         "test_zero_padded_ids_are_not_merged",
+         "test_excluded_customers_of_the_calibration_period_keep_a_row",
+         "test_no_excluded_customers_means_no_extra_rows")],
+     "tests/test_export.py::test_unscorable_customers_keep_their_row_with_a_reason"],
+    [f"clvmodels.export.x_{name}__mutmut_*" for name in ("check_id_types", "_rows_to_export")])
 
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
