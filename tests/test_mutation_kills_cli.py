@@ -170,15 +170,15 @@ def test_fit_pair_fits_both_models_with_the_method_and_its_settings(monkeypatch,
 
     made = []
     monkeypatch.setattr(cli, "_purchase_model",
-                        lambda name, m: made.append((name, m)) or _Recorded(name=name, method=m))
+                        lambda name, m, p: made.append((name, m, p)) or _Recorded(name=name, method=m))
     monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
                         "GammaGammaModel", _Recorded)
     steps = []
     rfm = object()
-    purchases, spend = cli._fit_pair(rfm, "pareto_nbd", steps.append, method, 250, 7)
-    assert made == [("pareto_nbd", method)]
+    purchases, spend = cli._fit_pair(rfm, "pareto_nbd", steps.append, method, 250, 7, 0.25)
+    assert made == [("pareto_nbd", method, 0.25)]
     assert purchases.fitted_with == (rfm, settings)
-    assert spend.params == {"nonpositive_spend": "exclude", "method": method}
+    assert spend.params == {"nonpositive_spend": "exclude", "method": method, "penalizer": 0.25}
     assert spend.fitted_with == (rfm, settings)
     assert steps == [f"fitting pareto_nbd{how}", f"fitting Gamma-Gamma (spend){how}"]
 
@@ -186,18 +186,21 @@ def test_fit_pair_fits_both_models_with_the_method_and_its_settings(monkeypatch,
 def test_fit_pair_defaults_to_maximum_likelihood(monkeypatch):
     import importlib
 
-    monkeypatch.setattr(cli, "_purchase_model", lambda name, m: _Recorded(method=m))
+    monkeypatch.setattr(cli, "_purchase_model",
+                        lambda name, m, p: _Recorded(method=m, penalizer=p))
     monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
                         "GammaGammaModel", _Recorded)
     purchases, spend = cli._fit_pair("rfm", "bgnbd", lambda text: None)
-    assert purchases.params == {"method": "mle"} and purchases.fitted_with == ("rfm", {})
-    assert spend.params["method"] == "mle" and spend.fitted_with == ("rfm", {})
+    assert purchases.params == {"method": "mle", "penalizer": 0.0}
+    assert purchases.fitted_with == ("rfm", {})
+    assert spend.params["method"] == "mle" and spend.params["penalizer"] == 0.0
+    assert spend.fitted_with == ("rfm", {})
 
 
 def test_fit_pair_defaults_are_the_commands_draws_and_seed(monkeypatch):
     import importlib
 
-    monkeypatch.setattr(cli, "_purchase_model", lambda name, m: _Recorded(method=m))
+    monkeypatch.setattr(cli, "_purchase_model", lambda name, m, p: _Recorded(method=m))
     monkeypatch.setattr(importlib.import_module("clvmodels.models.gamma_gamma"),
                         "GammaGammaModel", _Recorded)
     purchases, _ = cli._fit_pair("rfm", "bgnbd", lambda text: None, "nuts")
