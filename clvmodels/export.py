@@ -151,13 +151,15 @@ def predict_clv(
     if n_bad or n_left_out:
         counts = reasons[~ok].value_counts()
         detail = "; ".join(f"{n} {text}" for text, n in counts.items())
-        message = (f"{n_bad} of {len(rows)} customers cannot be scored ({detail}); they are "
-                   "kept with empty predictions and the reason in 'unscored_reason'.")
+        parts = []
+        if n_bad:
+            parts.append(f"{n_bad} of {len(rows)} customers cannot be scored ({detail}); they "
+                         "are kept with empty predictions and the reason in 'unscored_reason'.")
         if n_left_out:
-            message += (f" {n_left_out} customer(s) excluded by rfm_summary did not buy in the "
-                        "calibration period and have no row (see "
-                        "clvmodels.data.excluded_customers(summary)).")
-        warnings.warn(message, DataWarning, stacklevel=2)
+            parts.append(f"{n_left_out} customer(s) excluded by rfm_summary did not buy in the "
+                         "calibration period and have no row (see "
+                         "clvmodels.data.excluded_customers(summary)).")
+        warnings.warn(" ".join(parts), DataWarning, stacklevel=2)
     segments = pd.Series(pd.NA, index=rows.index, dtype="string", name="segment")
     stages = pd.Series(pd.NA, index=rows.index, dtype="string", name="stage")
     if ok.any():
