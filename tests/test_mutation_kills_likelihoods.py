@@ -464,3 +464,90 @@ def test_spend_of_customers_without_repeat_purchases_ignores_their_mean():
     p, q, v = GG_PARAMS[0]
     out = gg.expected_spend(np.array([0.0, 0.0, 0.0]), np.array([np.nan, np.inf, 50.0]), p, q, v)
     np.testing.assert_allclose(out, [p * v / (q - 1)] * 3, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- far horizons, t = 0
+
+
+def _alive_later_by_quadrature(t, rate, shape, a, b):
+    """E[(rate / (rate + p t))^shape] for p ~ Beta(a, b) (the Gamma's Laplace
+    transform averaged over the dropout probability), integrated in u = log p so
+    that horizons far beyond the data (p t ~ rate at tiny p) stay accurate."""
+    def integrand(u):
+        return np.exp(a * u + (b - 1) * np.log1p(-np.exp(u)) - sp.betaln(a, b)
+                      - shape * np.log1p(np.exp(u) * t / rate))
+
+    value, _ = integrate.quad(integrand, -200.0, 0.0, points=[np.log(rate / t)], epsabs=0,
+                              epsrel=1e-12, limit=200)
+    return value
+
+
+@pytest.mark.parametrize("t", [5.0, 1e6, 1e12])
+def test_bg_and_mbg_alive_later_hold_at_far_horizons(t):
+    """P(alive at T + t) = P(alive at T) E[exp(-lambda p t)], to 1e-9 even a
+    trillion periods ahead, where 1 - w = (alpha + T) / (alpha + T + t) must come
+    from its logarithm rather than from 1 - w."""
+    r, alpha, a, b = BG_PARAMS[0]
+    x, t_x, T_ = 4.0, 15.0, 30.0
+    shape, rate = r + x, alpha + T_
+    got = bg.probability_alive_at(t, x, t_x, T_, *BG_PARAMS[0])
+    expected = bg.probability_alive(x, t_x, T_, *BG_PARAMS[0]) * _alive_later_by_quadrature(
+        t, rate, shape, a, b + x)
+    assert got == pytest.approx(expected, rel=1e-9)
+    # MBG/NBD: alive at T after x + 1 dropout chances, p ~ Beta(a, b + x + 1).
+    got = mbg.probability_alive_at(t, x, t_x, T_, *BG_PARAMS[0])
+    expected = mbg.probability_alive(x, t_x, T_, *BG_PARAMS[0]) * _alive_later_by_quadrature(
+        t, rate, shape, a, b + x + 1)
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_purchase_probabilities_over_no_time_without_numpy_warnings():
+    """Over a window of length 0 nobody buys: P(0) = 1, P(n > 0) = 0, with no
+    log(0) or 0 * inf warning on the way."""
+    import warnings
+
+    n = np.arange(4.0)
+    x, t_x, T_ = 2.0, 10.0, 30.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for module, params in ((bg, BG_PARAMS[0]), (mbg, BG_PARAMS[1]), (pnbd, PNBD_PARAMS[0])):
+            np.testing.assert_allclose(module.probability_of_purchases(n, 0.0, *params),
+                                       [1.0, 0.0, 0.0, 0.0], atol=1e-15)
+            np.testing.assert_allclose(
+                module.conditional_probability_of_purchases(n, 0.0, x, t_x, T_, *params),
+                [1.0, 0.0, 0.0, 0.0], atol=1e-15)
+
+
+# --------------------------------------------------------------------------- simulators
+
+
+def _z(sample, expected):
+    return (np.mean(sample) - expected) / (np.std(sample) / np.sqrt(len(sample)))
+
+
+@pytest.mark.parametrize("module, params", [(bg, BG_PARAMS[0]), (mbg, BG_PARAMS[1]),
+                                            (pnbd, PNBD_PARAMS[0])])
+def test_the_bayesian_engines_simulators_follow_the_models(module, params):
+    """``random`` (what PyMC draws from) against the closed forms: the mean number
+    of repeat purchases by T (eq. 9 of each paper), the shares of 0, 1 and 2 repeat
+    purchases (eq. 8), and recency against clvmodels.simulate's own generator."""
+    n = 40_000
+    ages = np.full(n, 39.0)
+    out = module.random(*params, ages, rng=np.random.default_rng(1))
+    assert out.shape == (n, 2)
+    freq, rec = out[:, 0], out[:, 1]
+    assert abs(_z(freq, float(module.expected_purchases(39.0, *params)))) < 4
+    for k in range(3):
+        p = float(module.probability_of_purchases(k, 39.0, *params))
+        assert abs(np.mean(freq == k) - p) < 4 * np.sqrt(p * (1 - p) / n), k
+    assert np.all(freq == np.round(freq)) and np.all((rec > 0) == (freq > 0))
+    assert np.all((rec >= 0) & (rec <= 39.0))
+    from clvmodels import simulate
+
+    generator = {bg: simulate.beta_geo_summary, mbg: simulate.modified_beta_geo_summary,
+                 pnbd: simulate.pareto_nbd_summary}[module]
+    other = generator(n, *params, T=39.0, time_unit="W", random_state=2)["recency"].to_numpy()
+    se = np.sqrt(rec.var() / n + other.var() / n)
+    assert abs(rec.mean() - other.mean()) < 4 * se
+    # One draw of `size` customers of one age.
+    assert module.random(*params, 39.0, rng=3, size=5).shape == (5, 2)
