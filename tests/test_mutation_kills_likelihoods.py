@@ -551,3 +551,34 @@ def test_the_bayesian_engines_simulators_follow_the_models(module, params):
     assert abs(rec.mean() - other.mean()) < 4 * se
     # One draw of `size` customers of one age.
     assert module.random(*params, 39.0, rng=3, size=5).shape == (5, 2)
+
+
+def _bg_expected_by_quadrature(t, r, alpha, a, b):
+    """E[X(t)] of an alive BG/NBD customer as E_p[(1 - E_lambda[exp(-lambda p t)]) / p]
+    (given lambda and p, a customer buys (1 - exp(-lambda p t)) / p times in
+    expectation), p ~ Beta(a, b), integrated in u = log p."""
+    def integrand(u):
+        p = np.exp(u)
+        return (-np.expm1(-r * np.log1p(p * t / alpha)) / p
+                * np.exp(a * u + (b - 1) * np.log1p(-p) - sp.betaln(a, b)))
+
+    value, _ = integrate.quad(integrand, -200.0, 0.0, epsabs=0, epsrel=1e-12, limit=200)
+    return value
+
+
+@pytest.mark.parametrize("params", [(0.243, 4.414, 1.0, 2.4),   # a = 1: removable singularity
+                                    (0.5, 3.0, 0.4, 0.6),       # a + b = 1: the pole's limit
+                                    (2.0, 5.0, 0.3, 0.7),
+                                    (1.7, 0.9, 2.3, 0.6)])
+def test_bg_expected_purchases_at_its_singular_points(params):
+    """FHL eq. 9 has a removable singularity at a = 1 and a cancelled pole at
+    a + b = 1: there too the expectation is the integral over the dropout
+    probability, without warnings."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for t in (1.0, 30.0, 1e4):
+            assert bg.expected_purchases(t, *params) == pytest.approx(
+                _bg_expected_by_quadrature(t, *params), rel=1e-6)
+        assert bg.expected_purchases(0.0, *params) == 0.0
