@@ -582,3 +582,86 @@ def test_bg_expected_purchases_at_its_singular_points(params):
             assert bg.expected_purchases(t, *params) == pytest.approx(
                 _bg_expected_by_quadrature(t, *params), rel=1e-6)
         assert bg.expected_purchases(0.0, *params) == 0.0
+
+
+# --------------------------------------------------------------------------- Pareto/NBD edges
+
+
+def _pnbd_expected_by_quadrature(t, r, alpha, s, beta):
+    """FH05 eq. 27 from its story: E[lambda] E[min(tau, t)], E[min(tau, t) | mu] =
+    (1 - exp(-mu t)) / mu, mu ~ Gamma(s, beta), integrated in log mu."""
+    def integrand(u):
+        mu = np.exp(u)
+        return (-np.expm1(-mu * t) / mu) * np.exp(s * u - mu * beta + s * np.log(beta)
+                                                   - sp.gammaln(s))
+
+    value, _ = integrate.quad(integrand, -400.0, np.log(50.0 / beta), epsabs=0, epsrel=1e-12,
+                              limit=400)
+    return r / alpha * value
+
+
+@pytest.mark.parametrize("s", [1.0, 1.0 + 1e-9, 0.61, 0.3, 2.5])
+def test_pareto_nbd_expected_purchases_across_s_and_horizons(s):
+    """FH05 eq. 27 is 0/0 at s = 1 (limit r beta / alpha log(1 + t / beta)); for
+    s < 1 and very long horizons its bracket grows as t^(1 - s)."""
+    r, alpha, beta = 0.55, 10.58, 11.67
+    for t in (0.01, 1.0, 52.0, 1e4):
+        assert pnbd.expected_purchases(t, r, alpha, s, beta) == pytest.approx(
+            _pnbd_expected_by_quadrature(t, r, alpha, s, beta), rel=1e-8)
+    for t in (1e20, 1e30):  # (1 - s) log(1 + t / beta) > 30: the logarithmic branch
+        if s == 1.0:
+            expected = r * beta / alpha * np.log1p(t / beta)
+        else:
+            expected = r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
+        assert pnbd.expected_purchases(t, r, alpha, s, beta) == pytest.approx(expected,
+                                                                              rel=1e-9)
+    assert pnbd.expected_purchases(0.0, r, alpha, s, beta) == 0.0
+
+
+@pytest.mark.parametrize("params", PNBD_PARAMS)
+def test_pareto_nbd_no_purchase_over_short_and_long_horizons(params):
+    """P(X(t) = 0) as alive-without-purchase plus died-before-buying, the death-time
+    integral by quadrature, for horizons short enough for the Gauss-Legendre branch
+    and long ones (difference of Phi values), and for customers after a history."""
+    r, alpha, s, beta = params
+
+    def zero(t, r_, alpha_, beta_):
+        alive = (alpha_ / (alpha_ + t)) ** r_ * (beta_ / (beta_ + t)) ** s
+        died, _ = integrate.quad(lambda tau: (alpha_ / (alpha_ + tau)) ** r_ * s
+                                 * beta_ ** s / (beta_ + tau) ** (s + 1), 0, t,
+                                 epsabs=0, epsrel=1e-12, limit=200)
+        return alive + died
+
+    for t in (1e-3, 0.3, 2.0, 40.0, 400.0):
+        assert pnbd.probability_of_purchases(0, t, *params) == pytest.approx(
+            zero(t, r, alpha, beta), rel=1e-9)
+        x, t_x, T_ = 3.0, 20.0, 38.0
+        p_alive = pnbd.probability_alive(x, t_x, T_, *params)
+        expected = 1 - p_alive + p_alive * zero(t, r + x, alpha + T_, beta + T_)
+        assert pnbd.probability_no_purchase(t, x, t_x, T_, *params) == pytest.approx(
+            expected, rel=1e-9)
+
+
+def test_pareto_nbd_pmf_of_many_rows_equals_the_rows_one_by_one():
+    """The purchase PMF is computed in blocks of rows: more rows than a block give
+    the values of the rows alone."""
+    params = PNBD_PARAMS[0]
+    rng = np.random.default_rng(5)
+    n = rng.integers(0, 6, 9000).astype(float)
+    t = rng.choice([0.0, 4.0, 39.0], 9000)
+    many = pnbd.probability_of_purchases(n, t, *params)
+    for i in list(range(5)) + [8191, 8192, 8193, 8999]:
+        assert many[i] == pytest.approx(float(pnbd.probability_of_purchases(n[i], t[i],
+                                                                            *params)),
+                                        rel=1e-13, abs=1e-300)
+    assert many.shape == (9000,)
+    grid = pnbd.probability_of_purchases(np.arange(3.0)[:, None], np.array([[1.0, 5.0]]),
+                                         *params)
+    assert grid.shape == (3, 2) and grid[0, 0] == pytest.approx(
+        float(pnbd.probability_of_purchases(0, 1.0, *params)), rel=1e-13)
+
+
+def test_pareto_nbd_alive_is_one_when_the_last_purchase_is_at_the_end():
+    for params in PNBD_PARAMS:
+        np.testing.assert_allclose(pnbd.probability_alive(X, T, T, *params), 1.0, rtol=1e-12)
+        assert np.all(pnbd.probability_alive(X, TX, T, *params) <= 1.0)
