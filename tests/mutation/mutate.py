@@ -92,10 +92,19 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
         "clvmodels/likelihoods/_math.py",
         ["tests/test_beta_geo.py", "tests/test_pareto_nbd_numerics.py",
          "tests/test_mutation_kills_likelihoods.py"], None),
+    # The likelihood and the predictions built on I(kappa, m, e), not I's own series and
+    # quadrature (log_hyp_integral, _log_I_numpy and their helpers: not scored yet).
     "likelihoods_pareto_nbd": (
         "clvmodels/likelihoods/pareto_nbd.py",
         ["tests/test_pareto_nbd_numerics.py", *_ALIVE_LATER,
-         "tests/test_mutation_kills_likelihoods.py"], None),
+         "tests/test_mutation_kills_likelihoods.py"],
+        [f"clvmodels.likelihoods.pareto_nbd.x_{name}__mutmut_*" for name in (
+            "_log_phi", "loglik_count_terms", "loglik_timing_terms", "loglik", "_f",
+            "_log_alive_kernel", "probability_alive", "probability_alive_at", "_log_growth",
+            "expected_purchases", "expected_purchases_new_customer",
+            "conditional_expected_purchases", "_log_finite_integral", "_probability_zero",
+            "probability_of_purchases", "_log_death_integral", "probability_no_purchase",
+            "conditional_probability_of_purchases", "random")]),
     "clv": ("clvmodels/clv.py",
             ["tests/test_clv.py", "tests/test_baseline.py",
              "tests/test_predictive_intervals.py::test_the_export_names_the_kind_of_interval",
