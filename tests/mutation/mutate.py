@@ -83,11 +83,17 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
         "clvmodels/likelihoods/modified_beta_geo.py",
         ["tests/test_modified_beta_geo.py", "tests/test_mle_gradients.py",
          "tests/test_mutation_kills_likelihoods.py"], None),
+    # The predictions and the simulator, not the log-likelihood and its gradients
+    # (every fit test reaches them: about a minute per mutant on this machine).
     "likelihoods_beta_geo": (
         "clvmodels/likelihoods/beta_geo.py",
         ["tests/test_beta_geo.py", "tests/test_mle_gradients.py", *_ALIVE_LATER,
          "tests/test_mutation_kills_likelihoods.py"],
-        None),
+        [f"clvmodels.likelihoods.beta_geo.x_{name}__mutmut_*" for name in (
+            "probability_alive_at", "expected_purchases_alive", "conditional_expected_purchases",
+            "expected_purchases_if_alive", "expected_purchases", "probability_of_purchases_alive",
+            "probability_of_purchases", "conditional_probability_of_purchases",
+            "loglik_count_terms_grad", "random")]),
     "likelihoods_math": (
         "clvmodels/likelihoods/_math.py",
         ["tests/test_beta_geo.py", "tests/test_pareto_nbd_numerics.py",
