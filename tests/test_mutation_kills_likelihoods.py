@@ -670,3 +670,80 @@ def test_pareto_nbd_alive_is_one_when_the_last_purchase_is_at_the_end():
     for params in PNBD_PARAMS:
         np.testing.assert_allclose(pnbd.probability_alive(X, T, T, *params), 1.0, rtol=1e-12)
         assert np.all(pnbd.probability_alive(X, TX, T, *params) <= 1.0)
+
+
+# --------------------------------------------------------------------------- the math namespace
+
+
+def test_the_pytensor_namespace_computes_what_the_numpy_one_does():
+    """Every shared name gives the same numbers on both engines (logaddexp also far
+    in the tails, where log(exp(a) + exp(b)) would overflow or underflow)."""
+    import pytensor
+    import pytensor.tensor as pt
+
+    from clvmodels.likelihoods._math import NUMPY, pytensor_namespace
+
+    xp = pytensor_namespace()
+    assert xp is pytensor_namespace()  # built once
+    assert (xp.name, NUMPY.name) == ("pytensor", "numpy")
+    assert repr(NUMPY) == "MathNamespace('numpy')"
+    assert repr(xp) == "MathNamespace('pytensor')"
+    a, b, c, z, u, v = (pt.dvector(n) for n in "abczuv")
+    unary = ("log", "exp", "log1p", "expm1", "sqrt", "abs", "gammaln", "digamma", "softplus",
+             "expit")
+    binary = ("maximum", "minimum", "logaddexp")
+    outputs = ([getattr(xp, name)(a) for name in unary]
+               + [getattr(xp, name)(u, v) for name in binary]
+               + [xp.betaln(a, b), xp.hyp2f1(a, b, c, z), xp.betainc(a, b, z),
+                  xp.where(z > 0.5, a, b)])
+    fn = pytensor.function([a, b, c, z, u, v], outputs)  # one compilation
+    args = [np.array([0.5, 1.5, 7.5]), np.array([1.0, 2.5, 0.3]), np.array([2.0, 4.0, 9.0]),
+            np.array([0.2, 0.7, 0.95])]
+    tails = [np.array([1000.0, -1000.0, 0.3]), np.array([999.0, -1001.0, 1.7])]
+    got = fn(*args, *tails)
+    for name, value in zip(unary, got):
+        np.testing.assert_allclose(value, getattr(NUMPY, name)(args[0]), rtol=1e-8,
+                                   err_msg=name)
+    for name, value in zip(binary, got[len(unary):]):
+        np.testing.assert_allclose(value, getattr(NUMPY, name)(*tails), rtol=1e-12,
+                                   err_msg=name)
+    beta, hyp, inc, where = got[-4:]
+    np.testing.assert_allclose(beta, NUMPY.betaln(args[0], args[1]), rtol=1e-10)
+    np.testing.assert_allclose(hyp, NUMPY.hyp2f1(*args), rtol=1e-10)
+    np.testing.assert_allclose(inc, NUMPY.betainc(args[0], args[1], args[3]), rtol=1e-10)
+    np.testing.assert_allclose(where, [1.0, 1.5, 7.5])
+    assert np.logaddexp(1000.0, 999.0) == pytest.approx(1000.0 + np.log1p(np.exp(-1.0)))
+
+
+def test_scaled_hypergeometric_function_falls_back_to_eulers_transformation():
+    """(1 - z)^399 2F1(200, 200; 1; z) overflows as written (2F1 ~ 1e1197); by
+    Euler's transformation it is 2F1(-199, -199; 1; z) = sum_k C(199, k)^2 z^k, a
+    finite sum of positive terms."""
+    import warnings
+
+    from clvmodels.likelihoods._math import hyp2f1_scaled
+
+    k = np.arange(200.0)
+    for z in (0.999, 0.9):
+        log_c = sp.gammaln(200.0) - sp.gammaln(k + 1) - sp.gammaln(200.0 - k)
+        expected = np.exp(sp.logsumexp(2 * log_c + k * np.log(z)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            got = hyp2f1_scaled(200.0, 200.0, 1.0, np.array([z, 0.3]), 399.0)
+            assert got[0] == pytest.approx(expected, rel=1e-9)
+            # The finite entry is the product as written.
+            assert got[1] == pytest.approx((0.7 ** 399) * sp.hyp2f1(200, 200, 1, 0.3),
+                                           rel=1e-12)
+    # log(1 - z) given: used instead of log1p(-z).
+    assert hyp2f1_scaled(0.5, 1.0, 2.0, 0.25, 2.0, log1mz=np.log(0.5)) == pytest.approx(
+        0.25 * sp.hyp2f1(0.5, 1.0, 2.0, 0.25), rel=1e-14)
+
+
+def test_scaled_hypergeometric_function_counts_what_stays_undefined():
+    from clvmodels.exceptions import ConvergenceWarning
+    from clvmodels.likelihoods._math import hyp2f1_scaled
+
+    with pytest.warns(ConvergenceWarning, match="not finite for 2 value"):
+        out = hyp2f1_scaled(0.5, 1.0, 2.0, np.array([np.nan, 0.25, np.nan]), 1.0)
+    assert np.isnan(out[0]) and np.isnan(out[2])
+    assert out[1] == pytest.approx(0.75 * sp.hyp2f1(0.5, 1.0, 2.0, 0.25), rel=1e-14)
