@@ -493,12 +493,12 @@ def test_bg_and_mbg_alive_later_hold_at_far_horizons(t):
     got = bg.probability_alive_at(t, x, t_x, T_, *BG_PARAMS[0])
     expected = bg.probability_alive(x, t_x, T_, *BG_PARAMS[0]) * _alive_later_by_quadrature(
         t, rate, shape, a, b + x)
-    assert got == pytest.approx(expected, rel=1e-9)
+    assert got == pytest.approx(expected, rel=1e-9, abs=0)
     # MBG/NBD: alive at T after x + 1 dropout chances, p ~ Beta(a, b + x + 1).
     got = mbg.probability_alive_at(t, x, t_x, T_, *BG_PARAMS[0])
     expected = mbg.probability_alive(x, t_x, T_, *BG_PARAMS[0]) * _alive_later_by_quadrature(
         t, rate, shape, a, b + x + 1)
-    assert got == pytest.approx(expected, rel=1e-9)
+    assert got == pytest.approx(expected, rel=1e-9, abs=0)
 
 
 def test_purchase_probabilities_over_no_time_without_numpy_warnings():
@@ -747,3 +747,33 @@ def test_scaled_hypergeometric_function_counts_what_stays_undefined():
         out = hyp2f1_scaled(0.5, 1.0, 2.0, np.array([np.nan, 0.25, np.nan]), 1.0)
     assert np.isnan(out[0]) and np.isnan(out[2])
     assert out[1] == pytest.approx(0.75 * sp.hyp2f1(0.5, 1.0, 2.0, 0.25), rel=1e-14)
+
+
+@pytest.mark.parametrize("module, params", [(bg, BG_PARAMS[0]), (mbg, BG_PARAMS[1]),
+                                            (pnbd, PNBD_PARAMS[0])])
+def test_simulators_broadcast_parameter_draws_and_follow_the_seed(module, params):
+    """The Bayesian engine passes arrays of parameter draws: each parameter
+    broadcasts against the customers' ages, (draws, customers, 2) comes back, and
+    the same seed gives the same customers."""
+    ages = np.full(5, 39.0)
+    for i in range(4):
+        drawn = list(params)
+        drawn[i] = np.array([params[i], 2 * params[i], 0.5 * params[i]])[:, None]
+        out = module.random(*drawn, ages, rng=11)
+        assert out.shape == (3, 5, 2), i
+        assert np.all(out[..., 1] <= 39.0) and np.all(out[..., 0] == np.round(out[..., 0]))
+    np.testing.assert_array_equal(module.random(*params, ages, rng=4),
+                                  module.random(*params, ages, rng=4))
+    assert not np.array_equal(module.random(*params, np.full(50, 39.0), rng=4),
+                              module.random(*params, np.full(50, 39.0), rng=5))
+
+
+@pytest.mark.parametrize("module", [bg, mbg])
+def test_customers_who_never_drop_out_keep_buying(module):
+    """Beta(a, b) with a tiny ``a`` draws dropout probabilities that underflow to 0:
+    those customers never drop out and buy as Poisson processes."""
+    r, alpha, b = 50.0, 10.0, 2.0   # rates near 5 purchases per period
+    out = module.random(r, alpha, 1e-4, b, np.full(4000, 10.0), rng=0)
+    assert np.all(np.isfinite(out))
+    # Nearly everyone keeps the Gamma(50, 10) rate for 10 periods: about 50 purchases.
+    assert abs(_z(out[:, 0], r / alpha * 10.0)) < 4
