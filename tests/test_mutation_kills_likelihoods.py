@@ -780,18 +780,18 @@ def test_customers_who_never_drop_out_keep_buying(module):
 
 
 def test_alive_at_the_boundary_b_zero_without_numpy_warnings():
-    """b -> 0 makes every dropout chance certain (p ~ Beta(a, 0) is 1): a customer
-    who had a dropout chance is dead, computed without a divide-by-zero warning."""
+    """b -> 0 makes the dropout certain (p ~ Beta(a, 0) is 1): a customer who had
+    one dropout chance and bought nothing since is dead (the posterior of p after
+    the chance is still the prior's point mass), computed without a
+    divide-by-zero warning."""
     import warnings
 
     r, alpha, a = 0.5, 4.0, 0.8
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        # MBG/NBD: a chance after every purchase, the first included.
+        # MBG/NBD: a chance right after the first purchase.
+        assert mbg.probability_alive(0.0, 0.0, 10.0, r, alpha, a, 0.0) == 0.0
+        # BG/NBD: a chance after each repeat purchase only.
         np.testing.assert_array_equal(
-            mbg.probability_alive(np.array([0.0, 3.0]), np.array([0.0, 5.0]), 10.0,
-                                  r, alpha, a, 0.0), [0.0, 0.0])
-        # BG/NBD: after each repeat purchase only.
-        np.testing.assert_array_equal(
-            bg.probability_alive(np.array([0.0, 3.0]), np.array([0.0, 5.0]), 10.0,
+            bg.probability_alive(np.array([0.0, 1.0]), np.array([0.0, 5.0]), 10.0,
                                  r, alpha, a, 0.0), [1.0, 0.0])
