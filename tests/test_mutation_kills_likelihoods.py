@@ -375,6 +375,8 @@ def test_pareto_nbd_predictions_equal_lifetimes(params):
             ref.conditional_expected_number_of_purchases_up_to_time(t, X, TX, T), rtol=1e-6)
         assert pnbd.expected_purchases(t, *params) == pytest.approx(
             float(ref.expected_number_of_purchases_up_to_time(t)), rel=1e-8)
+        assert pnbd.expected_purchases_new_customer(t, *params) == pytest.approx(
+            float(ref.expected_number_of_purchases_up_to_time(t)), rel=1e-8)
 
 
 @pytest.mark.parametrize("params", PNBD_PARAMS[:3])
