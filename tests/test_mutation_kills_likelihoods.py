@@ -797,3 +797,27 @@ def test_alive_at_the_boundary_b_zero_without_numpy_warnings():
         np.testing.assert_array_equal(
             bg.probability_alive(np.array([0.0, 1.0]), np.array([0.0, 5.0]), 10.0,
                                  r, alpha, a, 0.0), [1.0, 0.0])
+
+
+def test_pareto_nbd_pmf_rows_of_very_different_scales_do_not_interact():
+    """Each row's death-time integral is summed in log space around its own
+    largest term: a row whose terms are e^-1390 (offset by a coefficient of
+    e^+1380) keeps its value next to an ordinary row."""
+    n, t = np.array([1.0, 1000.0]), np.array([4.0, 1000.0])
+    r, alpha = np.array([0.5, 1000.0]), np.array([10.0, 1000.0])
+    s, beta = np.array([0.61, 0.61]), np.array([11.67, 1000.0])
+    both = pnbd.probability_of_purchases(n, t, r, alpha, s, beta)
+    for i in range(2):
+        alone = pnbd.probability_of_purchases(n[i], t[i], r[i], alpha[i], s[i], beta[i])
+        assert both[i] == pytest.approx(float(alone), rel=1e-12)
+    # The same value by the integral over the death time (note 012).
+    def nb(tau):
+        return np.exp(sp.gammaln(r[1] + n[1]) - sp.gammaln(r[1]) - sp.gammaln(n[1] + 1)
+                      + r[1] * np.log(alpha[1] / (alpha[1] + tau))
+                      + n[1] * np.log(tau / (alpha[1] + tau)))
+
+    alive = nb(t[1]) * (beta[1] / (beta[1] + t[1])) ** s[1]
+    died, _ = integrate.quad(lambda tau: nb(tau) * s[1] * beta[1] ** s[1]
+                             / (beta[1] + tau) ** (s[1] + 1), 0, t[1], epsabs=0,
+                             epsrel=1e-12, limit=400, points=[t[1] / 2])
+    assert both[1] == pytest.approx(alive + died, rel=1e-8)
