@@ -572,7 +572,7 @@ def _bg_expected_by_quadrature(t, r, alpha, a, b):
 
 @pytest.mark.parametrize("params", [(0.243, 4.414, 1.0, 2.4),   # a = 1: removable singularity
                                     (0.5, 3.0, 0.4, 0.6),       # a + b = 1: the pole's limit
-                                    (2.0, 5.0, 0.3, 0.7),
+                                    (2.0, 5.0, 0.3, 2.0),       # a < 1: (1 - z)^(a - 1) grows
                                     (1.7, 0.9, 2.3, 0.6)])
 def test_bg_expected_purchases_at_its_singular_points(params):
     """FHL eq. 9 has a removable singularity at a = 1 and a cancelled pole at
