@@ -94,9 +94,22 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
             "expected_purchases_if_alive", "expected_purchases", "probability_of_purchases_alive",
             "probability_of_purchases", "conditional_probability_of_purchases",
             "loglik_count_terms_grad", "random")]),
+    # The formula tests of test_beta_geo.py and test_pareto_nbd_numerics.py, not their
+    # fits (a CDNOW fit per mutant).
     "likelihoods_math": (
         "clvmodels/likelihoods/_math.py",
-        ["tests/test_beta_geo.py", "tests/test_pareto_nbd_numerics.py",
+        [*(f"tests/test_beta_geo.py::{name}" for name in (
+            "test_hardie_num_error_check_values",
+            "test_published_purchase_probabilities_with_rounded_parameters",
+            "test_probability_alive_is_a_probability", "test_expected_purchases_start_at_zero_and_grow",
+            "test_purchase_probabilities_sum_to_one", "test_formulas_do_not_depend_on_the_time_unit",
+            "test_extreme_customers_give_finite_predictions",
+            "test_removable_singularities_at_a_equal_one_and_a_plus_b_equal_one",
+            "test_expectation_where_scipy_hyp2f1_degenerates")),
+         *(f"tests/test_pareto_nbd_numerics.py::{name}" for name in (
+             "test_math_namespace_contract", "test_pytensor_engine_value_and_gradient",
+             "test_loglik_matches_quadrature", "test_pmf_matches_quadrature",
+             "test_extreme_inputs_stay_finite")),
          "tests/test_mutation_kills_likelihoods.py"], None),
     # The likelihood and the predictions built on I(kappa, m, e), not I's own series and
     # quadrature (log_hyp_integral, _log_I_numpy and their helpers: not scored yet).
