@@ -823,3 +823,25 @@ def test_pareto_nbd_pmf_rows_of_very_different_scales_do_not_interact():
                              / (beta[1] + tau) ** (s[1] + 1), 0, t[1], epsabs=0,
                              epsrel=1e-12, limit=400, points=[t[1] / 2])
     assert both[1] == pytest.approx(alive + died, rel=1e-8)
+
+
+@pytest.mark.parametrize("a, b, c, z", [
+    (5.3, 0.2, 5.5, 0.999),    # c - a - b = 0, c + a - b not an integer
+    (3.3, 0.05, 3.35, 0.999),
+    (4.2, 0.05, 5.25, 0.999),  # c - a - b = 1: scipy returns NaN here
+    (2.7, 0.3, 4.0, 0.9999),
+])
+def test_hypergeometric_function_at_integer_c_minus_a_minus_b(a, b, c, z):
+    """Where c - a - b is an integer scipy's hyp2f1 is wrong or NaN near z = 1;
+    clvmodels' value is Euler's integral (A&S 15.3.1) by quadrature."""
+    from clvmodels.likelihoods._math import NUMPY
+
+    value, _ = integrate.quad(lambda u: u ** (b - 1) * (1 - u) ** (c - b - 1)
+                              * (1 - z * u) ** (-a), 0, 1, limit=1000, epsabs=0,
+                              epsrel=1e-13, points=[0.5, 0.9, 0.99, 0.999])
+    expected = value * sp.gamma(c) / (sp.gamma(b) * sp.gamma(c - b))
+    assert NUMPY.hyp2f1(a, b, c, z) == pytest.approx(expected, rel=1e-8)
+    # Broadcast with an ordinary value (z = 0.3 is left to scipy).
+    both = NUMPY.hyp2f1(a, b, c, np.array([z, 0.3]))
+    assert both[0] == pytest.approx(expected, rel=1e-8)
+    assert both[1] == pytest.approx(sp.hyp2f1(a, b, c, 0.3), rel=1e-14)
