@@ -677,14 +677,17 @@ def test_pareto_nbd_alive_is_one_when_the_last_purchase_is_at_the_end():
 # --------------------------------------------------------------------------- the math namespace
 
 
-def test_the_pytensor_namespace_computes_what_the_numpy_one_does():
+def test_the_pytensor_namespace_computes_what_the_numpy_one_does(monkeypatch):
     """Every shared name gives the same numbers on both engines (logaddexp also far
-    in the tails, where log(exp(a) + exp(b)) would overflow or underflow)."""
+    in the tails, where log(exp(a) + exp(b)) would overflow or underflow). The
+    namespace is built on first use: the test starts without it."""
     import pytensor
     import pytensor.tensor as pt
 
+    from clvmodels.likelihoods import _math
     from clvmodels.likelihoods._math import NUMPY, pytensor_namespace
 
+    monkeypatch.setattr(_math, "_PYTENSOR", None)
     xp = pytensor_namespace()
     assert xp is pytensor_namespace()  # built once
     assert (xp.name, NUMPY.name) == ("pytensor", "numpy")
