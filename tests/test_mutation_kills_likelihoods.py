@@ -699,7 +699,8 @@ def test_the_pytensor_namespace_computes_what_the_numpy_one_does(monkeypatch):
     binary = ("maximum", "minimum", "logaddexp")
     outputs = ([getattr(xp, name)(a) for name in unary]
                + [getattr(xp, name)(u, v) for name in binary]
-               + [xp.betaln(a, b), xp.hyp2f1(a, b, c, z), xp.betainc(a, b, z),
+               + [xp.sum(a), xp.max(a), xp.arange(3), xp.expand_dims(a, 0),
+                  xp.betaln(a, b), xp.hyp2f1(a, b, c, z), xp.betainc(a, b, z),
                   xp.where(z > 0.5, a, b)])
     fn = pytensor.function([a, b, c, z, u, v], outputs)  # one compilation
     args = [np.array([0.5, 1.5, 7.5]), np.array([1.0, 2.5, 0.3]), np.array([2.0, 4.0, 9.0]),
@@ -712,7 +713,11 @@ def test_the_pytensor_namespace_computes_what_the_numpy_one_does(monkeypatch):
     for name, value in zip(binary, got[len(unary):]):
         np.testing.assert_allclose(value, getattr(NUMPY, name)(*tails), rtol=1e-12,
                                    err_msg=name)
-    beta, hyp, inc, where = got[-4:]
+    total, top, steps, expanded, beta, hyp, inc, where = got[-8:]
+    assert total == pytest.approx(NUMPY.sum(args[0])) and top == NUMPY.max(args[0])
+    np.testing.assert_array_equal(steps, NUMPY.arange(3))
+    np.testing.assert_array_equal(expanded, NUMPY.expand_dims(args[0], 0))
+    assert xp.inf == NUMPY.inf == np.inf
     np.testing.assert_allclose(beta, NUMPY.betaln(args[0], args[1]), rtol=1e-10)
     np.testing.assert_allclose(hyp, NUMPY.hyp2f1(*args), rtol=1e-10)
     np.testing.assert_allclose(inc, NUMPY.betainc(args[0], args[1], args[3]), rtol=1e-10)
