@@ -650,22 +650,30 @@ def test_pareto_nbd_no_purchase_over_short_and_long_horizons(params):
 
 
 def test_pareto_nbd_pmf_of_many_rows_equals_the_rows_one_by_one():
-    """The purchase PMF is computed in blocks of rows: more rows than a block give
-    the values of the rows alone."""
+    """The purchase PMF is computed in blocks of 8,192 rows: 9,000 rows give the
+    values of the same rows in two calls below a block, and of the rows alone."""
     params = PNBD_PARAMS[0]
     rng = np.random.default_rng(5)
-    n = rng.integers(0, 6, 9000).astype(float)
-    t = rng.choice([0.0, 4.0, 39.0], 9000)
+    n = rng.integers(1, 6, 9000).astype(float)   # every row goes through the blocks
+    t = rng.choice([4.0, 39.0], 9000)
     many = pnbd.probability_of_purchases(n, t, *params)
-    for i in list(range(5)) + [8191, 8192, 8193, 8999]:
+    halves = np.concatenate([pnbd.probability_of_purchases(n[:4500], t[:4500], *params),
+                             pnbd.probability_of_purchases(n[4500:], t[4500:], *params)])
+    np.testing.assert_allclose(many, halves, rtol=1e-13)
+    for i in (0, 8191, 8192, 8999):
         assert many[i] == pytest.approx(float(pnbd.probability_of_purchases(n[i], t[i],
                                                                             *params)),
-                                        rel=1e-13, abs=1e-300)
-    assert many.shape == (9000,)
+                                        rel=1e-13)
     grid = pnbd.probability_of_purchases(np.arange(3.0)[:, None], np.array([[1.0, 5.0]]),
                                          *params)
     assert grid.shape == (3, 2) and grid[0, 0] == pytest.approx(
         float(pnbd.probability_of_purchases(0, 1.0, *params)), rel=1e-13)
+    # Scalars in, a scalar out (a float, not a 0-d array).
+    one = pnbd.probability_of_purchases(2, 4.0, *params)
+    assert isinstance(one, float)
+    assert one == pytest.approx(pnbd.probability_of_purchases(np.array([2.0]),
+                                                              np.array([4.0]), *params)[0],
+                                rel=1e-14)
 
 
 def test_pareto_nbd_alive_is_one_when_the_last_purchase_is_at_the_end():
