@@ -622,7 +622,12 @@ def test_pareto_nbd_expected_purchases_across_s_and_horizons(s):
             expected = r * beta / (alpha * (s - 1)) * (1 - (beta / (beta + t)) ** (s - 1))
         assert pnbd.expected_purchases(t, r, alpha, s, beta) == pytest.approx(expected,
                                                                               rel=1e-9)
-    assert pnbd.expected_purchases(0.0, r, alpha, s, beta) == 0.0
+    import warnings
+
+    with warnings.catch_warnings():  # log(0) of the empty horizon stays silent
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(
+            pnbd.expected_purchases(np.array([0.0, 1e-300]), r, alpha, s, beta)[:1], [0.0])
 
 
 @pytest.mark.parametrize("params", PNBD_PARAMS)
