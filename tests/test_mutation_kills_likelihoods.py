@@ -754,6 +754,9 @@ def test_scaled_hypergeometric_function_falls_back_to_eulers_transformation():
             warnings.simplefilter("error")
             got = hyp2f1_scaled(200.0, 200.0, 1.0, np.array([z, 0.3]), 399.0)
             assert got[0] == pytest.approx(expected, rel=1e-9)
+            # One more power of 1 - z: the transformed form keeps (1 - z)^1.
+            assert hyp2f1_scaled(200.0, 200.0, 1.0, z, 400.0) == pytest.approx(
+                (1 - z) * expected, rel=1e-9)
             # The finite entry is the product as written.
             assert got[1] == pytest.approx((0.7 ** 399) * sp.hyp2f1(200, 200, 1, 0.3),
                                            rel=1e-12)
