@@ -796,12 +796,18 @@ def test_simulators_broadcast_parameter_draws_and_follow_the_seed(module, params
                               module.random(*params, np.full(50, 39.0), rng=5))
 
 
-@pytest.mark.parametrize("module", [bg, mbg])
+@pytest.mark.parametrize("module", [bg, mbg, pnbd])
 def test_customers_who_never_drop_out_keep_buying(module):
-    """Beta(a, b) with a tiny ``a`` draws dropout probabilities that underflow to 0:
-    those customers never drop out and buy as Poisson processes."""
+    """Beta(a, b) (BG/NBD, MBG/NBD) or Gamma(s, beta) (Pareto/NBD's dropout rate)
+    with a tiny shape draws dropout probabilities or rates that underflow to 0:
+    those customers never drop out and buy as Poisson processes, without a
+    division-by-zero warning."""
+    import warnings
+
     r, alpha, b = 50.0, 10.0, 2.0   # rates near 5 purchases per period
-    out = module.random(r, alpha, 1e-4, b, np.full(4000, 10.0), rng=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = module.random(r, alpha, 1e-4, b, np.full(4000, 10.0), rng=0)
     assert np.all(np.isfinite(out))
     # Nearly everyone keeps the Gamma(50, 10) rate for 10 periods: about 50 purchases.
     assert abs(_z(out[:, 0], r / alpha * 10.0)) < 4
