@@ -101,8 +101,10 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
         [*(f"tests/test_beta_geo.py::{name}" for name in (
             "test_hardie_num_error_check_values",
             "test_published_purchase_probabilities_with_rounded_parameters",
-            "test_probability_alive_is_a_probability", "test_expected_purchases_start_at_zero_and_grow",
-            "test_purchase_probabilities_sum_to_one", "test_formulas_do_not_depend_on_the_time_unit",
+            "test_probability_alive_is_a_probability",
+            "test_expected_purchases_start_at_zero_and_grow",
+            "test_purchase_probabilities_sum_to_one",
+            "test_formulas_do_not_depend_on_the_time_unit",
             "test_extreme_customers_give_finite_predictions",
             "test_removable_singularities_at_a_equal_one_and_a_plus_b_equal_one",
             "test_expectation_where_scipy_hyp2f1_degenerates")),
