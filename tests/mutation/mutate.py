@@ -96,6 +96,16 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
             "loglik_count_terms_grad", "random")]),
     # The formula tests of test_beta_geo.py and test_pareto_nbd_numerics.py, not their
     # fits (a CDNOW fit per mutant).
+    # BG/NBD's log-likelihood, gradients and P(alive) with the formula tests only (the
+    # fits of test_beta_geo.py and test_mle_gradients.py take a minute per mutant).
+    "likelihoods_beta_geo_loglik": (
+        "clvmodels/likelihoods/beta_geo.py",
+        ["tests/test_beta_geo.py::test_hardie_num_error_check_values",
+         "tests/test_beta_geo.py::test_probability_alive_is_a_probability",
+         "tests/test_mutation_kills_likelihoods.py"],
+        [f"clvmodels.likelihoods.beta_geo.x_{name}__mutmut_*" for name in (
+            "loglik_count_terms", "loglik_timing_terms", "loglik_timing_terms_grad",
+            "_count_terms_grad", "_timing_terms_grad", "loglik", "probability_alive")]),
     "likelihoods_math": (
         "clvmodels/likelihoods/_math.py",
         [*(f"tests/test_beta_geo.py::{name}" for name in (
