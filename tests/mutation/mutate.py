@@ -30,6 +30,12 @@ ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "mutation"
 RESULTS = Path(__file__).resolve().parent / "results"
 
+#: The tests of test_probability_alive_later.py but its report test (a full report per mutant).
+_ALIVE_LATER = [f"tests/test_probability_alive_later.py::{name}" for name in (
+    "test_the_mean_over_customers_is_the_share_alive_later",
+    "test_fitted_models_predict_alive_later",
+    "test_bgnbd_one_time_buyers_are_no_longer_certain_to_be_alive")]
+
 #: target -> (file to mutate, guarding test files, mutant name patterns or None for all).
 TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     "units": ("clvmodels/units.py",
@@ -77,19 +83,59 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
         "clvmodels/likelihoods/modified_beta_geo.py",
         ["tests/test_modified_beta_geo.py", "tests/test_mle_gradients.py",
          "tests/test_mutation_kills_likelihoods.py"], None),
+    # The predictions and the simulator, not the log-likelihood and its gradients
+    # (every fit test reaches them: about a minute per mutant on this machine).
     "likelihoods_beta_geo": (
         "clvmodels/likelihoods/beta_geo.py",
-        ["tests/test_beta_geo.py", "tests/test_mle_gradients.py",
-         "tests/test_probability_alive_later.py", "tests/test_mutation_kills_likelihoods.py"],
-        None),
+        ["tests/test_beta_geo.py", "tests/test_mle_gradients.py", *_ALIVE_LATER,
+         "tests/test_mutation_kills_likelihoods.py"],
+        [f"clvmodels.likelihoods.beta_geo.x_{name}__mutmut_*" for name in (
+            "probability_alive_at", "expected_purchases_alive", "conditional_expected_purchases",
+            "expected_purchases_if_alive", "expected_purchases", "probability_of_purchases_alive",
+            "probability_of_purchases", "conditional_probability_of_purchases",
+            "loglik_count_terms_grad", "random")]),
+    # The formula tests of test_beta_geo.py and test_pareto_nbd_numerics.py, not their
+    # fits (a CDNOW fit per mutant).
+    # BG/NBD's log-likelihood, gradients and P(alive) with the formula tests only (the
+    # fits of test_beta_geo.py and test_mle_gradients.py take a minute per mutant).
+    "likelihoods_beta_geo_loglik": (
+        "clvmodels/likelihoods/beta_geo.py",
+        ["tests/test_beta_geo.py::test_hardie_num_error_check_values",
+         "tests/test_beta_geo.py::test_probability_alive_is_a_probability",
+         "tests/test_mutation_kills_likelihoods.py"],
+        [f"clvmodels.likelihoods.beta_geo.x_{name}__mutmut_*" for name in (
+            "loglik_count_terms", "loglik_timing_terms", "loglik_timing_terms_grad",
+            "_count_terms_grad", "_timing_terms_grad", "loglik", "probability_alive")]),
     "likelihoods_math": (
         "clvmodels/likelihoods/_math.py",
-        ["tests/test_beta_geo.py", "tests/test_pareto_nbd_numerics.py",
+        [*(f"tests/test_beta_geo.py::{name}" for name in (
+            "test_hardie_num_error_check_values",
+            "test_published_purchase_probabilities_with_rounded_parameters",
+            "test_probability_alive_is_a_probability",
+            "test_expected_purchases_start_at_zero_and_grow",
+            "test_purchase_probabilities_sum_to_one",
+            "test_formulas_do_not_depend_on_the_time_unit",
+            "test_extreme_customers_give_finite_predictions",
+            "test_removable_singularities_at_a_equal_one_and_a_plus_b_equal_one",
+            "test_expectation_where_scipy_hyp2f1_degenerates")),
+         *(f"tests/test_pareto_nbd_numerics.py::{name}" for name in (
+             "test_math_namespace_contract", "test_pytensor_engine_value_and_gradient",
+             "test_loglik_matches_quadrature", "test_pmf_matches_quadrature",
+             "test_extreme_inputs_stay_finite")),
          "tests/test_mutation_kills_likelihoods.py"], None),
+    # The likelihood and the predictions built on I(kappa, m, e), not I's own series and
+    # quadrature (log_hyp_integral, _log_I_numpy and their helpers: not scored yet).
     "likelihoods_pareto_nbd": (
         "clvmodels/likelihoods/pareto_nbd.py",
-        ["tests/test_pareto_nbd_numerics.py", "tests/test_probability_alive_later.py",
-         "tests/test_mutation_kills_likelihoods.py"], None),
+        ["tests/test_pareto_nbd_numerics.py", *_ALIVE_LATER,
+         "tests/test_mutation_kills_likelihoods.py"],
+        [f"clvmodels.likelihoods.pareto_nbd.x_{name}__mutmut_*" for name in (
+            "_log_phi", "loglik_count_terms", "loglik_timing_terms", "loglik", "_f",
+            "_log_alive_kernel", "probability_alive", "probability_alive_at", "_log_growth",
+            "expected_purchases", "expected_purchases_new_customer",
+            "conditional_expected_purchases", "_log_finite_integral", "_probability_zero",
+            "probability_of_purchases", "_log_death_integral", "probability_no_purchase",
+            "conditional_probability_of_purchases", "random")]),
     "clv": ("clvmodels/clv.py",
             ["tests/test_clv.py", "tests/test_baseline.py",
              "tests/test_predictive_intervals.py::test_the_export_names_the_kind_of_interval",
