@@ -69,14 +69,12 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     "data": ("clvmodels/data.py", _DATA_TESTS, None),
     # The cleaning rules and their counts, exact cent sums, netted returns.
     "data_rules": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
-        "_rule_counts_report", "_excluded_frame", "ǁ_PandasLogǁrule_counts",
-        "ǁ_PandasLogǁapply_row_options", "_settle_date_counts", "_to_cents", "_rounded_mask",
-        "_zero_mask", "_check_exact_sums", "_refuse_no_ids_left", "_net_returns", "_consume",
-        "_group_lines", "_order_codes")),
+        "_rule_counts_report", "_excluded_frame", "ǁ_PandasLogǁapply_row_options",
+        "_to_cents", "_rounded_mask", "_zero_mask", "_check_exact_sums", "_net_returns",
+        "_consume")),
     # The pandas summary and the calibration/holdout split.
     "data_pandas": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
-        "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick",
-        "_validate", "_to_tick")),
+        "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick")),
     # Scored per file too (the results file has one line per likelihood module).
     "likelihoods": ("clvmodels/likelihoods/*",
                     ["tests/test_beta_geo.py", "tests/test_modified_beta_geo.py",
