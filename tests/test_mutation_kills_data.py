@@ -441,8 +441,8 @@ def test_returns_dropped_are_counted_and_their_purchases_kept(engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_a_return_before_the_calibration_end_keeps_the_customer_in_it(engine):
-    tx = _log([(1, "2024-01-01", 3.0), (1, "2024-01-09", 1.0), (2, "2024-01-02", -1.0),
+def test_a_return_on_the_calibration_end_keeps_the_customer_in_it(engine):
+    tx = _log([(1, "2024-01-01", 3.0), (1, "2024-01-09", 1.0), (2, "2024-01-05", -1.0),
                (2, "2024-01-08", 5.0)])
     s = _summary(tx, time_unit="D", engine=engine, returns="drop",
                  calibration_period_end="2024-01-05")
@@ -462,6 +462,52 @@ def test_a_return_after_the_observation_end_is_not_counted(engine):
                  observation_period_end="2024-01-05")
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "transactions_after_observation_end": 1}
     _check(s, _expected([(1, 1, 1.0, 4.0, 2.0)], RFM))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_return_of_an_order_takes_its_latest_day_first(engine):
+    tx = _log([(1, "2024-01-01", 10.0, "o1"), (1, "2024-01-02", 4.0, "o1"),
+               (1, "2024-01-02", 1.0, "o2"), (1, "2024-01-03", -3.0, "o1")], order=True)
+    s = _summary(tx, time_unit="D", engine=engine, returns="net", order_id_col="order")
+    _check(s, _expected([(1, 1, 1.0, 2.0, 2.0)], RFM))  # Jan 2: 4 - 3 + 1
+    assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 1,
+                                     "return_amount_netted_by_order": 3.0}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_returns_of_an_order_are_netted_before_those_without(engine):
+    # Both returns want the 5 of Jan 1: the one of the same order takes it.
+    tx = _log([(1, "2024-01-01", 5.0, "o1"), (1, "2024-01-02", -5.0, None),
+               (1, "2024-01-02", -5.0, "o1"), (1, "2024-01-03", 2.0, "o2")], order=True)
+    s = _summary(tx, time_unit="D", engine=engine, returns="net", order_id_col="order")
+    _check(s, _expected([(1, 0, 0.0, 0.0, 0.0)], RFM))  # Jan 1 cancelled: Jan 3 is first
+    assert s.attrs["exclusions"] == {
+        **NO_EXCLUSIONS, "days_cancelled_by_returns": 1, "return_rows_netted": 1,
+        "return_amount_netted_by_order": 5.0, "return_rows_unmatched": 1,
+        "return_amount_unmatched": 5.0}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_earlier_returns_are_netted_first(engine):
+    # Jan 2's return can only take Jan 1 (all 10); Jan 4's takes Jan 3's 5 and no more.
+    # Netted latest first, Jan 4's would take both days and leave Jan 2's unmatched.
+    tx = _log([(1, "2024-01-01", 10.0), (1, "2024-01-02", -10.0), (1, "2024-01-03", 5.0),
+               (1, "2024-01-04", -15.0), (1, "2024-01-05", 7.0)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="net")
+    _check(s, _expected([(1, 0, 0.0, 0.0, 0.0)], RFM))
+    assert s.attrs["exclusions"] == {
+        **NO_EXCLUSIONS, "days_cancelled_by_returns": 2, "return_rows_netted": 2,
+        "return_amount_netted_by_day": 15.0, "return_amount_unmatched": 10.0}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_zero_amount_day_untouched_by_returns_stays_a_purchase(engine):
+    tx = _log([(1, "2024-01-01", 10.0), (1, "2024-01-02", 0.0), (1, "2024-01-03", -1.0)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="net")
+    _check(s, _expected([(1, 1, 1.0, 2.0, 0.0)], RFM))
+    assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 1,
+                                     "return_amount_netted_by_day": 1.0}
+    assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
 
 
 # --------------------------------------------------------------------------- row order and rules
