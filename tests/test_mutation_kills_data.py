@@ -343,7 +343,7 @@ def test_returns_count_towards_the_exact_sum_limit(engine):
 
 # --------------------------------------------------------------------------- returns
 
-#: 1: o1 on Jan 1 (two lines, 15), o2 on Jan 2 (8), a return of 4 against o1 and one
+#: 1: o1 on Jan 1 (two lines, 15), o2 on Jan 2 (8), a return of 4.25 against o1 and one
 #:    of 10 against o3 (never bought: netted against days, Jan 2 then Jan 1) on Jan 3,
 #:    o4 on Jan 5 (6, untouched);
 #: 2: 5 on Jan 2, a return of 7 on Jan 4 (5 netted, 2 unmatched);
@@ -351,9 +351,9 @@ def test_returns_count_towards_the_exact_sum_limit(engine):
 #: 5: a return on Jan 2 before its only purchase (Jan 4): unmatched.
 LOG_R = [
     (1, "2024-01-01", 10.0, "o1"), (1, "2024-01-01", 5.0, "o1"), (1, "2024-01-02", 8.0, "o2"),
-    (1, "2024-01-03", -4.0, "o1"), (1, "2024-01-03", -10.0, "o3"), (1, "2024-01-05", 6.0, "o4"),
+    (1, "2024-01-03", -4.25, "o1"), (1, "2024-01-03", -10.0, "o3"), (1, "2024-01-05", 6.0, "o4"),
     (2, "2024-01-02", 5.0, None), (2, "2024-01-04", -7.0, None),
-    (3, "2024-01-03", -2.0, None),
+    (3, "2024-01-03", -2.5, None),
     (4, "2024-01-01", 3.0, "o5"), (4, "2024-01-06", -0.5, "o9"), (4, "2024-01-06", -0.5, "o9"),
     (5, "2024-01-02", -3.0, None), (5, "2024-01-04", 6.0, None),
 ]
@@ -364,14 +364,14 @@ RFM = ["frequency", "recency", "T", "monetary_value"]
 def test_returns_netted_by_order_then_by_day(engine):
     tx = _log(LOG_R, order=True)
     s = _summary(tx, time_unit="D", engine=engine, returns="net", order_id_col="order")
-    # Customer 1 keeps Jan 1 (15 - 4 - 2 = 9) and Jan 5 (6); Jan 2 is refunded to 0.
+    # Customer 1 keeps Jan 1 (15 - 4.25 - 2 = 8.75) and Jan 5 (6); Jan 2 is refunded to 0.
     _check(s, _expected([(1, 1, 4.0, 5.0, 6.0), (4, 0, 0.0, 5.0, 0.0), (5, 0, 0.0, 2.0, 0.0)],
                         RFM))
     assert s.attrs["exclusions"] == {
         **NO_EXCLUSIONS, "days_cancelled_by_returns": 2, "customers_without_purchases": 2,
-        "return_rows_netted": 5, "return_amount_netted_by_order": 4.0,
+        "return_rows_netted": 5, "return_amount_netted_by_order": 4.25,
         "return_amount_netted_by_day": 16.0, "return_rows_unmatched": 2,
-        "return_amount_unmatched": 7.0}
+        "return_amount_unmatched": 7.5}
     assert s.attrs["n_transactions"] == 14
     out = excluded_customers(s)
     assert out["reason"].to_dict() == {2: "all purchases cancelled by returns",
@@ -383,13 +383,13 @@ def test_returns_netted_by_order_then_by_day(engine):
 def test_returns_without_order_ids_net_against_the_latest_day_first(engine):
     tx = _log(LOG_R, order=True).drop(columns="order")
     s = _summary(tx, time_unit="D", engine=engine, returns="net")
-    # Customer 1's 14 on Jan 3: all of Jan 2 (8), then 6 of Jan 1 (15 -> 9).
+    # Customer 1's 14.25 on Jan 3: all of Jan 2 (8), then 6.25 of Jan 1 (15 -> 8.75).
     _check(s, _expected([(1, 1, 4.0, 5.0, 6.0), (4, 0, 0.0, 5.0, 0.0), (5, 0, 0.0, 2.0, 0.0)],
                         RFM))
     assert s.attrs["exclusions"] == {
         **NO_EXCLUSIONS, "days_cancelled_by_returns": 2, "customers_without_purchases": 2,
-        "return_rows_netted": 5, "return_amount_netted_by_day": 20.0,
-        "return_rows_unmatched": 2, "return_amount_unmatched": 7.0}
+        "return_rows_netted": 5, "return_amount_netted_by_day": 20.25,
+        "return_rows_unmatched": 2, "return_amount_unmatched": 7.5}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -466,12 +466,13 @@ def test_a_return_after_the_observation_end_is_not_counted(engine):
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_a_return_of_an_order_takes_its_latest_day_first(engine):
+    # 4 of o1 on Jan 2, then 2 of its 10 on Jan 1; o2's 1 on Jan 2 is untouched.
     tx = _log([(1, "2024-01-01", 10.0, "o1"), (1, "2024-01-02", 4.0, "o1"),
-               (1, "2024-01-02", 1.0, "o2"), (1, "2024-01-03", -3.0, "o1")], order=True)
+               (1, "2024-01-02", 1.0, "o2"), (1, "2024-01-03", -6.0, "o1")], order=True)
     s = _summary(tx, time_unit="D", engine=engine, returns="net", order_id_col="order")
-    _check(s, _expected([(1, 1, 1.0, 2.0, 2.0)], RFM))  # Jan 2: 4 - 3 + 1
+    _check(s, _expected([(1, 1, 1.0, 2.0, 1.0)], RFM))
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 1,
-                                     "return_amount_netted_by_order": 3.0}
+                                     "return_amount_netted_by_order": 6.0}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -508,6 +509,35 @@ def test_a_zero_amount_day_untouched_by_returns_stays_a_purchase(engine):
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 1,
                                      "return_amount_netted_by_day": 1.0}
     assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_returns_of_one_cent(engine):
+    # 1: 0.99 of a 1.00 day returned leaves a purchase of 0.01; 2: 1 cent more than
+    # bought is unmatched; 3: a return of 1 cent, and one rounding to 0 cents that nets
+    # nothing and is no unmatched row.
+    tx = _log([(1, "2024-01-01", 0.5), (1, "2024-01-02", 1.0), (1, "2024-01-02", -0.99),
+               (2, "2024-01-01", 1.0), (2, "2024-01-03", -1.01),
+               (3, "2024-01-01", 2.0), (3, "2024-01-02", 1.0), (3, "2024-01-03", -0.01),
+               (3, "2024-01-02", -0.004)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="net")
+    _check(s, _expected([(1, 1, 1.0, 2.0, 0.01), (3, 1, 1.0, 2.0, 0.99)], RFM))
+    assert s.attrs["exclusions"] == {
+        **NO_EXCLUSIONS, "days_cancelled_by_returns": 1, "customers_without_purchases": 1,
+        "return_rows_netted": 4, "return_amount_netted_by_day": 2.0,
+        "return_amount_unmatched": 0.01, "amounts_rounded": 1}
+    assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_customer_with_only_returns_alone_among_the_netted(engine):
+    tx = _log([(1, "2024-01-01", 1.0), (1, "2024-01-03", 2.0), (2, "2024-01-02", -1.5)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="net")
+    _check(s, _expected([(1, 1, 2.0, 2.0, 2.0)], RFM))
+    assert s.attrs["exclusions"] == {
+        **NO_EXCLUSIONS, "customers_without_purchases": 1, "return_rows_unmatched": 1,
+        "return_amount_unmatched": 1.5}
+    assert excluded_customers(s)["reason"].to_dict() == {2: "only returns, no purchase"}
 
 
 # --------------------------------------------------------------------------- row order and rules
