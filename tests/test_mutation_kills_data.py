@@ -632,3 +632,21 @@ def test_timezone_aware_period_ends_are_taken_in_utc(engine):
                  calibration_period_end=pd.Timestamp("2024-01-02 23:00", tz="Etc/GMT+2"))
     # 23:00 at UTC-2 is Jan 3, 01:00 UTC: Jan 3 is in the calibration period.
     _check(s, _expected([(1, 2, 2.0, 2.0, 3.0, 0, 0.0, 0.0, 0.0)], HOLDOUT_COLS))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_calibration_period_without_any_purchase_left(engine):
+    # Customer 1's only calibration purchase is refunded; 2 buys in the holdout only.
+    tx = _log([(1, "2024-01-01", 5.0), (1, "2024-01-02", -5.0), (1, "2024-01-05", 3.0),
+               (2, "2024-01-04", 2.0)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="net",
+                 calibration_period_end="2024-01-03")
+    assert len(s) == 0 and list(s.columns) == HOLDOUT_COLS
+    assert s["frequency"].dtype == np.int64 and s["frequency_holdout"].dtype == np.int64
+    assert s.attrs["exclusions"] == {
+        **NO_EXCLUSIONS, "customers_after_calibration_end": 2, "days_cancelled_by_returns": 1,
+        "return_rows_netted": 1, "return_amount_netted_by_day": 5.0}
+    out = excluded_customers(s)
+    assert out["reason"].to_dict() == {1: "first purchase after the calibration end",
+                                       2: "first purchase after the calibration end"}
+    assert out["in_calibration_period"].to_dict() == {1: True, 2: False}
