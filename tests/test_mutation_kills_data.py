@@ -650,3 +650,14 @@ def test_a_calibration_period_without_any_purchase_left(engine):
     assert out["reason"].to_dict() == {1: "first purchase after the calibration end",
                                        2: "first purchase after the calibration end"}
     assert out["in_calibration_period"].to_dict() == {1: True, 2: False}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_huge_amount_is_refused_without_numpy_warnings(engine):
+    # 1e307 times 100 overflows to inf: the amount is refused, with no RuntimeWarning.
+    tx = _log([(1, "2024-01-01", 1e307), (1, "2024-01-02", 1.0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(DataError) as info:
+            _summary(tx, engine=engine)
+    assert info.value.rule == "amount_sum_overflow" and info.value.n_rows == 1
