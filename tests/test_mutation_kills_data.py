@@ -56,6 +56,7 @@ def _expected(rows, columns, index_name="id") -> pd.DataFrame:
 def _check(summary, expected):
     assert list(summary.columns) == list(expected.columns)
     assert [str(i) for i in summary.index] == [str(i) for i in expected.index]
+    assert summary.index.name == expected.index.name
     for col in expected:
         assert summary[col].to_numpy().tolist() == pytest.approx(
             expected[col].to_numpy().tolist(), rel=1e-12, abs=1e-12), col
