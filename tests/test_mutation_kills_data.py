@@ -273,13 +273,16 @@ def test_a_log_of_only_missing_ids_is_refused(engine):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_zero_amounts_round_at_the_money_decimals(engine):
     # 0.005 rounds half away from zero to 0.01: not a zero amount; 0.0049 is.
+    # b has only a return: not a customer left out for zero amounts.
     tx = _log([("a", "2024-01-01", 1.0), ("a", "2024-01-02", 0.005), ("a", "2024-01-03", 0.0049),
-               ("a", "2024-01-04", -0.004)])
+               ("a", "2024-01-04", -0.004), ("b", "2024-01-02", -1.0)])
     s = _summary(tx, time_unit="D", engine=engine, zero_amounts="drop", returns="drop")
     _check(s, _expected([("a", 1, 1.0, 3.0, 0.01)],
                         ["frequency", "recency", "T", "monetary_value"]))
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "zero_amount_rows_dropped": 2,
-                                     "amounts_rounded": 1}
+                                     "amounts_rounded": 1, "rows_dropped_as_returns": 1,
+                                     "customers_without_purchases": 1}
+    assert excluded_customers(s)["reason"].to_dict() == {"b": "only returns, no purchase"}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
