@@ -665,3 +665,15 @@ def test_a_huge_amount_is_refused_without_numpy_warnings(engine):
         with pytest.raises(DataError) as info:
             _summary(tx, engine=engine)
     assert info.value.rule == "amount_sum_overflow" and info.value.n_rows == 1
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_orders_of_one_day_are_one_purchase_after_netting(engine):
+    # Customer 2 (not the first with returns) buys two orders on Jan 1: one purchase day.
+    tx = _log([(1, "2024-01-01", 5.0, "o1"), (1, "2024-01-02", -1.0, None),
+               (2, "2024-01-01", 3.0, "o2"), (2, "2024-01-01", 4.0, "o3"),
+               (2, "2024-01-03", -1.0, None), (2, "2024-01-04", 2.0, "o4")], order=True)
+    s = _summary(tx, time_unit="D", engine=engine, returns="net", order_id_col="order")
+    _check(s, _expected([(1, 0, 0.0, 3.0, 0.0), (2, 1, 3.0, 3.0, 2.0)], RFM))
+    assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 2,
+                                     "return_amount_netted_by_day": 2.0}
