@@ -677,3 +677,13 @@ def test_orders_of_one_day_are_one_purchase_after_netting(engine):
     _check(s, _expected([(1, 0, 0.0, 3.0, 0.0), (2, 1, 3.0, 3.0, 2.0)], RFM))
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "return_rows_netted": 2,
                                      "return_amount_netted_by_day": 2.0}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_zero_amount_is_not_dropped_as_a_return(engine):
+    tx = _log([("a", "2024-01-01", 1.0), ("a", "2024-01-02", 0.0), ("a", "2024-01-03", -0.5)])
+    s = _summary(tx, time_unit="D", engine=engine, returns="drop")
+    _check(s, _expected([("a", 1, 1.0, 2.0, 0.0)], RFM))
+    assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "rows_dropped_as_returns": 1}
+    assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
+    assert s.attrs["n_transactions"] == 2
