@@ -72,6 +72,10 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
         "_rule_counts_report", "_excluded_frame", "ǁ_PandasLogǁapply_row_options",
         "_to_cents", "_rounded_mask", "_zero_mask", "_check_exact_sums", "_net_returns",
         "_consume")),
+    # The counts of attrs["exclusions"] and the customers left out (data_rules' run
+    # on the shared machine was stopped before reaching them).
+    "data_counts": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "_rule_counts_report", "_excluded_frame")),
     # The pandas summary and the calibration/holdout split.
     "data_pandas": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
         "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick")),
