@@ -99,6 +99,9 @@ def test_calibration_and_holdout_by_hand(engine):
     out = excluded_customers(s)
     assert out["reason"].to_dict() == {"d": "first purchase after the calibration end"}
     assert out["in_calibration_period"].to_dict() == {"d": False}
+    # Named and typed like the frame of a summary without exclusions.
+    assert out.index.name == "id"
+    assert out["reason"].dtype == object and out["in_calibration_period"].dtype == bool
 
 
 @pytest.mark.parametrize("engine", ENGINES)
