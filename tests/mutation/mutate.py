@@ -76,6 +76,9 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     # on the shared machine was stopped before reaching them).
     "data_counts": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
         "_rule_counts_report", "_excluded_frame")),
+    # The summary's columns from the engines' arrays, and the calibration end.
+    "data_finish": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "_finish", "_calibration_tick")),
     # The pandas summary and the calibration/holdout split.
     "data_pandas": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
         "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick")),
