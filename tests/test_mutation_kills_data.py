@@ -690,3 +690,15 @@ def test_a_zero_amount_is_not_dropped_as_a_return(engine):
     assert s.attrs["exclusions"] == {**NO_EXCLUSIONS, "rows_dropped_as_returns": 1}
     assert s.attrs["notes"]["zero_amount_rows_kept"] == 1
     assert s.attrs["n_transactions"] == 2
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("value,match", [
+    ("not a date", r"^calibration_period_end='not a date' is not a date"),
+    (pd.NaT, r"^calibration_period_end is missing \(NaT\)"),
+])
+def test_a_bad_calibration_end_is_named(engine, value, match):
+    tx = _log([(1, "2024-01-01", 1.0), (1, "2024-01-03", 2.0)])
+    with pytest.raises(DataError, match=match) as info:
+        _summary(tx, engine=engine, calibration_period_end=value)
+    assert info.value.rule == "bad_period_end"
