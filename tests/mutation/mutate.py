@@ -36,6 +36,14 @@ _ALIVE_LATER = [f"tests/test_probability_alive_later.py::{name}" for name in (
     "test_fitted_models_predict_alive_later",
     "test_bgnbd_one_time_buyers_are_no_longer_certain_to_be_alive")]
 
+_DATA_TESTS = ["tests/test_data.py", "tests/test_mutation_kills_data.py"]
+
+
+def _data_patterns(*names: str) -> list[str]:
+    """Mutant name patterns of data.py's functions (``ǁClassǁmethod`` for methods)."""
+    return [f"clvmodels.data.x{'' if n.startswith('ǁ') else '_'}{n}__mutmut_*" for n in names]
+
+
 #: target -> (file to mutate, guarding test files, mutant name patterns or None for all).
 TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     "units": ("clvmodels/units.py",
@@ -61,7 +69,25 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
          "clvmodels.report.tables.x_data_summary_table__mutmut_*"]),
     "report_tables": ("clvmodels/report/tables.py",
                       ["tests/test_report.py", "tests/test_weak_spots.py"], None),
-    "data": ("clvmodels/data.py", ["tests/test_data.py"], None),
+    # data.py has 3,419 mutants (days on this machine with every test that reaches
+    # them), so it is scored by function group, with the fast value-asserting tests
+    # (not test_data_properties.py nor test_retail_logs.py: seconds per mutant each).
+    "data": ("clvmodels/data.py", _DATA_TESTS, None),
+    # The cleaning rules and their counts, exact cent sums, netted returns.
+    "data_rules": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "_rule_counts_report", "_excluded_frame", "ǁ_PandasLogǁapply_row_options",
+        "_to_cents", "_rounded_mask", "_zero_mask", "_check_exact_sums", "_net_returns",
+        "_consume")),
+    # The counts of attrs["exclusions"] and the customers left out (data_rules' run
+    # on the shared machine was stopped before reaching them).
+    "data_counts": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "_rule_counts_report", "_excluded_frame")),
+    # The summary's columns from the engines' arrays, and the calibration end.
+    "data_finish": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "_finish", "_calibration_tick")),
+    # The pandas summary and the calibration/holdout split.
+    "data_pandas": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
+        "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick")),
     # Scored per file too (the results file has one line per likelihood module).
     "likelihoods": ("clvmodels/likelihoods/*",
                     ["tests/test_beta_geo.py", "tests/test_modified_beta_geo.py",
