@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ..covariates import BETA_GEO_LINKS, CovariateMixin
+from ..covariates import BETA_GEO_LINKS
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import beta_geo as _formulas
-from .parametric import Parameter, TransactionModel
+from .parametric import CovariateTransactionModel, Parameter
 
 __all__ = ["BetaGeoModel"]
 
 
-class BetaGeoModel(CovariateMixin, TransactionModel):
+class BetaGeoModel(CovariateTransactionModel):
     r"""BG/NBD ("beta-geometric / negative binomial") model of repeat purchases.
 
     Fader, Hardie & Lee (2005), "Counting your customers the easy way: an
@@ -90,10 +90,3 @@ class BetaGeoModel(CovariateMixin, TransactionModel):
     formulas = _formulas
     covariate_links = BETA_GEO_LINKS
 
-    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
-                 purchase_covariates=None, dropout_covariates=None) -> None:
-        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
-                         method=method, priors=priors, penalizer=penalizer)
-        self.purchase_covariates = purchase_covariates
-        self.dropout_covariates = dropout_covariates

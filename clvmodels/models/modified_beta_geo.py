@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from ..covariates import BETA_GEO_LINKS, CovariateMixin
+from ..covariates import BETA_GEO_LINKS
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import modified_beta_geo as _formulas
 from .beta_geo import BetaGeoModel
-from .parametric import TransactionModel
+from .parametric import CovariateTransactionModel
 
 __all__ = ["ModifiedBetaGeoModel"]
 
 
-class ModifiedBetaGeoModel(CovariateMixin, TransactionModel):
+class ModifiedBetaGeoModel(CovariateTransactionModel):
     r"""MBG/NBD ("modified BG/NBD") model of repeat purchases.
 
     Batislam, Denizel & Filiztekin (2007), "Empirical validation and comparison
@@ -54,10 +54,3 @@ class ModifiedBetaGeoModel(CovariateMixin, TransactionModel):
     formulas = _formulas
     covariate_links = BETA_GEO_LINKS
 
-    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
-                 purchase_covariates=None, dropout_covariates=None) -> None:
-        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
-                         method=method, priors=priors, penalizer=penalizer)
-        self.purchase_covariates = purchase_covariates
-        self.dropout_covariates = dropout_covariates

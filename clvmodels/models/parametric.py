@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from .._checks import check_summary
+from ..covariates import CovariateMixin
 from ..exceptions import ClvModelsWarning, ConvergenceError, ConvergenceWarning
 from ..inference.mle import LikelihoodSpec, make_objective, maximize_likelihood
 from ..inference.penalty import check_penalizer, lifetimes_penalty
@@ -587,3 +588,19 @@ class TransactionModel(TransactionPredictionsMixin, ParametricModel):
         # purchase times: rescaling time by c multiplies it by c**-x.
         x = data[list(self.data_columns).index("frequency")]
         return -nll_scaled + np.log(c_t) * float(np.einsum("n,n->", weights, x))
+
+
+class CovariateTransactionModel(CovariateMixin, TransactionModel):
+    """A purchase model with purchase and dropout covariates (:mod:`clvmodels.covariates`).
+
+    The subclass declares ``covariate_links`` (which parameter each group scales);
+    the constructor is shared by BG/NBD, MBG/NBD and Pareto/NBD.
+    """
+
+    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
+                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
+                 purchase_covariates=None, dropout_covariates=None) -> None:
+        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
+                         method=method, priors=priors, penalizer=penalizer)
+        self.purchase_covariates = purchase_covariates
+        self.dropout_covariates = dropout_covariates

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from ..covariates import PARETO_NBD_LINKS, CovariateMixin
+from ..covariates import PARETO_NBD_LINKS
 from ..inference.mle import LikelihoodSpec
 from ..likelihoods import pareto_nbd as _formulas
-from .parametric import Parameter, TransactionModel
+from .parametric import CovariateTransactionModel, Parameter
 
 __all__ = ["ParetoNBDModel"]
 
 
-class ParetoNBDModel(CovariateMixin, TransactionModel):
+class ParetoNBDModel(CovariateTransactionModel):
     r"""Pareto/NBD model of repeat purchases in continuous time.
 
     Schmittlein, Morrison & Colombo (1987), "Counting your customers: who are they
@@ -83,10 +83,3 @@ class ParetoNBDModel(CovariateMixin, TransactionModel):
     formulas = _formulas
     covariate_links = PARETO_NBD_LINKS
 
-    def __init__(self, initial_params=None, tol: float = 1e-8, max_iter: int = 1000,
-                 method: str = "mle", priors=None, penalizer: float = 0.0, *,
-                 purchase_covariates=None, dropout_covariates=None) -> None:
-        super().__init__(initial_params=initial_params, tol=tol, max_iter=max_iter,
-                         method=method, priors=priors, penalizer=penalizer)
-        self.purchase_covariates = purchase_covariates
-        self.dropout_covariates = dropout_covariates
