@@ -76,3 +76,24 @@ def cdnow_rfm_summary() -> pd.DataFrame:
     log = clvmodels.datasets.load_cdnow("sample")
     return clvmodels.rfm_summary(log, "customer_id", "date", "amount",
                                  calibration_period_end="1997-09-30", time_unit="W")
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One Spark local-mode session for every Spark test (tests/test_spark*.py)."""
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
+    session = (SparkSession.builder.master("local[2]").appName("clvmodels-tests")
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.sql.adaptive.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.default.parallelism", "2")
+               .config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

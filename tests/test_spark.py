@@ -9,7 +9,6 @@ compressed rows equal fits on the pandas summary; scoring equals
 
 from __future__ import annotations
 
-import os
 import warnings
 
 import numpy as np
@@ -39,26 +38,6 @@ CLEAN = dict(returns="net", order_id_col="invoice", duplicates="drop", zero_amou
 few = settings(max_examples=2, deadline=None,
                suppress_health_check=[HealthCheck.too_slow,
                                       HealthCheck.function_scoped_fixture])
-
-
-@pytest.fixture(scope="session")
-def spark():
-    from pyspark.sql import SparkSession
-
-    os.environ.setdefault("PYSPARK_PYTHON", os.sys.executable)
-    session = (SparkSession.builder.master("local[2]").appName("clvmodels-tests")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.sql.adaptive.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.default.parallelism", "2")
-               .config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.driver.memory", "1g")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 def _quiet(function, *args, **kwargs):
