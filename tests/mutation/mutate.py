@@ -156,7 +156,8 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     # (not the CLI tests of test_baseline.py: 2 to 4 s each per mutant).
     "clv_main": (
         "clvmodels/clv.py",
-        ["tests/test_mutation_kills_clv.py", "tests/test_clv.py",
+        ["tests/test_mutation_kills_clv.py", "tests/test_mutation_kills_clv_main.py",
+         "tests/test_clv.py",
          *[f"tests/test_baseline.py::{name}" for name in (
              "test_formula_from_values_follows_the_textbook",
              "test_formula_clv_against_a_direct_computation",
