@@ -197,3 +197,105 @@ def test_a_fixed_purchase_model_with_drawn_spend():
                                scale * np.quantile(np.linspace(0.5, 1.5, 5), 0.25), rtol=1e-12)
     np.testing.assert_allclose(out["clv_upper"],
                                scale * np.quantile(np.linspace(0.5, 1.5, 5), 0.75), rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- predictive bounds
+
+def _posterior(model, n_chains=2, n_draws=10):
+    """The model as a 'NUTS fit' whose posterior draws all equal its estimates."""
+    names = type(model).param_names()
+    values = model._params_tuple()
+    fit = type(model)(method="nuts").with_parameters(dict(zip(names, values)), time_unit="W")
+    fit.idata_ = az.from_dict(posterior={
+        n: np.full((n_chains, n_draws), v) for n, v in zip(names, values)})
+    return fit
+
+
+def _order_statistic_mean(pmf, j, n):
+    """E[X_(j)] of n independent counts with this PMF: the sum over k >= 0 of
+    P(X_(j) > k) = P(fewer than j of the n are <= k)."""
+    return stats.binom.cdf(j - 1, n, np.cumsum(pmf)).sum()
+
+
+# (model, parameters, customer (x, t_x, T, m)): a frequent buyer, and new customers who
+# drop out after few purchases (where MBG/NBD's extra dropout chance matters).
+SCENARIOS = {
+    "bgnbd_frequent": (BetaGeoModel, {"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 1.8},
+                       (200, 29.9, 30.0, 40.0)),
+    "bgnbd_posterior": (BetaGeoModel, {"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 1.8},
+                        (200, 29.9, 30.0, 40.0)),
+    "bgnbd_dropout": (BetaGeoModel, {"r": 8.0, "alpha": 2.0, "a": 2.0, "b": 0.5},
+                      (0, 0.0, 1.0, 0.0)),
+    "mbgnbd_dropout": (ModifiedBetaGeoModel, {"r": 8.0, "alpha": 2.0, "a": 2.0, "b": 0.5},
+                       (0, 0.0, 1.0, 0.0)),
+}
+GG = {"p": 1e4, "q": 2e6, "v": 2000.0}
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_predictive_bounds_are_order_statistics_of_the_first_step(name):
+    """Ten simulations per customer: the bounds are order statistics of the simulated
+    values, whose distribution the exact PMF gives. A discount of 1e6 per week makes
+    the second week's purchases worth 1e-6 of the first's, so value / (amount x d)
+    is the count of the first week; the mean over 2,000 identical customers is compared
+    with E[X_(j)] of that count. Each amount averages p (v + x m) / (q + p x) (FH 2013)."""
+    cls, params, row = SCENARIOS[name]
+    model = cls().with_parameters(params, time_unit="W")
+    if name.endswith("posterior"):
+        model = _posterior(model)
+    x, _, _, m = row
+    amount = GG["p"] * (GG["v"] + x * m) / (GG["q"] + GG["p"] * x)
+    n_customers, n_sims, rate = 2000, 10, 1e6
+    pmf = model.conditional_probability_of_purchases(_summary([row]), 1.0,
+                                                     np.arange(300)).to_numpy()[0]
+    many = _summary([row] * n_customers)
+    gg = GammaGammaModel().with_parameters(GG)
+    # interval 0.95: the lowest and highest of 10; 0.5: the 3rd, and 5 further up: the 7th.
+    for seed, (interval, j_low, j_high) in enumerate(((0.95, 1, 10), (0.5, 3, 7))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = customer_lifetime_value(model, gg, many, horizon=2, time_unit="W",
+                                          discount_rate=rate, interval=interval,
+                                          interval_kind="predictive", n_simulations=n_sims,
+                                          random_state=seed)
+        for column, j in (("clv_predictive_lower", j_low), ("clv_predictive_upper", j_high)):
+            counts = out[column].to_numpy() * (1 + rate) / amount
+            exact = _order_statistic_mean(pmf, j, n_sims)
+            se = max(counts.std(), 0.3) / np.sqrt(n_customers)
+            assert abs(counts.mean() - exact) < 4 * se, (column, j, counts.mean(), exact)
+
+
+def test_predictive_bounds_with_cash_flows_and_a_discount_period():
+    model = BetaGeoModel().with_parameters({"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 1.8},
+                                           time_unit="W")
+    gg = GammaGammaModel().with_parameters({"p": 6.0, "q": 4.0, "v": 15.0})
+    kw = dict(horizon=6, time_unit="W", discount_rate=0.1, discount_period="Y")
+    expected, flows = customer_lifetime_value(model, gg, SUMMARY, cash_flows=True, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = customer_lifetime_value(model, gg, SUMMARY, cash_flows=True, interval=0.8,
+                                      interval_kind="predictive", n_simulations=50,
+                                      random_state=1, **kw)
+    assert isinstance(out, tuple) and len(out) == 2
+    table, predictive_flows = out
+    pd.testing.assert_frame_equal(predictive_flows, flows)
+    np.testing.assert_allclose(table["clv"], expected["clv"], rtol=1e-12)
+    np.testing.assert_allclose(flows["discount_factor"].iloc[:6],
+                               1.1 ** (-np.arange(1, 7) * 7 / 365.25), rtol=1e-12)
+    assert (table["clv_predictive_upper"] >= table["clv_predictive_lower"]).all()
+    assert (table["clv_predictive_upper"] > 0).any()
+
+
+def test_a_posterior_of_identical_draws_gives_the_plug_in_clv():
+    model = BetaGeoModel().with_parameters({"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 1.8},
+                                           time_unit="W")
+    gg = GammaGammaModel().with_parameters({"p": 6.0, "q": 4.0, "v": 15.0})
+    plain = customer_lifetime_value(model, gg, SUMMARY, horizon=5, time_unit="W",
+                                    discount_rate=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no covariance for intervals: none are asked for
+        out = customer_lifetime_value(_posterior(model), gg, SUMMARY, horizon=5,
+                                      time_unit="W", discount_rate=0.05, random_state=0)
+    assert list(out.columns) == ["expected_purchases", "expected_spend", "clv"]
+    assert out.index.equals(SUMMARY.index)
+    pd.testing.assert_frame_equal(out, plain, rtol=1e-10)
