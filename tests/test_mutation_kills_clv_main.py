@@ -299,3 +299,51 @@ def test_a_posterior_of_identical_draws_gives_the_plug_in_clv():
     assert list(out.columns) == ["expected_purchases", "expected_spend", "clv"]
     assert out.index.equals(SUMMARY.index)
     pd.testing.assert_frame_equal(out, plain, rtol=1e-10)
+    # The remaining lifetime: DERT of the identical draws is the plug-in DERT.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = customer_lifetime_value(model, gg, SUMMARY, horizon=None, time_unit="W",
+                                        discount_rate=0.05)
+        out = customer_lifetime_value(_posterior(model), gg, SUMMARY, horizon=None,
+                                      time_unit="W", discount_rate=0.05, random_state=0)
+    pd.testing.assert_frame_equal(out, plain, rtol=1e-10)
+
+
+def test_a_bayesian_spend_model_averages_its_draws():
+    """A plug-in purchase model with a spend posterior: CLV is purchases times the
+    mean over the 6 posterior draws of each draw's expected spend."""
+    model = BetaGeoModel().with_parameters({"r": 0.8, "alpha": 6.0, "a": 0.6, "b": 1.8},
+                                           time_unit="W")
+    draws = np.array([[6.0, 4.0, 15.0], [5.0, 3.0, 12.0], [7.0, 5.0, 20.0],
+                      [6.5, 3.5, 14.0], [5.5, 4.5, 18.0], [6.2, 3.8, 16.0]])
+    gg = GammaGammaModel(method="nuts").with_parameters(
+        dict(zip("pqv", draws.mean(axis=0))))
+    gg.idata_ = az.from_dict(posterior={n: draws[:, i].reshape(2, 3)
+                                        for i, n in enumerate("pqv")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out = customer_lifetime_value(model, gg, SUMMARY, horizon=4, time_unit="W",
+                                      random_state=0)
+    spend = np.mean([GammaGammaModel().with_parameters(dict(zip("pqv", row)))
+                     .expected_spend(SUMMARY).to_numpy() for row in draws], axis=0)
+    purchases = model.expected_purchases(SUMMARY, t=4).to_numpy()
+    np.testing.assert_allclose(out["expected_spend"], spend, rtol=1e-9)
+    np.testing.assert_allclose(out["clv"], spend * purchases, rtol=1e-9)
+
+
+def test_random_spend_draws_follow_the_seed():
+    gg = GammaGammaModel().with_parameters({"p": 6.0, "q": 4.0, "v": 15.0})
+    gg.cov_log_ = pd.DataFrame(np.eye(3) * 0.01, index=gg.cov_log_.index,
+                               columns=gg.cov_log_.columns)
+    runs = [customer_lifetime_value(Rate(0.5), gg, SUMMARY, horizon=2, time_unit="W",
+                                    interval=0.8, n_draws=20, random_state=seed)
+            for seed in (3, 3, 4)]
+    pd.testing.assert_frame_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0]["clv_lower"], runs[2]["clv_lower"])
+
+
+def test_a_horizon_must_be_a_whole_finite_number():
+    for horizon in (True, np.inf, np.nan, 0, 2.5):
+        with pytest.raises(ValueError, match="horizon must be a whole number of steps"):
+            customer_lifetime_value(Rate(0.5), FixedSpend(), SUMMARY, horizon=horizon,
+                                    time_unit="W")
