@@ -178,6 +178,21 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
             "_aligned", "_purchases_kernel", "_spend_kernel", "_params", "_has_posterior",
             "_n_posterior", "_vectorised", "_clv_over_draws", "_model_draws", "_draws",
             "_flows")]),
+    # The two big functions of clv.py, with the fast value-asserting tests that reach them
+    # (not the CLI tests of test_baseline.py: 2 to 4 s each per mutant).
+    "clv_main": (
+        "clvmodels/clv.py",
+        ["tests/test_mutation_kills_clv.py", "tests/test_mutation_kills_clv_main.py",
+         "tests/test_clv.py",
+         *[f"tests/test_baseline.py::{name}" for name in (
+             "test_formula_from_values_follows_the_textbook",
+             "test_formula_clv_against_a_direct_computation",
+             "test_formula_clv_estimates_churn_or_defaults",
+             "test_baseline_model_predictions",
+             "test_baseline_estimates_churn_from_a_long_summary",
+             "test_baseline_follows_model_conventions")]],
+        [f"clvmodels.clv.x_{name}__mutmut_*" for name in (
+            "customer_lifetime_value", "_predictive_bounds")]),
     "export": ("clvmodels/export.py",
                ["tests/test_export.py::test_every_customer_is_scored_and_matches_the_clv",
                 "tests/test_export.py::test_unscorable_customers_keep_their_row_with_a_reason",
