@@ -18,16 +18,10 @@ from clvmodels.models.beta_geo import BetaGeoModel
 from clvmodels.models.gamma_gamma import GammaGammaModel
 from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
 
-
-def _summary(rows, unit="W"):
-    frame = pd.DataFrame(rows, columns=["frequency", "recency", "T", "monetary_value"],
-                         index=pd.Index([f"c{i}" for i in range(len(rows))], name="id"))
-    frame.attrs["time_unit"] = unit
-    return frame
+# The summary and the duck-typed spend models of the first round of kill tests.
+from test_mutation_kills_clv import SUMMARY, FixedSpend, Spend, _summary  # noqa: E402
 
 
-SUMMARY = _summary([(0, 0.0, 30.0, 0.0), (2, 20.0, 30.0, 12.0), (5, 28.0, 30.0, 40.0),
-                    (1, 3.0, 52.0, 8.0)])
 FREQ = SUMMARY["frequency"].to_numpy()
 SPEND = 10.0 + SUMMARY["monetary_value"].to_numpy()
 
@@ -71,25 +65,6 @@ class DailyRate(Rate):
     """A model fitted in days: ``t`` is in days whatever the summary's unit."""
 
     time_unit_ = "D"
-
-
-class Spend:
-    def __init__(self, factor=1.0):
-        self.factor = factor
-
-    def expected_spend(self, summary):
-        return self.factor * (10.0 + summary["monetary_value"])
-
-    def sample_parameters(self, n, random_state=None):
-        return pd.DataFrame({"factor": np.linspace(0.5, 1.5, n)})
-
-    def with_parameters(self, row):
-        return Spend(float(row["factor"]))
-
-
-class FixedSpend:
-    def expected_spend(self, summary):
-        return 10.0 + summary["monetary_value"]
 
 
 # --------------------------------------------------------------------------- the remaining lifetime
