@@ -375,20 +375,20 @@ def test_pymc_model_and_log_posterior_agree_with_covariates(bg_data, bg_mle):
     pm_model = bayes.build_pymc_model(bg_mle, data, weights)
     values = {}
     for rv, (name, value, positive) in zip(pm_model.free_RVs, zip(
-            bg_mle.param_names(), point, bayes._positive(bg_mle))):
+            bg_mle.param_names(), point, bg_mle._positive())):
         key = pm_model.rvs_to_values[rv].name
         values[key] = np.log(value) if positive else value
         assert key == (f"{name}_log__" if positive else name)
     pm_value = float(pm_model.compile_logp(jacobian=False)(values))
     priors = bayes.model_priors(bg_mle, data, weights)
-    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bayes._positive(bg_mle))
+    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bg_mle._positive())
     density = bayes.LogPosterior(bg_mle, None, data, weights, jacobian=False,
                                  reference=bg_mle.params_.to_numpy(), prior_function=prior,
                                  kernel=False)
     value, _ = density(bg_mle._to_theta(point))
     assert value == pytest.approx(pm_value, rel=1e-9)
     # The compiled prior of the PyMC model equals the numpy one.
-    compiled = bayes._prior_function(pm_model, bg_mle.param_names(), bayes._positive(bg_mle))
+    compiled = bayes._prior_function(pm_model, bg_mle.param_names(), bg_mle._positive())
     psi = bg_mle._to_theta(point)
     np.testing.assert_allclose(compiled(psi)[0], prior(psi)[0], rtol=1e-8)
     np.testing.assert_allclose(compiled(psi)[1], prior(psi)[1], rtol=1e-8, atol=1e-10)
@@ -400,7 +400,7 @@ def test_parallel_kernel_of_large_data_agrees_with_covariates(bg_data, bg_mle, m
     data, weights = _fit_data(bg_mle, bg_data.iloc[:300])
     ref = bg_mle.params_.to_numpy()
     priors = bayes.model_priors(bg_mle, data, weights)
-    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bayes._positive(bg_mle))
+    prior = bayes._numpy_prior_function(priors, bg_mle.param_names(), bg_mle._positive())
     plain = bayes.LogPosterior(bg_mle, None, data, weights, reference=ref,
                                prior_function=prior, kernel=False)
     monkeypatch.setattr(bayes, "NUMBA_MIN_ROWS", 10)

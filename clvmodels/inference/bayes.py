@@ -148,18 +148,12 @@ def default_scales(model, data, weights) -> dict[str, float]:
             for p in model.parameters}
 
 
-def _positive(model) -> np.ndarray:
-    """Which parameters are positive (sampled in logs); False for covariate
-    coefficients (:mod:`clvmodels.covariates`), sampled as they are."""
-    return np.array([p.positive for p in model.parameters], dtype=bool)
-
-
 def model_priors(model, data, weights) -> dict:
     """The model's prior specs, defaults filled in for these data (covariate
     coefficients: ``Normal(0, 1)``, :data:`clvmodels.priors.DEFAULT_COEFFICIENT_PRIOR`)."""
     names = model.param_names()
     return resolve_priors(model.priors, names, default_scales(model, data, weights),
-                          unbounded=[n for n, pos in zip(names, _positive(model)) if not pos])
+                          unbounded=[n for n, pos in zip(names, model._positive()) if not pos])
 
 
 def build_pymc_model(model, data, weights, priors=None, *, coords=None):
@@ -429,7 +423,7 @@ class LogPosterior:
         likelihood when it has them, so nothing is compiled."""
         self.names = model.param_names()
         self.jacobian = jacobian
-        self.positive = _positive(model)
+        self.positive = model._positive()
         cols = list(model.data_columns)
         c_t, c_m = model._scales(data, weights)
         self.shift = model._log_shift(c_t, c_m)
@@ -722,7 +716,7 @@ def _warn_convergence(model, problems) -> None:
 def _set_posterior(model, idata, data, weights, info: dict, *, check: bool) -> None:
     names = model.param_names()
     draws = _stack(idata, names)
-    if not np.all(np.isfinite(draws)) or np.any(draws[:, _positive(model)] <= 0):
+    if not np.all(np.isfinite(draws)) or np.any(draws[:, model._positive()] <= 0):
         raise ConvergenceError(
             f"{type(model).__name__}: the {info['method']} draws are not all positive and "
             "finite; the posterior is improper or the sampler failed. Use proper priors "
@@ -821,7 +815,7 @@ def fit_bayesian(model, data, weights, unit, *, draws: int = 1000, tune: int = 1
         return pm_model
 
     reference = model._from_theta(psi_mle)
-    positive = _positive(model)
+    positive = model._positive()
     prior_function = _numpy_prior_function(priors, names, positive)
     if prior_function is None:
         prior_function = _prior_function(get_pm_model(), names, positive)
@@ -964,7 +958,7 @@ def posterior_predictive(model, summary, n_draws: int = 500, random_state=None,
     arrays, ids, _, (full, w_full) = _customer_data(model, summary, None, max_customers, rng)
     names = model.param_names()
     # priors play no part in posterior prediction
-    priors = {n: "flat" if pos else Prior("Flat") for n, pos in zip(names, _positive(model))}
+    priors = {n: "flat" if pos else Prior("Flat") for n, pos in zip(names, model._positive())}
     pm_model = build_pymc_model(model, arrays, np.ones(len(ids)), priors,
                                 coords={"row": ids.to_numpy()})
     draws = model.sample_parameters(int(n_draws), random_state=rng).to_numpy(dtype=float)

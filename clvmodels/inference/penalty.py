@@ -88,6 +88,6 @@ def lifetimes_penalty(model, data, weights, shift) -> L2Penalty | None:
     #                            = theta (optimiser) - shift + time_power * log_scale.
     powers = np.array([p.time_power for p in model.parameters], dtype=float)
     offset = -np.asarray(shift, dtype=float) + powers * log_scale
-    positive = np.array([p.positive for p in model.parameters], dtype=bool)
+    positive = model._positive()
     return L2Penalty(coef, offset, float(np.sum(weights)),
                      None if positive.all() else positive)

@@ -166,7 +166,7 @@ class EstimateMixin:
                 cov_log = np.linalg.inv(H)
                 cov_log = 0.5 * (cov_log + cov_log.T)
         self.cov_log_ = pd.DataFrame(cov_log, index=names, columns=names)
-        jac = np.where([p.positive for p in self.parameters], params, 1.0)
+        jac = np.where(self._positive(), params, 1.0)
         self.cov_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
         self.standard_errors_ = pd.Series(np.sqrt(np.diag(self.cov_.to_numpy())), index=names,
                                           name="standard_error")
@@ -203,7 +203,7 @@ class EstimateMixin:
             se_log = np.sqrt(np.diag(self.cov_log_.to_numpy()))
             with np.errstate(over="ignore"):
                 lower, upper = est * np.exp(-z * se_log), est * np.exp(z * se_log)
-            coef = ~np.array([p.positive for p in self.parameters])
+            coef = ~self._positive()
             if coef.any():  # covariate coefficients: symmetric intervals
                 lower[coef], upper[coef] = (est - z * se_log)[coef], (est + z * se_log)[coef]
         elif method == "wald":
@@ -347,7 +347,7 @@ class EstimateMixin:
         if missing:
             raise ValueError(f"params lacks {sorted(missing)}.")
         values = values[self.param_names()]
-        positive = np.array([p.positive for p in self.parameters])
+        positive = self._positive()
         if np.any(~np.isfinite(values.to_numpy()) | ((values.to_numpy() <= 0) & positive)):
             raise ValueError(f"parameters must be positive and finite, got {dict(values)}.")
         new = type(self)(**self.get_params())

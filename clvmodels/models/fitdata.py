@@ -128,7 +128,7 @@ class FitDataMixin:
             if missing:
                 raise ValueError(f"initial_params lacks {sorted(missing)}.")
             vals = init[self.param_names()].to_numpy(dtype=float)
-            positive = np.array([p.positive for p in self.parameters])
+            positive = self._positive()
             if np.any(~np.isfinite(vals) | ((vals <= 0) & positive)):
                 raise ValueError("initial_params must be finite, and positive except "
                                  "covariate coefficients.")

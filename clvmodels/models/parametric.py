@@ -220,16 +220,21 @@ class ParametricModel(FitDataMixin, EstimateMixin, BaseModel):
         covariates: with their coefficients)."""
         return [p.name for p in self.parameters]
 
+    def _positive(self) -> np.ndarray:
+        """Which parameters are positive (optimised and sampled in logs): all but
+        covariate coefficients."""
+        return np.array([p.positive for p in self.parameters], dtype=bool)
+
     def _to_theta(self, values) -> np.ndarray:
         """The optimiser's coordinates of parameter values (last axis): the log of the
         positive parameters, covariate coefficients as they are."""
-        pos = np.array([p.positive for p in self.parameters])
+        pos = self._positive()
         v = np.asarray(values, dtype=float)
         return np.log(v) if pos.all() else np.where(pos, np.log(np.where(pos, v, 1.0)), v)
 
     def _from_theta(self, theta) -> np.ndarray:
         """Inverse of :meth:`_to_theta`."""
-        pos = np.array([p.positive for p in self.parameters])
+        pos = self._positive()
         t = np.asarray(theta, dtype=float)
         return np.exp(t) if pos.all() else np.where(pos, np.exp(np.where(pos, t, 0.0)), t)
 
