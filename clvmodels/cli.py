@@ -232,6 +232,10 @@ class _Opt:
         help="L2 penalty of the maximum-likelihood fits of both models (lifetimes' "
              "penalizer_coef, e.g. 0.01 for small or degenerate data); 0: none.")
     # The CLV options of predict and run (margin also of baseline).
+    horizon = typer.Option(
+        52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
+                              "lifetime (needs --discount-rate > 0; column dert instead of "
+                              "expected_purchases).")
     clv_time_unit = typer.Option(DEFAULT_TIME_UNIT, "--time-unit",
                                  help="Unit of the summary and horizon (default W, weeks).")
     discount_rate = typer.Option(0.0, "--discount-rate",
@@ -566,10 +570,7 @@ def predict(
         help="Model to fit when --models is not given: bgnbd, mbgnbd, pareto_nbd, or auto "
              "(the one a backtest of the three recommends, holding out the last --horizon "
              "steps, or half the log if it is shorter than twice that)."),
-    horizon: int = typer.Option(
-        52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
-                              "lifetime (needs --discount-rate > 0; column dert instead of "
-                              "expected_purchases)."),
+    horizon: int = _Opt.horizon,
     time_unit: str = _Opt.clv_time_unit,
     discount_rate: float = _Opt.discount_rate,
     discount_period: str = _Opt.discount_period,
@@ -627,9 +628,7 @@ def run(
     log: str = typer.Argument(..., help="CSV/Parquet file, folder or glob (read by DuckDB)."),
     output: Path = typer.Option(..., "-o", "--output", help="Export file (.parquet or .csv)."),
     model: str = typer.Option("bgnbd", "--model", help="bgnbd, mbgnbd or pareto_nbd."),
-    horizon: int = typer.Option(
-        52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
-                              "lifetime (needs --discount-rate > 0)."),
+    horizon: int = _Opt.horizon,
     time_unit: str = _Opt.clv_time_unit,
     discount_rate: float = _Opt.discount_rate,
     discount_period: str = _Opt.discount_period,
