@@ -11,10 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvmodels.exceptions import DataError, NotFittedError
+from clvmodels.exceptions import DataError, DataWarning, NotFittedError
 from clvmodels.models.base import clone
 from clvmodels.models.beta_geo import BetaGeoModel
+from clvmodels.data import rfm_summary
+from clvmodels.datasets import load_cdnow
 from clvmodels.models.gamma_gamma import GammaGammaModel
+from clvmodels.models.gamma_gamma_individual import GammaGammaIndividualModel
 from clvmodels.models.modified_beta_geo import ModifiedBetaGeoModel
 from clvmodels.models.pareto_nbd import ParetoNBDModel
 from clvmodels.persistence import load
@@ -24,6 +27,7 @@ MODELS = [
     pytest.param(ModifiedBetaGeoModel, id="mbgnbd"),
     pytest.param(ParetoNBDModel, id="pareto_nbd"),
     pytest.param(GammaGammaModel, id="gamma_gamma"),
+    pytest.param(GammaGammaIndividualModel, id="gamma_gamma_individual"),
 ]
 
 
@@ -54,12 +58,40 @@ def unconditional(model) -> list:
 
 
 @pytest.fixture(scope="module")
-def fitted(_cdnow_summary_cached):
+def _log_spend_summary() -> pd.DataFrame:
+    """The CDNOW sample's summary with ``log_spend_sum`` (weeks; the days of $0 dropped,
+    which leaves 2,349 customers), for the model fitted on individual amounts. Its ids are
+    renumbered 1..n like the published summary's, which ``BAD_INPUTS`` picks rows by."""
+    with pytest.warns(DataWarning, match="8 customers left with no purchase"):
+        summary = rfm_summary(load_cdnow("sample"), "customer_id", "date", "amount",
+                              time_unit="W", log_spend=True, zero_amounts="drop")
+    summary.index = pd.Index(np.arange(1, len(summary) + 1), name="customer_id")
+    return summary
+
+
+def _data_of(cls, published: pd.DataFrame, log_spend: pd.DataFrame) -> pd.DataFrame:
+    """A fresh copy of the summary ``cls`` is fitted on."""
+    source = log_spend if cls is GammaGammaIndividualModel else published
+    summary = source.copy()
+    summary.attrs = dict(source.attrs)
+    return summary
+
+
+@pytest.fixture
+def cdnow_summary(request, _cdnow_summary_cached, _log_spend_summary) -> pd.DataFrame:
+    """The summary of the test's model (this module's ``cls``): the published CDNOW
+    summary, or the CDNOW sample's with ``log_spend_sum``."""
+    cls = request.node.callspec.params.get("cls") if hasattr(request.node, "callspec") else None
+    return _data_of(cls, _cdnow_summary_cached, _log_spend_summary)
+
+
+@pytest.fixture(scope="module")
+def fitted(_cdnow_summary_cached, _log_spend_summary):
     cache = {}
 
     def get(cls):
         if cls not in cache:
-            cache[cls] = cls().fit(_cdnow_summary_cached.copy())
+            cache[cls] = cls().fit(_data_of(cls, _cdnow_summary_cached, _log_spend_summary))
         return cache[cls]
 
     return get
@@ -119,6 +151,7 @@ NON_DEFAULT = {
     "ModifiedBetaGeoModel": {"initial_params": {"r": 0.5, "alpha": 3.0, "a": 1.0, "b": 2.0}},
     "ParetoNBDModel": {"initial_params": {"r": 0.5, "alpha": 8.0, "s": 0.5, "beta": 9.0}},
     "GammaGammaModel": {"correlation_threshold": 0.6, "nonpositive_spend": "exclude"},
+    "GammaGammaIndividualModel": {"correlation_threshold": 0.6, "nonpositive_spend": "exclude"},
 }
 
 
@@ -143,7 +176,8 @@ def test_save_load_round_trip(cls, cdnow_summary, tmp_path):
     model.save(path)
     doc = json.loads(path.read_text())
     assert doc["class"] == cls.__name__
-    fitted_on = (cdnow_summary["frequency"] > 0).sum() if cls is GammaGammaModel else 2357
+    fitted_on = ((cdnow_summary["frequency"] > 0).sum()
+                 if issubclass(cls, GammaGammaModel) else 2357)
     assert doc["data_fingerprint"]["n_customers"] == model.n_customers_ == fitted_on
     assert set(doc["params"]) == set(model.params_.index)
     assert "clvmodels_version" in doc and "init_params" in doc
@@ -212,6 +246,12 @@ BAD_INPUTS = [
     ("frequency", "missing_columns", lambda s: s.drop(columns="frequency")),
     ("frequency", "not_numeric", lambda s: s.assign(frequency=s["frequency"].astype(str))),
 ]
+BAD_SPEND_LOGS = [
+    ("log_spend_sum", "missing_columns", lambda s: s.drop(columns="log_spend_sum")),
+    # Customer 1 bought 3 times for 23.72 on average: a sum of logs of 1,000 is impossible.
+    ("log_spend_sum", "inconsistent_log_spend", lambda s: s.assign(
+        log_spend_sum=s["log_spend_sum"].where(s.index != 1, 1000.0))),
+]
 BAD_TIMES = [
     ("recency", "recency_after_T", lambda s: s.assign(recency=s["recency"].where(
         s.index != 1, s["T"] + 1))),
@@ -220,8 +260,8 @@ BAD_TIMES = [
 
 
 @pytest.mark.parametrize("cls", MODELS)
-@pytest.mark.parametrize("column,rule,corrupt", BAD_INPUTS + BAD_TIMES,
-                         ids=[f"{c}-{r}" for c, r, _ in BAD_INPUTS + BAD_TIMES])
+@pytest.mark.parametrize("column,rule,corrupt", BAD_INPUTS + BAD_SPEND_LOGS + BAD_TIMES,
+                         ids=[f"{c}-{r}" for c, r, _ in BAD_INPUTS + BAD_SPEND_LOGS + BAD_TIMES])
 def test_bad_input_raises_data_error(cls, column, rule, corrupt, fitted, cdnow_summary):
     if column not in cls.data_columns:
         pytest.skip(f"{cls.__name__} does not use {column}")
@@ -234,8 +274,11 @@ def test_bad_input_raises_data_error(cls, column, rule, corrupt, fitted, cdnow_s
     if rule not in ("missing_columns", "not_numeric"):  # whole-column rules
         assert err.value.n_rows >= 1
         assert str(err.value.n_rows) in str(err.value)
-    with pytest.raises(DataError):
+    if column == "log_spend_sum":  # predictions need x and the mean spend only (FH eq. 5)
         predictions(fitted(cls), bad)
+    else:
+        with pytest.raises(DataError):
+            predictions(fitted(cls), bad)
 
 
 @pytest.mark.parametrize("cls", MODELS)
