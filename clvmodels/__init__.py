@@ -8,7 +8,7 @@ from . import datasets, plotting, simulate
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .compare import compare, likelihood_ratio_test
-from .covariates import one_hot
+from .covariates import join_attributes, one_hot
 from .dert import dert
 from .data import purchase_days, read_transactions, rfm_summary
 from .discrete import discrete_summary
@@ -49,6 +49,7 @@ __all__ = [
     "discrete_summary",
     "formula_clv",
     "kpis",
+    "join_attributes",
     "one_hot",
     "likelihood_ratio_test",
     "lifecycle_stages",

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .covariates import join_attributes
 from .data import rfm_summary
 from .exceptions import ClvModelsWarning, ConvergenceError
 from .models.base import BaseModel, clone
@@ -723,6 +724,7 @@ def backtest(
     models: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
     interval: float | None = INTERVAL,
+    customer_attributes: pd.DataFrame | None = None,
     **summary_kwargs,
 ) -> BacktestResult:
     """Fit every model on calibration windows and score them on held-out time.
@@ -752,6 +754,12 @@ def backtest(
         holdout is measured (:meth:`BacktestResult.interval_coverage`), for the
         models that give them (BG/NBD, MBG/NBD, Pareto/NBD; see
         :meth:`ModelPair.intervals`); ``None`` skips them.
+    customer_attributes
+        Static attributes of the customers, one row per customer id (the index),
+        joined to the summary of every cutoff
+        (:func:`clvmodels.covariates.join_attributes`), so that models with
+        covariates (``BetaGeoModel(purchase_covariates=[...])``...) can be
+        compared. Every customer of each summary needs a row.
 
     Returns
     -------
@@ -782,6 +790,7 @@ def backtest(
         summary = rfm_summary(source, *columns, observation_period_end=obs_end,
                               calibration_period_end=cutoff, time_unit=time_unit,
                               **summary_kwargs)
+        summary = join_attributes(summary, customer_attributes)
         summaries[cutoff] = summary
         horizon = float(summary["duration_holdout"].iloc[0])
         if horizon <= 0:

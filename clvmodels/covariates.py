@@ -64,7 +64,7 @@ import pandas as pd
 from .exceptions import DataError
 
 __all__ = ["BETA_GEO_LINKS", "GAMMA_GAMMA_LINKS", "PARETO_NBD_LINKS", "CovariateLink",
-           "CovariateMixin", "link_parameters", "one_hot"]
+           "CovariateMixin", "join_attributes", "link_parameters", "one_hot"]
 
 
 def one_hot(summary: pd.DataFrame, columns: Sequence[str] | str, drop_first: bool = True,
@@ -135,6 +135,64 @@ def one_hot(summary: pd.DataFrame, columns: Sequence[str] | str, drop_first: boo
                 raise DataError(f"one_hot: column {name!r} exists already.", column=name,
                                 rule="duplicate_columns")
             out.insert(position + j, name, (values == level).to_numpy(dtype=float))
+    out.attrs = dict(summary.attrs)
+    return out
+
+
+def join_attributes(summary: pd.DataFrame, attributes: pd.DataFrame | None) -> pd.DataFrame:
+    """``summary`` with the columns of ``attributes`` (one row per customer) added.
+
+    ``attributes`` is indexed by customer id, like the summary, and holds static
+    customer attributes (channel, region, age...), typically made numeric by
+    :func:`one_hot` before or after the join. Every customer of the summary must
+    have a row (a customer without one would silently get no covariates); rows of
+    other customers are ignored. ``summary.attrs`` are kept. ``None`` returns
+    ``summary`` itself.
+
+    Raises
+    ------
+    DataError
+        ``duplicate_ids`` (an id with several rows of attributes),
+        ``covariate_is_data_column`` (an attribute named like a summary column),
+        ``missing_attributes`` (customers of the summary without a row; the
+        message counts them, shows a few, and says when the ids' types differ:
+        ``1`` is not ``"1"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> s = pd.DataFrame({"frequency": [1, 0]}, index=pd.Index(["a", "b"], name="id"))
+    >>> a = pd.DataFrame({"web": [0.0, 1.0, 1.0]}, index=["b", "a", "z"])
+    >>> join_attributes(s, a)["web"].tolist()
+    [1.0, 0.0]
+    """
+    if attributes is None:
+        return summary
+    ids = attributes.index
+    if ids.has_duplicates:
+        dup = ids[ids.duplicated(keep=False)]
+        raise DataError(
+            f"customer attributes: {len(dup)} rows share {dup.nunique()} customer id(s); "
+            "keep one row per customer.", column=ids.name or "index", rule="duplicate_ids",
+            n_rows=len(dup), examples=list(pd.unique(dup)[:5]))
+    clash = [c for c in attributes.columns if c in summary.columns]
+    if clash:
+        raise DataError(
+            f"customer attributes: column(s) {clash} are columns of the summary already; "
+            "rename them.", column=clash[0], rule="covariate_is_data_column")
+    absent = ~summary.index.isin(ids)
+    if absent.any():
+        n = int(absent.sum())
+        types = {type(v).__name__ for v in summary.index[:1000]}
+        theirs = {type(v).__name__ for v in ids[:1000]}
+        hint = (f" The summary's ids are of type {sorted(types)}, the attributes' of "
+                f"{sorted(theirs)}: convert one to the other." if types != theirs else "")
+        raise DataError(
+            f"customer attributes: {n} of {len(summary)} customers of the summary have no "
+            f"row of attributes, so their covariates are unknown.{hint}",
+            column=summary.index.name or "index", rule="missing_attributes", n_rows=n,
+            examples=list(summary.index[absent][:5]))
+    out = summary.join(attributes, how="left")
     out.attrs = dict(summary.attrs)
     return out
 

@@ -74,12 +74,16 @@ def matrix_grid(summary: pd.DataFrame, max_frequency: int = 60, n_recency: int =
     return frequencies, recencies, T
 
 
-def _grid_summary(summary: pd.DataFrame, max_frequency: int, n_recency: int):
+def _grid_summary(summary: pd.DataFrame, max_frequency: int, n_recency: int, model=None):
+    """The grid as a summary; a model with covariates sees the reference customer
+    (every covariate 0, as for its new-customer predictions)."""
     frequencies, recencies, T = matrix_grid(summary, max_frequency, n_recency)
     ff, rr = np.meshgrid(frequencies, recencies, indexing="ij")
     rr = np.where(ff == 0, 0.0, rr)
     grid = pd.DataFrame({"frequency": ff.ravel(), "recency": rr.ravel(),
                          "T": np.full(ff.size, T), "monetary_value": np.ones(ff.size)})
+    for column in getattr(model, "covariate_columns", list)():
+        grid[column] = 0.0
     if "time_unit" in summary.attrs:
         grid.attrs = {"time_unit": summary.attrs["time_unit"]}
     return frequencies, recencies, T, grid, ff.shape
@@ -92,10 +96,12 @@ def matrix_values(model, summary: pd.DataFrame, horizon: float, max_frequency: i
     Builds a small summary (one row per grid cell, ``T`` fixed at the largest
     ``T`` of ``summary``) and calls the model's ``probability_alive`` and
     ``expected_purchases``. Customers with frequency 0 have recency 0, so that
-    row holds the value at recency 0 throughout. Returns ``(frequencies,
+    row holds the value at recency 0 throughout. A model with covariates is shown
+    for the reference customer, every covariate 0. Returns ``(frequencies,
     recencies, T, p_alive, expected)``, the matrices shaped (frequency, recency).
     """
-    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency)
+    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency,
+                                                           model)
     p_alive = np.asarray(model.probability_alive(grid), dtype=float).reshape(shape)
     expected = np.asarray(model.expected_purchases(grid, horizon), dtype=float).reshape(shape)
     return frequencies, recencies, T, p_alive, expected
@@ -125,7 +131,8 @@ def plot_frequency_recency_matrix(model, summary: pd.DataFrame, t: float = 1.0, 
     ``max_frequency``). The heatmap is ``ax.collections[0]`` (values shaped
     frequency x recency).
     """
-    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency)
+    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency,
+                                                           model)
     values = np.asarray(model.expected_purchases(grid, t), dtype=float).reshape(shape)
     ax = _axes(ax)
     top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
@@ -142,7 +149,8 @@ def plot_probability_alive_matrix(model, summary: pd.DataFrame, ax=None, *,
     Same grid as :func:`plot_frequency_recency_matrix`. BG/NBD gives 1 to every
     customer without a repeat purchase (the bottom row), whatever their age.
     """
-    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency)
+    frequencies, recencies, T, grid, shape = _grid_summary(summary, max_frequency, n_recency,
+                                                           model)
     values = np.asarray(model.probability_alive(grid), dtype=float).reshape(shape)
     ax = _axes(ax)
     return _heatmap(ax, recencies, frequencies, values, cmap=cmap, vmin=0.0, vmax=1.0,

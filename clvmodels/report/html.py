@@ -471,7 +471,8 @@ def _matrices_section(result) -> str:
                f"({horizon:g} {unit_name(unit)}). Customers who bought recently and often "
                "are the most valuable (upper right). The bottom row, customers without a "
                "repeat purchase, has one value throughout; frequencies go up to the 99.5th "
-               "percentile of the customers'. The same figures come from "
+               "percentile of the customers'. A model with covariates is shown for "
+               "the reference customer (every covariate 0). The same figures come from "
                "<code>clvmodels.plotting.plot_probability_alive_matrix</code> and "
                "<code>plot_frequency_recency_matrix</code>.</p>")
     for name, _role, model in found:
