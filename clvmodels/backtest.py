@@ -321,28 +321,29 @@ class GradientBoostingModel(Candidate):
         }, index=summary.index)
 
 
-def default_models() -> dict[str, Candidate]:
-    """The models a backtest compares when none are given."""
+def default_models(penalizer: float = 0.0) -> dict[str, Candidate]:
+    """The models a backtest compares when none are given.
+
+    ``penalizer``: the L2 penalty of the maximum-likelihood fits of BG/NBD,
+    Pareto/NBD, MBG/NBD and their Gamma-Gamma (lifetimes' ``penalizer_coef``;
+    the CLI's ``--penalizer``); the Bayesian pair has its priors instead.
+    """
     from .models.beta_geo import BetaGeoModel
     from .models.gamma_gamma import GammaGammaModel
     from .models.modified_beta_geo import ModifiedBetaGeoModel
+    from .models.pareto_nbd import ParetoNBDModel
 
     def spend():
         # A repeat customer with zero spend cannot inform a gamma: left out, with a warning.
-        return GammaGammaModel(nonpositive_spend="exclude")
+        return GammaGammaModel(nonpositive_spend="exclude", penalizer=penalizer)
 
     models: dict[str, Candidate] = {
         "baseline": ModelPair(BaselineModel()),
         "past_rate": ModelPair(PastRateModel()),
-        "bgnbd": ModelPair(BetaGeoModel(), spend()),
+        "bgnbd": ModelPair(BetaGeoModel(penalizer=penalizer), spend()),
+        "pareto_nbd": ModelPair(ParetoNBDModel(penalizer=penalizer), spend()),
+        "mbgnbd": ModelPair(ModifiedBetaGeoModel(penalizer=penalizer), spend()),
     }
-    try:
-        from .models.pareto_nbd import ParetoNBDModel
-    except ImportError:  # pragma: no cover - present in every release
-        pass
-    else:
-        models["pareto_nbd"] = ModelPair(ParetoNBDModel(), spend())
-    models["mbgnbd"] = ModelPair(ModifiedBetaGeoModel(), spend())
     models["gbm"] = GradientBoostingModel()
     # The posterior means of BG/NBD + Gamma-Gamma by NUTS: 2 chains x 1,000 draws,
     # seeded so that a backtest gives the same numbers on every run.

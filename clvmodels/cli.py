@@ -229,8 +229,8 @@ class _Opt:
     seed = typer.Option(0, "--seed", help="Seed of the sampler and of the CLV draws.")
     penalizer = typer.Option(
         0.0, "--penalizer",
-        help="L2 penalty of the maximum-likelihood fits of both models (lifetimes' "
-             "penalizer_coef, e.g. 0.01 for small or degenerate data); 0: none.")
+        help="L2 penalty of the maximum-likelihood fits of the purchase and spend models "
+             "(lifetimes' penalizer_coef, e.g. 0.01 for small or degenerate data); 0: none.")
     # The CLV options of predict and run (margin also of baseline).
     horizon = typer.Option(
         52, "--horizon", help="Steps of --time-unit to add up; 0: the customer's remaining "
@@ -703,13 +703,15 @@ def backtest(
     observation_end: Optional[str] = _Opt.observation_end,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
+    penalizer: float = _Opt.penalizer,
 ) -> None:
     """Compare every model on held-out time; write the tables (and the HTML report)."""
+    _check_penalizer(penalizer)
     with _steps() as step:
         result = _run_backtest(
             _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
             calibration_end=calibration_end, cutoff=cutoff, tables=output,
-            report_path=output / "report.html" if report else None,
+            report_path=output / "report.html" if report else None, penalizer=penalizer,
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"backtest written to {output}/")
@@ -718,14 +720,19 @@ def backtest(
 
 def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
                   amount="amount", calibration_end=None, cutoff=None, tables=None,
-                  report_path=None, **options):
-    """Run the backtest; write its tables to ``tables`` and its report to ``report_path``."""
+                  report_path=None, penalizer=0.0, **options):
+    """Run the backtest; write its tables to ``tables`` and its report to ``report_path``.
+
+    ``penalizer`` > 0: the default models with that penalty of their
+    maximum-likelihood fits (``backtest.default_models``)."""
     from .backtest import backtest as run
+    from .backtest import default_models
 
     if not calibration_end and not cutoff:
         raise ValueError("pass --calibration-end or --cutoff")
+    models = default_models(penalizer=penalizer) if penalizer > 0 else None
     result = run(source, customer_id, datetime, amount,
-                 **_cutoff_options(calibration_end, cutoff), progress=step,
+                 **_cutoff_options(calibration_end, cutoff), progress=step, models=models,
                  **{**_CLEANING, **options})
     if tables is not None:
         step(f"writing {tables}")
@@ -753,12 +760,15 @@ def report(
     observation_end: Optional[str] = _Opt.observation_end,
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
+    penalizer: float = _Opt.penalizer,
 ) -> None:
     """Run the backtest and write the model comparison as one HTML file."""
+    _check_penalizer(penalizer)
     with _steps() as step:
         _run_backtest(
             _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
             calibration_end=calibration_end, cutoff=cutoff, report_path=output,
+            penalizer=penalizer,
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"report written to {output}")

@@ -430,6 +430,7 @@ def test_backtest_defaults(backtests, tmp_path, monkeypatch):
                     holdout_length=None, time_unit="W", datetime_format=None, returns="error",
                     **CLEANING_DEFAULTS)
     assert _subset(calls[0], expected) == expected
+    assert calls[0]["models"] is None  # the default models, unpenalised
     assert (tmp_path / "backtest" / "metrics.csv").exists()
     assert (tmp_path / "backtest" / "report.html").exists()
 
@@ -451,12 +452,34 @@ def test_report_hands_every_option_on_and_writes_only_the_report(backtests, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.html"]
 
 
+@pytest.mark.parametrize("command", ["backtest", "report"])
+def test_backtest_penalizer_reaches_every_maximum_likelihood_model(backtests, tmp_path,
+                                                                    command):
+    from clvmodels.backtest import default_models
+
+    calls, _ = backtests
+    _invoke(command, "log.csv", "-o", str(tmp_path / "out"), "--calibration-end",
+            "1997-09-30", "--penalizer", "0.05")
+    models = calls[0]["models"]
+    assert list(models) == list(default_models())
+    penalties = {name: [getattr(m, "penalizer", None) for m in
+                        (pair.transaction_model, pair.spend_model)]
+                 for name, pair in models.items() if hasattr(pair, "transaction_model")}
+    assert penalties == {"baseline": [None, None], "past_rate": [None, None],
+                         "bgnbd": [0.05, 0.05], "pareto_nbd": [0.05, 0.05],
+                         "mbgnbd": [0.05, 0.05], "bgnbd_bayes": [0.0, 0.0]}
+    done = _invoke(command, "log.csv", "--calibration-end", "1997-09-30", "--penalizer", "-1",
+                   code=2)
+    assert "--penalizer" in done.stderr and len(calls) == 1
+
+
 def test_report_defaults(backtests, tmp_path, monkeypatch):
     calls, results = backtests
     monkeypatch.chdir(tmp_path)
     _invoke("report", "log.csv", "--calibration-end", "1997-09-30")
     assert calls[0]["calibration_period_end"] == "1997-09-30"
     assert calls[0]["time_unit"] == "W" and calls[0]["holdout_length"] is None
+    assert calls[0]["models"] is None  # the default models, unpenalised
     assert results[0].reports == [(Path("report.html"), None)]
 
 
