@@ -38,6 +38,22 @@ _ALIVE_LATER = [f"tests/test_probability_alive_later.py::{name}" for name in (
 
 _DATA_TESTS = ["tests/test_data.py", "tests/test_mutation_kills_data.py"]
 
+#: test_data.py but its Hypothesis property test (15 s) and its comparison of the
+#: engines on the whole CDNOW log (5 s): the rest runs in about 10 s, the kill tests too.
+_DATA_FAST = [*(f"tests/test_data.py::{name}" for name in (
+    "test_bundled_cdnow_matches_the_published_files", "test_reproduces_the_published_cdnow_summary",
+    "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
+    "test_time_units_scale_recency_and_T", "test_purchase_days_are_the_same_from_both_engines",
+    "test_customers_are_sorted_and_none_is_lost", "test_without_amount_column",
+    "test_the_input_is_not_mutated", "test_text_and_numeric_timestamps",
+    "test_timezone_aware_timestamps_are_converted_to_utc",
+    "test_mixed_aware_and_naive_timestamps_are_refused", "test_merge_within_hour_and_none",
+    "test_bad_input_names_column_rule_and_count", "test_observation_end_before_first_purchase",
+    "test_calibration_end_after_observation_end", "test_calibration_end_before_first_purchase",
+    "test_exclusions_are_counted_never_silent", "test_returns_drop_and_net",
+    "test_missing_file_and_unknown_format", "test_csv_with_bad_amounts_is_reported_by_duckdb")),
+    "tests/test_mutation_kills_data.py"]
+
 
 def _data_patterns(*names: str) -> list[str]:
     """Mutant name patterns of data.py's functions (``ǁClassǁmethod`` for methods)."""
@@ -88,6 +104,22 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
     # The pandas summary and the calibration/holdout split.
     "data_pandas": ("clvmodels/data.py", _DATA_TESTS, _data_patterns(
         "ǁ_PandasLogǁdays", "ǁ_PandasLogǁsummarise", "_finish", "_calibration_tick")),
+    # The date handling: ISO text read field by field (pandas engine), text with
+    # datetime_format=, aware timestamps to naive UTC, the period ends as ticks and back,
+    # the date rules' counts of the SQL engine. Fast tests only (see _DATA_FAST).
+    "data_dates": ("clvmodels/data.py", [*_DATA_FAST, "tests/test_mutation_kills_data_dates.py"],
+                   _data_patterns(
+                       "_parse_iso", "ǁ_PandasLogǁ_parse_dates", "_parse_text_dates",
+                       "_to_naive_utc", "_tick_to_str", "_to_tick", "_settle_date_counts")),
+    # What the runs of data_rules and data_pandas never reached: cents and their
+    # rounding, zero amounts, the exact-sum limit, the pandas engine's row options,
+    # rule counts, examples of bad rows and its columns.
+    "data_rules_rest": ("clvmodels/data.py",
+                        [*_DATA_FAST, "tests/test_mutation_kills_data_dates.py"],
+                        _data_patterns(
+                            "_to_cents", "_zero_mask", "_check_exact_sums",
+                            "ǁ_PandasLogǁapply_row_options", "ǁ_PandasLogǁrule_counts",
+                            "ǁ_PandasLogǁexamples", "ǁ_PandasLogǁcheck_columns")),
     # Scored per file too (the results file has one line per likelihood module).
     "likelihoods": ("clvmodels/likelihoods/*",
                     ["tests/test_beta_geo.py", "tests/test_modified_beta_geo.py",
