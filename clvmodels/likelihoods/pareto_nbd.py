@@ -142,7 +142,10 @@ def _series_sum(zeta, c, d, n_terms, grad):
     Returns ``total``, ``s_zeta = sum_n n t_n / zeta``, ``s_c = sum_n t_n C_n`` and
     ``s_d = sum_n t_n D_n`` with :math:`C_n = \\sum_{k<n} 1/(c+k)` and
     :math:`D_n = \\sum_{k<n} 1/(d+k)`, since :math:`\\partial\\ln t_n/\\partial e = -C_n`
-    and :math:`\\partial\\ln t_n/\\partial m = C_n - D_n`.
+    and :math:`\\partial\\ln t_n/\\partial m = C_n - D_n`. The products
+    :math:`t_n C_n = \\partial t_n/\\partial c` follow their own recurrence: at ``c = 0``
+    (``e = m + 1``) :math:`t_n = 0` and :math:`C_n = \\infty` for ``n >= 1``, their
+    product is finite.
     """
     term = np.ones_like(zeta)
     total = np.ones_like(zeta)
@@ -158,23 +161,24 @@ def _series_sum(zeta, c, d, n_terms, grad):
             total += term
         return total, None, None, None
     s_zeta, s_c, s_d = np.zeros_like(zeta), np.zeros_like(zeta), np.zeros_like(zeta)
-    c_sum, d_sum = np.zeros_like(zeta), np.zeros_like(zeta)
+    term_c, d_sum = np.zeros_like(zeta), np.zeros_like(zeta)
     tmp = np.empty_like(zeta)
     for n in range(n_terms):
         np.add(d, n, out=dn)
         np.add(c, n, out=cn)
+        term_c *= cn       # dt_{n+1}/dc = (dt_n/dc (c+n) + t_n) zeta / (d+n)
+        term_c += term
+        term_c *= zeta
+        term_c /= dn
+        s_c += term_c
         term *= cn         # t_{n+1} = t_n (c+n)/(d+n) zeta
         term /= dn
         np.multiply(term, n + 1.0, out=tmp)
         s_zeta += tmp      # (n+1) t_{n+1} / zeta
         term *= zeta
         total += term
-        np.reciprocal(cn, out=cn)
-        c_sum += cn
         np.reciprocal(dn, out=dn)
         d_sum += dn
-        np.multiply(term, c_sum, out=tmp)
-        s_c += tmp
         np.multiply(term, d_sum, out=tmp)
         s_d += tmp
     return total, s_zeta, s_c, s_d

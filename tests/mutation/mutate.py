@@ -194,6 +194,40 @@ TARGETS: dict[str, tuple[str, list[str], list[str] | None]] = {
             "conditional_expected_purchases", "_log_finite_integral", "_probability_zero",
             "probability_of_purchases", "_log_death_integral", "probability_no_purchase",
             "conditional_probability_of_purchases", "random")]),
+    # The series and quadrature of I(kappa, m, e) that likelihoods_pareto_nbd leaves out.
+    # Every Pareto/NBD test reaches them, so the fast value-asserting ones only: not the
+    # fits (test_mle_reproduces_published_estimates, the fitted models of the alive-later
+    # tests), not the pytensor tests (20 to 45 s each per mutant, compiling the graph;
+    # hence _make_op_class and __getattr__, the Op's only code, are not scored), not
+    # test_pmf_sums_to_one (7 s) or test_probability_alive_and_expectation_properties
+    # (2.3 s, inequalities only). _zeta_cuts and _mid_nodes run at import, before any
+    # test: only a test calling them again reaches their mutants.
+    "likelihoods_pareto_I": (
+        "clvmodels/likelihoods/pareto_nbd.py",
+        [*(f"tests/test_pareto_nbd_numerics.py::{name}" for name in (
+            "test_cdnow_loglik_clvtools", "test_fader_hardie_p_alive_and_expected_purchases",
+            "test_agrees_with_lifetimes", "test_where_lifetimes_fails",
+            "test_loglik_matches_quadrature", "test_log_hyp_integral_matches_quadrature",
+            "test_repeated_rows_give_the_same_values", "test_pmf_matches_quadrature",
+            "test_partials_of_log_hyp_integral", "test_extreme_inputs_stay_finite",
+            "test_conditional_pmf_and_no_purchase", "test_math_namespace_contract")),
+         "tests/test_probability_alive_later.py::"
+         "test_the_mean_over_customers_is_the_share_alive_later",
+         *(f"tests/test_mutation_kills_likelihoods.py::{name}" for name in (
+             "test_log_hyp_integral_is_eulers_integral",
+             "test_log_hyp_integral_of_many_repeated_rows_equals_the_rows_one_by_one",
+             "test_pareto_nbd_loglik_is_the_integral_over_the_death_time",
+             "test_pareto_nbd_predictions_equal_lifetimes",
+             "test_pareto_nbd_purchase_probabilities_by_integration",
+             "test_pareto_nbd_expected_purchases_across_s_and_horizons",
+             "test_pareto_nbd_no_purchase_over_short_and_long_horizons",
+             "test_pareto_nbd_pmf_of_many_rows_equals_the_rows_one_by_one",
+             "test_pareto_nbd_alive_is_one_when_the_last_purchase_is_at_the_end",
+             "test_pareto_nbd_pmf_rows_of_very_different_scales_do_not_interact")),
+         "tests/test_mutation_kills_pareto_integral.py"],
+        [f"clvmodels.likelihoods.pareto_nbd.x_{name}__mutmut_*" for name in (
+            "log_hyp_integral", "_log_I_numpy", "_series", "_series_sum", "_quadrature",
+            "_distinct", "_zeta_cuts", "_mid_nodes")]),
     "clv": ("clvmodels/clv.py",
             ["tests/test_clv.py", "tests/test_baseline.py",
              "tests/test_predictive_intervals.py::test_the_export_names_the_kind_of_interval",
