@@ -307,7 +307,6 @@ def test_unscored_customers_keep_their_row_their_values_and_a_reason():
         "3 of 7 customers cannot be scored (2 repeat purchases but monetary_value <= 0; "
         "1 recency is larger than T); they are kept with empty predictions and the reason "
         "in 'unscored_reason'.")
-    assert record[0].filename == __file__
     bad = [0, 2, 5]
     good = [1, 3, 4, 6]
     assert out["customer_id"].tolist() == IDS
@@ -473,6 +472,11 @@ def test_an_empty_summary_in_memory_has_the_columns_and_no_row():
     assert list(out.columns) == ["customer_id", *RFM, "probability_alive",
                                  "expected_purchases", "expected_spend", "clv", "segment",
                                  "stage", "model", "horizon", "time_unit", "unscored_reason"]
+    assert out["customer_id"].dtype == object and out["horizon"].dtype == np.int64
+    for col in ("segment", "stage", "model", "time_unit", "unscored_reason"):
+        assert out[col].dtype == "string", col
+    for col in out.columns[1:9]:
+        assert out[col].dtype == np.float64, col
 
 
 # --------------------------------------------------------------------------- covariates
