@@ -146,6 +146,10 @@ def predict_clv(
                               for c in getattr(m, "covariate_columns", list)()))
     rows, reasons, n_left_out = _rows_to_export(summary, covs)
     check_id_types(rows.index, id_name)
+    # Numbers as float64, as unscorable_reasons reads them: text numbers ("2") are
+    # scored, other text is unscorable and written empty (rfm_segments, the stages and
+    # the models refuse a text column).
+    rows = rows.apply(pd.to_numeric, errors="coerce").astype(float)
     ok = (reasons == "").to_numpy()
     n_bad = int((~ok).sum())
     if n_bad or n_left_out:
@@ -182,8 +186,7 @@ def predict_clv(
     def chunk_frame(start: int) -> pd.DataFrame:
         part = rows.iloc[start:start + chunk_size]
         good = ok[start:start + chunk_size]
-        # Numbers as float64 (a non-numeric value is unscorable and written empty).
-        out = part[list(COLUMNS)].apply(pd.to_numeric, errors="coerce").astype(float)
+        out = part[list(COLUMNS)].copy()
         for col in value_columns:
             out[col] = np.nan
         if good.any():
