@@ -113,8 +113,9 @@ def predict_clv(
         time, and return the path; otherwise return the DataFrame. The file is
         written under a temporary name and renamed when complete.
     random_state
-        Seed of the parameter draws; the same draws serve every chunk, so the
-        intervals do not depend on ``chunk_size``.
+        Seed of the parameter draws (an int, or a numpy ``Generator``, from which
+        one seed is drawn); the same draws serve every chunk, so the intervals do
+        not depend on ``chunk_size``.
 
     Returns
     -------
@@ -174,6 +175,9 @@ def predict_clv(
         # one-time buyer alive, however long ago they bought.
         stages[ok] = lifecycle_stages(scorable).astype("string")
 
+    if isinstance(random_state, (np.random.Generator, np.random.BitGenerator)):
+        # A generator would move on from chunk to chunk: one seed drawn from it serves all.
+        random_state = int(np.random.default_rng(random_state).integers(2**63 - 1))
     settings = dict(horizon=horizon, time_unit=time_unit, discount_rate=discount_rate,
                     discount_period=discount_period, margin=margin, interval=interval,
                     n_draws=n_draws, random_state=random_state, interval_kind=interval_kind)

@@ -426,6 +426,20 @@ def test_chunks_in_memory_equal_one_chunk(chunk_size):
     pd.testing.assert_frame_equal(chunked, whole)
 
 
+@pytest.mark.parametrize("chunk_size", [1, 3])
+def test_a_generator_seed_gives_the_same_draws_to_every_chunk(chunk_size):
+    summary = _summary(BAD)
+    settings = {k: v for k, v in SETTINGS.items() if k != "random_state"}
+    whole = _quiet(predict_clv, summary, BG, GG, **settings, chunk_size=7,
+                   random_state=np.random.default_rng(11))
+    chunked = _quiet(predict_clv, summary, BG, GG, **settings, chunk_size=chunk_size,
+                     random_state=np.random.default_rng(11))
+    pd.testing.assert_frame_equal(chunked, whole)
+    other = _quiet(predict_clv, summary, BG, GG, **settings, chunk_size=7,
+                   random_state=np.random.default_rng(12))
+    assert not np.allclose(other["clv_lower"].dropna(), whole["clv_lower"].dropna())
+
+
 @pytest.mark.parametrize("chunk_size", [3, 6])  # the last chunk holds one customer
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_files_equal_the_table_in_memory(tmp_path, suffix, chunk_size):
