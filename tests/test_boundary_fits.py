@@ -233,3 +233,33 @@ def cdnow_bgnbd_copy(fitted_bgnbd):
     model = copy.deepcopy(fitted_bgnbd)
     model._cdnow_cov = fitted_bgnbd.cov_log_.to_numpy().copy()
     return model
+
+
+@pytest.mark.parametrize("log_se", [4.9, 5.1, 69.0])
+def test_a_parameter_with_a_huge_standard_error_counts_as_not_identified(cdnow_bgnbd_copy,
+                                                                          log_se):
+    """A curvature just above the singular tolerance leaves b a standard error of 69 on
+    the log scale (as a fit at the edge can): its draws would overflow the intervals."""
+    model = cdnow_bgnbd_copy
+    params = model.params_.to_numpy()
+    cov = np.diag([0.01, 0.02, 0.03, log_se ** 2])
+    cov[0, 1] = cov[1, 0] = 0.005
+    loose = log_se > 5.0
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        model._set_covariance(np.linalg.inv(cov), params, 2357.0)
+    barely = [w for w in record if "barely identify" in str(w.message)]
+    assert len(barely) == int(loose)
+    if loose:
+        assert issubclass(barely[0].category, ConvergenceWarning)
+        assert "['b']" in str(barely[0].message) and f"{log_se:.3g}" in str(barely[0].message)
+        assert np.isnan(model.cov_log_.loc["b"]).all() and np.isnan(model.cov_log_["b"]).all()
+        assert np.isnan(model.standard_errors_["b"])
+        # The identified block is kept as it was.
+        np.testing.assert_allclose(model.cov_log_.iloc[:3, :3], cov[:3, :3], rtol=1e-9)
+        with pytest.warns(ConvergenceWarning, match="ignore their uncertainty"):
+            draws = model.sample_parameters(200, random_state=0)
+        np.testing.assert_array_equal(draws["b"], model.params_["b"])
+    else:
+        np.testing.assert_allclose(model.cov_log_.to_numpy(), cov, rtol=1e-9)
+        assert np.isfinite(model.standard_errors_).all()

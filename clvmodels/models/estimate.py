@@ -23,6 +23,13 @@ from ..exceptions import ClvModelsWarning, ConvergenceWarning
 from ..inference.draws import interval_quantiles, reduce_draws
 from ..units import normalize_unit
 
+#: Largest standard error of a parameter on the scale it is optimised on (the log
+#: of a positive parameter, a covariate coefficient as it is) for it to count as
+#: identified: above it a 95% interval spans more than a factor e^(2 x 1.96 x 5),
+#: about 3e8, and parameter draws reach overflow. Such a parameter is treated like
+#: one of a singular direction: NaN standard error, held at its estimate.
+MAX_IDENTIFIED_SE = 5.0
+
 __all__ = ["EstimateMixin"]
 
 
@@ -165,6 +172,21 @@ class EstimateMixin:
             else:
                 cov_log = np.linalg.inv(H)
                 cov_log = 0.5 * (cov_log + cov_log.T)
+            with np.errstate(invalid="ignore"):
+                loose = np.diag(cov_log) > MAX_IDENTIFIED_SE ** 2
+            if loose.any():
+                se = np.sqrt(np.diag(cov_log)[loose])
+                warnings.warn(
+                    f"The data barely identify {[n for n, w in zip(names, loose) if w]}: "
+                    f"standard error(s) {', '.join(f'{v:.3g}' for v in se)} on the scale of "
+                    f"the optimisation (log of a positive parameter), above "
+                    f"{MAX_IDENTIFIED_SE:g}, so that a 95% interval spans more than a factor "
+                    "of 1e8. Their standard errors are NaN and prediction intervals hold "
+                    "them at their estimates (they ignore their uncertainty).",
+                    ConvergenceWarning, stacklevel=4,
+                )
+                cov_log[loose, :] = np.nan
+                cov_log[:, loose] = np.nan
         self.cov_log_ = pd.DataFrame(cov_log, index=names, columns=names)
         jac = np.where(self._positive(), params, 1.0)
         self.cov_ = pd.DataFrame(cov_log * np.outer(jac, jac), index=names, columns=names)
