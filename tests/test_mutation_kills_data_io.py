@@ -790,6 +790,10 @@ def test_order_codes_are_sorted_with_minus_one_for_none():
     codes = data._order_codes(["b", "a", None, "b"], 4)
     assert codes.tolist() == [1, 0, -1, 1] and codes.dtype == np.int64
     assert data._order_codes(np.array([30, 4, 30], dtype=object), 3).tolist() == [1, 0, 1]
+    # Ids that do not sort together (a tuple and numbers) are compared as text:
+    # "(1,)" < "10" < "9", and 10 and "10" are one order.
+    mixed = [10, (1,), "9", None, "10"]
+    assert data._order_codes(mixed, 5).tolist() == [1, 0, 2, -1, 1]
 
 
 def test_extreme_monetary_values_above_q3_plus_3_iqr_of_the_logs():
