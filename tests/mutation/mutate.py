@@ -350,6 +350,51 @@ TARGETS["export_predict"] = (
      "tests/test_predictive_intervals.py::test_the_export_names_the_kind_of_interval"],
     [f"clvmodels.export.x_{name}__mutmut_*" for name in ("predict_clv", "_is_missing")])
 
+# data.py's reading, column spec and validation (data_io) and its reports, warnings and
+# purchase days (data_reports): the functions every summary passes through, so each
+# mutant runs most of the selection. The fast tests only: not test_data.py's Hypothesis
+# property test nor its CDNOW engine comparison (15 s and 6 s per mutant), nor the
+# test_retail_logs.py tests that clean a whole messy log, export a CSV or net cents over
+# many orders (2 to 11 s each); test_cli_errors.py runs the CLI in subprocesses, which
+# mutmut cannot follow. Of test_retail_logs.py the tests that exist both today and at
+# 432af31 (the "before" revision of the data targets).
+_DATA_IO_TESTS = [
+    *[f"tests/test_data.py::{name}" for name in (
+        "test_bundled_cdnow_matches_the_published_files",
+        "test_reproduces_the_published_cdnow_summary",
+        "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
+        "test_time_units_scale_recency_and_T",
+        "test_purchase_days_are_the_same_from_both_engines",
+        "test_customers_are_sorted_and_none_is_lost", "test_without_amount_column",
+        "test_the_input_is_not_mutated", "test_text_and_numeric_timestamps",
+        "test_timezone_aware_timestamps_are_converted_to_utc",
+        "test_mixed_aware_and_naive_timestamps_are_refused", "test_merge_within_hour_and_none",
+        "test_bad_input_names_column_rule_and_count",
+        "test_observation_end_before_first_purchase",
+        "test_calibration_end_after_observation_end",
+        "test_calibration_end_before_first_purchase",
+        "test_exclusions_are_counted_never_silent", "test_returns_drop_and_net",
+        "test_missing_file_and_unknown_format", "test_csv_with_bad_amounts_is_reported_by_duckdb")],
+    *[f"tests/test_retail_logs.py::{name}" for name in (
+        "test_a_cancellation_nets_against_its_order_else_the_most_recent_day",
+        "test_a_log_of_returns_only_leaves_no_customer_in_either_engine",
+        "test_a_return_larger_than_what_was_bought_before_it",
+        "test_duplicates_keep_counts_and_drop_removes_them",
+        "test_extreme_monetary_values_are_noted_not_changed",
+        "test_missing_ids_error_names_the_option_and_drop_counts",
+        "test_option_values_are_checked", "test_purchase_days_apply_the_same_rules",
+        "test_returns_drop_says_the_cancelled_purchases_still_count",
+        "test_zero_amounts_keep_counts_and_drop_removes_them")],
+    "tests/test_mutation_kills_data.py", "tests/test_mutation_kills_data_io.py"]
+TARGETS["data_io"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
+    "read_transactions", "_open_log", "_source_paths", "_make_spec", "_check_frame",
+    "_check_columns", "_validate", "_summarise", "rfm_summary", "_unreadable",
+    "_is_read_error", "_id_kind", "excluded_customers", "ǁExcludedCustomersǁ__eq__",
+    "_refuse_no_ids_left", "_refuse_overflow", "_re2_matches", "_arrow_text"))
+TARGETS["data_reports"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
+    "_raise_first_problem", "_warn_exclusions", "purchase_days", "_group_lines",
+    "_extreme_monetary", "_order_codes", "_log_spend_sum"))
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
