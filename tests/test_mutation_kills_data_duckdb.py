@@ -496,8 +496,9 @@ def test_read_errors_inside_a_file_log_name_the_file(tmp_path):
 
 def test_fixed_point_logs_of_fractions_and_whole_cents():
     cents = np.array([0.5, 1.0, 2.0, 0.0, -1.0])
-    assert _log_fixed(cents).tolist() == [round(np.log(0.5) * 1e9), 0,
-                                          round(np.log(2.0) * 1e9), 0, 0]
+    fixed = _log_fixed(cents)
+    assert fixed.dtype == np.int64  # whole units of 1e-9, summed exactly in any order
+    assert fixed.tolist() == [round(np.log(0.5) * 1e9), 0, round(np.log(2.0) * 1e9), 0, 0]
     assert _log_fixed([3, 0]).tolist() == [round(np.log(3.0) * 1e9), 0]
 
 
@@ -534,3 +535,32 @@ def test_amounts_with_more_decimals_are_counted_only_with_an_amount_column(engin
     plain = _quiet(frame, "id", "ts", time_unit="D", engine=engine)
     assert plain.attrs["exclusions"]["amounts_rounded"] == 0
     assert plain["frequency"].tolist() == [1, 1]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "pandas"])
+def test_a_first_day_of_zero_spend_leaves_the_repeat_logs_defined(engine):
+    # The first day (0.00) has no log, but it is not a repeat day: only the repeat
+    # days' count of undefined logs makes log_spend_sum NaN.
+    frame = pd.DataFrame({"id": ["a", "a", "a", "b", "b"],
+                          "ts": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-05",
+                                                "2024-01-01", "2024-01-02"]),
+                          "amount": [0.0, 4.0, 8.0, 3.0, 0.0]})
+    s = _summary(frame, engine=engine, log_spend=True)
+    assert s.loc["a", "log_spend_sum"] == pytest.approx(np.log(4.0) + np.log(8.0), abs=2e-9)
+    assert np.isnan(s.loc["b", "log_spend_sum"])
+    first = _summary(frame, engine=engine, log_spend=True, include_first_transaction=True)
+    assert np.isnan(first.loc["a", "log_spend_sum"])
+    assert np.isnan(first.loc["b", "log_spend_sum"])
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "pandas"])
+@pytest.mark.parametrize("duplicates, n_without_id", [("drop", 1), ("keep", 2)])
+def test_rows_without_id_are_counted_after_duplicates(engine, duplicates, n_without_id):
+    # Two identical rows without an id: one row once duplicates are dropped.
+    frame = pd.DataFrame({"id": ["a", None, None, "a"],
+                          "ts": pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-02",
+                                                "2024-01-03"]),
+                          "amount": [1.0, 2.0, 2.0, 3.0]})
+    s = _summary(frame, engine=engine, duplicates=duplicates, missing_ids="drop")
+    assert s.attrs["exclusions"]["rows_without_customer_id"] == n_without_id
+    assert s.loc["a", "frequency"] == 1
