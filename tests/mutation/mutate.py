@@ -360,6 +360,18 @@ TARGETS["export_predict"] = (
 # 432af31 (the "before" revision of the data targets).
 _DATA_IO_TESTS = [
     *[f"tests/test_data.py::{name}" for name in (
+
+# The DuckDB engine of data.py: the methods of _DuckDBLog and its SQL helpers. A mutated
+# SQL string is caught only by a test that runs engine="duckdb", and nearly every such
+# test reaches check_columns, so each mutant runs the whole selection: the fast tests
+# only. Not test_data.py's Hypothesis property test (14 s) nor its CDNOW engine
+# comparison (5 s); not the memory-limit tests that run out of memory or run the CLI
+# (9 s, 6 s); not test_log_spend_summary.py's engines-and-row-orders test (21 s); of
+# test_retail_logs.py the small logs whose names 432af31 (the "before") has too (its
+# messy-log, born-after-calibration and full-refund tests take 9 to 11 s, its CSV one 2 s).
+TARGETS["data_duckdb"] = (
+    "clvmodels/data.py",
+    [*(f"tests/test_data.py::{name}" for name in (
         "test_bundled_cdnow_matches_the_published_files",
         "test_reproduces_the_published_cdnow_summary",
         "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
@@ -370,6 +382,9 @@ _DATA_IO_TESTS = [
         "test_timezone_aware_timestamps_are_converted_to_utc",
         "test_mixed_aware_and_naive_timestamps_are_refused", "test_merge_within_hour_and_none",
         "test_bad_input_names_column_rule_and_count",
+
+        "test_mixed_aware_and_naive_timestamps_are_refused",
+        "test_merge_within_hour_and_none", "test_bad_input_names_column_rule_and_count",
         "test_observation_end_before_first_purchase",
         "test_calibration_end_after_observation_end",
         "test_calibration_end_before_first_purchase",
@@ -394,6 +409,37 @@ TARGETS["data_io"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
 TARGETS["data_reports"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
     "_raise_first_problem", "_warn_exclusions", "purchase_days", "_group_lines",
     "_extreme_monetary", "_order_codes", "_log_spend_sum"))
+
+        "test_missing_file_and_unknown_format",
+        "test_csv_with_bad_amounts_is_reported_by_duckdb")),
+     "tests/test_mutation_kills_data.py",
+     *(f"tests/test_memory_limit.py::{name}" for name in (
+         "test_memory_limit_reaches_duckdb",
+         "test_the_default_is_an_eighth_of_the_machine_and_at_least_1gb",
+         "test_a_bad_memory_limit_is_refused_before_reading",
+         "test_the_summary_does_not_depend_on_the_limit",
+         "test_a_statement_short_of_memory_is_retried_on_one_thread")),
+     *(f"tests/test_log_spend_summary.py::{name}" for name in (
+         "test_log_spend_equals_a_direct_computation_and_is_exact_over_many_files",
+         "test_log_spend_is_in_currency_units_and_follows_the_first_transaction_option",
+         "test_fixed_point_logs_round_half_up",
+         "test_log_spend_needs_an_amount_column_and_a_bool")),
+     *(f"tests/test_retail_logs.py::{name}" for name in (
+         "test_duplicates_keep_counts_and_drop_removes_them",
+         "test_zero_amounts_keep_counts_and_drop_removes_them",
+         "test_missing_ids_error_names_the_option_and_drop_counts",
+         "test_a_cancellation_nets_against_its_order_else_the_most_recent_day",
+         "test_a_return_larger_than_what_was_bought_before_it",
+         "test_returns_drop_says_the_cancelled_purchases_still_count",
+         "test_a_log_of_returns_only_leaves_no_customer_in_either_engine")),
+     "tests/test_mutation_kills_data_duckdb.py"],
+    _data_patterns(
+        *(f"ǁ_DuckDBLogǁ{name}" for name in (
+            "__init__", "check_columns", "apply_row_options", "_make_days", "days",
+            "summarise", "rule_counts", "examples", "_customer_info", "_types", "_describe",
+            "tick_range", "__exit__")),
+        "ǁ_OneThreadWhenShortǁ*", "_iso_sql", "_sql_str", "_ident", "_rounded_sql",
+        "_zero_sql", "_log_fixed", "default_memory_limit"))
 
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
