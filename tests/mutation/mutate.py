@@ -360,18 +360,6 @@ TARGETS["export_predict"] = (
 # 432af31 (the "before" revision of the data targets).
 _DATA_IO_TESTS = [
     *[f"tests/test_data.py::{name}" for name in (
-
-# The DuckDB engine of data.py: the methods of _DuckDBLog and its SQL helpers. A mutated
-# SQL string is caught only by a test that runs engine="duckdb", and nearly every such
-# test reaches check_columns, so each mutant runs the whole selection: the fast tests
-# only. Not test_data.py's Hypothesis property test (14 s) nor its CDNOW engine
-# comparison (5 s); not the memory-limit tests that run out of memory or run the CLI
-# (9 s, 6 s); not test_log_spend_summary.py's engines-and-row-orders test (21 s); of
-# test_retail_logs.py the small logs whose names 432af31 (the "before") has too (its
-# messy-log, born-after-calibration and full-refund tests take 9 to 11 s, its CSV one 2 s).
-TARGETS["data_duckdb"] = (
-    "clvmodels/data.py",
-    [*(f"tests/test_data.py::{name}" for name in (
         "test_bundled_cdnow_matches_the_published_files",
         "test_reproduces_the_published_cdnow_summary",
         "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
@@ -382,9 +370,6 @@ TARGETS["data_duckdb"] = (
         "test_timezone_aware_timestamps_are_converted_to_utc",
         "test_mixed_aware_and_naive_timestamps_are_refused", "test_merge_within_hour_and_none",
         "test_bad_input_names_column_rule_and_count",
-
-        "test_mixed_aware_and_naive_timestamps_are_refused",
-        "test_merge_within_hour_and_none", "test_bad_input_names_column_rule_and_count",
         "test_observation_end_before_first_purchase",
         "test_calibration_end_after_observation_end",
         "test_calibration_end_before_first_purchase",
@@ -410,6 +395,31 @@ TARGETS["data_reports"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
     "_raise_first_problem", "_warn_exclusions", "purchase_days", "_group_lines",
     "_extreme_monetary", "_order_codes", "_log_spend_sum"))
 
+# The DuckDB engine of data.py: the methods of _DuckDBLog and its SQL helpers. A mutated
+# SQL string is caught only by a test that runs engine="duckdb", and nearly every such
+# test reaches check_columns, so each mutant runs the whole selection: the fast tests
+# only. Not test_data.py's Hypothesis property test (14 s) nor its CDNOW engine
+# comparison (5 s); not the memory-limit tests that run out of memory or run the CLI
+# (9 s, 6 s); not test_log_spend_summary.py's engines-and-row-orders test (21 s); of
+# test_retail_logs.py the small logs whose names 432af31 (the "before") has too (its
+# messy-log, born-after-calibration and full-refund tests take 9 to 11 s, its CSV one 2 s).
+TARGETS["data_duckdb"] = (
+    "clvmodels/data.py",
+    [*(f"tests/test_data.py::{name}" for name in (
+        "test_bundled_cdnow_matches_the_published_files",
+        "test_reproduces_the_published_cdnow_summary",
+        "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
+        "test_time_units_scale_recency_and_T",
+        "test_purchase_days_are_the_same_from_both_engines",
+        "test_customers_are_sorted_and_none_is_lost", "test_without_amount_column",
+        "test_the_input_is_not_mutated", "test_text_and_numeric_timestamps",
+        "test_timezone_aware_timestamps_are_converted_to_utc",
+        "test_mixed_aware_and_naive_timestamps_are_refused",
+        "test_merge_within_hour_and_none", "test_bad_input_names_column_rule_and_count",
+        "test_observation_end_before_first_purchase",
+        "test_calibration_end_after_observation_end",
+        "test_calibration_end_before_first_purchase",
+        "test_exclusions_are_counted_never_silent", "test_returns_drop_and_net",
         "test_missing_file_and_unknown_format",
         "test_csv_with_bad_amounts_is_reported_by_duckdb")),
      "tests/test_mutation_kills_data.py",
