@@ -451,6 +451,31 @@ TARGETS["data_duckdb"] = (
         "ǁ_OneThreadWhenShortǁ*", "_iso_sql", "_sql_str", "_ident", "_rounded_sql",
         "_zero_sql", "_log_fixed", "default_memory_limit"))
 
+# The Gamma-Gamma likelihood of the individual repeat amounts (the whole module, 130
+# lines). Every test of test_gamma_gamma_individual.py but the posterior predictive
+# check (5 s per mutant, a Bayesian fit); its fits on CDNOW take 0.4 s or less.
+# test_mle_gradients.py checks GammaGammaModel (gamma_gamma.py) only: it never
+# reaches this module, so it is not in the selection.
+TARGETS["likelihoods_gamma_gamma_individual"] = (
+    "clvmodels/likelihoods/gamma_gamma_individual.py",
+    [*(f"tests/test_gamma_gamma_individual.py::{name}" for name in (
+        "test_loglik_is_the_integral_of_the_per_transaction_gamma_densities",
+        "test_loglik_is_the_mean_density_times_the_dirichlet_of_the_shares",
+        "test_analytic_gradients_equal_finite_differences",
+        "test_fit_maximises_a_hand_written_likelihood_of_the_raw_amounts",
+        "test_simulated_amounts_recover_the_parameters",
+        "test_money_units_change_v_and_the_log_likelihood_by_the_jacobian",
+        "test_predictions_and_clv_are_those_of_gamma_gamma_with_the_same_parameters",
+        "test_a_summary_without_the_column_names_the_option",
+        "test_zero_spend_days_are_refused_or_excluded_and_counted",
+        "test_log_spend_from_another_summary_is_refused",
+        "test_random_simulates_the_amounts_the_likelihood_describes",
+        "test_clone_refit_and_unfitted_use",
+        "test_map_with_flat_priors_is_the_maximum_likelihood_fit",
+        "test_compare_refuses_the_mean_and_the_per_transaction_likelihoods_together",
+        "test_spend_covariates_are_recovered_from_individual_amounts")),
+     "tests/test_mutation_kills_gamma_gamma_individual.py"], None)
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
