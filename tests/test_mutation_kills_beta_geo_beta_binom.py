@@ -11,6 +11,8 @@ function ratios over Beta(alpha, beta) and Beta(gamma, delta) (FHS 2010, section
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from scipy import special as sp
@@ -296,3 +298,63 @@ def test_family_declares_the_observed_columns_and_the_design():
     assert family.design == ("n_periods",)
     assert family.random is bgbb.random
     assert family.jax is True
+
+
+def test_loglik_shifts_each_row_by_its_own_largest_term():
+    # A customer with L = 1 next to one with L ~ e^-3500 (2,500 transactions among 5,000
+    # opportunities, then 10 without): shifted by the largest term of the whole batch, every term of the
+    # second row would underflow to 0 and its log-likelihood to -inf.
+    alpha, beta, gamma, delta = PUBLISHED
+    x, t_x, n = np.array([0.0, 2500.0]), np.array([0.0, 5000.0]), np.array([0.0, 5010.0])
+    m = np.arange(5000, 5010)
+    terms = np.concatenate([
+        [sp.betaln(alpha + 2500, beta + 2510) + sp.betaln(gamma, delta + 5010)],
+        sp.betaln(alpha + 2500, beta + m - 2500) + sp.betaln(gamma + 1.0, delta + m)])
+    expected = sp.logsumexp(terms) - sp.betaln(alpha, beta) - sp.betaln(gamma, delta)
+    assert expected < -3000.0
+    np.testing.assert_allclose(bgbb.loglik(x, t_x, n, *PUBLISHED), [0.0, expected],
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_purchase_probabilities_of_no_horizon_at_all():
+    # An empty array of horizons gives an empty array (the loop over the opportunities
+    # lived does not run).
+    one = np.array([1.0])
+    got = bgbb.conditional_probability_of_purchases(0.0, np.array([]), one, one, one,
+                                                    *PUBLISHED)
+    assert got.shape == (0,)
+
+
+@pytest.mark.parametrize("which", range(5))
+def test_random_broadcasts_every_parameter_without_size(which):
+    # Each of alpha, beta, gamma, delta, n_periods in turn an array of three values, the
+    # others scalars: three customers, each drawn with its own value.
+    args = [*PUBLISHED, 4.0]
+    values = np.array([0.5, 1.0, 2.0]) * args[which]
+    if which == 4:
+        values = np.array([0.0, 2.0, 4.0])
+    args[which] = values
+    draws = bgbb.random(*args, rng=3)
+    assert draws.shape == (3, 2)
+    np.testing.assert_array_equal(
+        draws, bgbb.random(*(np.broadcast_to(a, (3,)) for a in args), rng=3))
+    if which == 4:
+        assert np.all(draws[:, 1] <= values) and draws[0, 0] == 0.0
+
+
+def test_random_of_no_customer():
+    assert bgbb.random(*PUBLISHED, 5.0, rng=1, size=0).shape == (0, 2)
+    assert bgbb.random(*PUBLISHED, np.array([]), rng=1).shape == (0, 2)
+
+
+def test_the_unused_branch_overflows_silently():
+    # gamma = delta = 1e-4: the near-1 branch, computed for every gamma and then left
+    # out, overflows in expm1 (z ~ 800); no warning reaches the caller and the value is
+    # the explicit sum.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = bgbb._alive_opportunities(0.0, 3.0, 1e-4, 1e-4)
+        new = bgbb.expected_purchases(3.0, 1.0, 1.0, 1e-4, 1e-4)
+    want = sum(_alive_through(j, 1e-4, 1e-4) for j in range(1, 4))
+    assert got == pytest.approx(want, rel=1e-10)
+    assert new == pytest.approx(0.5 * want, rel=1e-10)
