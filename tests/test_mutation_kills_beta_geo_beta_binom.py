@@ -302,8 +302,8 @@ def test_family_declares_the_observed_columns_and_the_design():
 
 def test_loglik_shifts_each_row_by_its_own_largest_term():
     # A customer with L = 1 next to one with L ~ e^-3500 (2,500 transactions among 5,000
-    # opportunities, then 10 without): shifted by the largest term of the whole batch, every term of the
-    # second row would underflow to 0 and its log-likelihood to -inf.
+    # opportunities, then 10 without): shifted by the largest term of the whole batch,
+    # every term of the second row would underflow to 0 and its log-likelihood to -inf.
     alpha, beta, gamma, delta = PUBLISHED
     x, t_x, n = np.array([0.0, 2500.0]), np.array([0.0, 5000.0]), np.array([0.0, 5010.0])
     m = np.arange(5000, 5010)
