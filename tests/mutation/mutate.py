@@ -476,6 +476,33 @@ TARGETS["likelihoods_gamma_gamma_individual"] = (
         "test_spend_covariates_are_recovered_from_individual_amounts")),
      "tests/test_mutation_kills_gamma_gamma_individual.py"], None)
 
+# BG/BB (the discrete-time model), never scored before: the whole module. Of
+# test_beta_geo_beta_binom.py every test but the pytensor gradient test (28 s per mutant,
+# compiling the graph), the PyMC model test (4 s) and the NUTS test (marked slow); its
+# fits of the donations data take 0.1 s. test_bgbb_clv.py (0.2 s) reaches the DERT and
+# expected purchases through the CLV; test_discrete_summary.py builds summaries only and
+# never reaches the module.
+TARGETS["likelihoods_beta_geo_beta_binom"] = (
+    "clvmodels/likelihoods/beta_geo_beta_binom.py",
+    [*(f"tests/test_beta_geo_beta_binom.py::{name}" for name in (
+        "test_reproduces_the_published_donations_fit", "test_lifetimes_finds_the_same_maximum",
+        "test_row_level_and_compressed_fits_agree",
+        "test_predictions_equal_lifetimes_on_the_donations",
+        "test_unconditional_distribution_equals_lifetimes",
+        "test_formulas_equal_lifetimes_for_any_history",
+        "test_closed_form_of_the_alive_opportunities_is_the_sum",
+        "test_purchase_distribution_sums_to_one_and_has_the_expected_mean",
+        "test_alive_probabilities_fall_and_purchases_grow_with_the_horizon",
+        "test_dert_is_the_discounted_sum_of_expected_transactions",
+        "test_horizons_are_whole_periods",
+        "test_bad_rows_raise_a_data_error_naming_column_and_rule", "test_simulate_and_recover",
+        "test_api_clone_unfitted_save_load_and_intervals",
+        "test_the_model_is_exported_and_registered",
+        "test_map_with_flat_priors_is_the_maximum_likelihood_fit",
+        "test_simulate_module_draws_customers_the_model_recovers",
+        "test_posterior_predictive_reproduces_the_observed_frequencies")),
+     "tests/test_bgbb_clv.py", "tests/test_mutation_kills_beta_geo_beta_binom.py"], None)
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
