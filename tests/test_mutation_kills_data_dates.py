@@ -233,7 +233,10 @@ def test_datetime_columns_naive_and_aware():
     # of the zone cannot carry) and the last microsecond of the range (beyond 2**53 us:
     # exact only in integers).
     lmt = pd.Series([pd.Timestamp("1890-01-01", tz="Europe/Berlin")])
-    assert _stamps(lmt).tolist() == _us("1889-12-31T23:06:32").tolist()
+    utc = lmt.dt.tz_convert("UTC").dt.tz_localize(None)[0]  # pandas' own conversion
+    if int(pd.__version__.split(".")[0]) >= 3:  # pandas 2.2's pytz zone rounds it to +00:53
+        assert utc == pd.Timestamp("1889-12-31 23:06:32")
+    assert _stamps(lmt).tolist() == _us(utc.isoformat()).tolist()
     last = pd.Series(pd.to_datetime(["2262-04-11 23:47:16.854775"]))
     assert _stamps(last).tolist() == _us("2262-04-11T23:47:16.854775").tolist()
 

@@ -463,7 +463,10 @@ def test_files_equal_the_table_in_memory(tmp_path, suffix, chunk_size):
         pd.testing.assert_frame_equal(back, expected, check_dtype=False)
         types = {f.name: str(f.type) for f in pq.read_schema(path)}
         numbers = {c: "double" for c in expected.columns[1:11]}
-        assert types == {"customer_id": "large_string", **numbers, "segment": "string",
+        # Text ids: large_string from pandas 3's string dtype, string from pandas 2.2's
+        # object columns.
+        assert types.pop("customer_id") in ("large_string", "string")
+        assert types == {**numbers, "segment": "string",
                          "stage": "string", "model": "string", "horizon": "int64",
                          "time_unit": "string", "unscored_reason": "string"}
 
