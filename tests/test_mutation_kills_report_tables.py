@@ -585,3 +585,73 @@ def test_write_tables_some_names_and_unknown_names(result, tmp_path):
         "'diagnostics', 'failures', 'interval_coverage', 'leaderboard', 'metrics', "
         "'parameters'].")
     assert not (tmp_path / "bad" / "parameters.csv").exists()
+
+
+# ---------------------------------------------------------------------------
+# Kills for the survivors of the first "after" run (tests/mutation/README.md)
+
+
+def test_gain_curve_of_one_customer_and_of_booleans():
+    # One customer with purchases is a curve, not a missing one.
+    curve = gain_curve([2.0], [1.0], n_points=3)
+    np.testing.assert_allclose(curve["gain"], [0.0, 1.0, 1.0])
+    np.testing.assert_allclose(curve["lift"], [np.nan, 2.0, 1.0])
+    # Whether a customer bought (a boolean target), ranked by a boolean flag.
+    curve = gain_curve(np.array([True, False, True, True]),
+                       np.array([False, True, True, False]), n_points=5)
+    # By prediction: 1, 2, 0, 3 -> actual 0, 1, 1, 1 -> 0, 1/3, 2/3, 1.
+    np.testing.assert_allclose(curve["gain"], [0.0, 0.0, 1 / 3, 2 / 3, 1.0])
+    np.testing.assert_allclose(curve["perfect"], [0.0, 1 / 3, 2 / 3, 1.0, 1.0])
+
+
+def test_gain_curve_without_a_total_is_float_nan_and_silent():
+    for actual in ([], [0.0, 0.0], [1.0, -1.0]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no 0 / 0 of a division by the total
+            curve = gain_curve(actual, np.arange(len(actual), dtype=float), n_points=3)
+        for column in ("gain", "perfect", "lift"):
+            assert curve[column].dtype == np.float64
+
+
+def test_gain_curve_ties_of_many_customers_keep_the_input_order():
+    """40 customers, predictions tied in two groups: numpy's default (unstable) sort
+    would take the tied customers in another order than the list's."""
+    predicted = np.array([1.0, 2.0] * 20)
+    actual = np.arange(40, dtype=float)            # customer i bought i
+    curve = gain_curve(actual, predicted, n_points=41)
+    order = list(range(1, 40, 2)) + list(range(0, 40, 2))  # the 2s first, in list order
+    expected = np.concatenate([[0.0], np.cumsum(actual[order])]) / actual.sum()
+    np.testing.assert_allclose(curve["gain"], expected, rtol=1e-12, atol=1e-15)
+
+
+def test_markdown_text_that_looks_like_a_number_is_kept_as_written():
+    assert _markdown_cell("1234.5", "reason") == "1234.5"
+    assert _markdown_cell("0.5", "purchases_mae") == "0.5"
+    frame = pd.DataFrame({"model": ["007"], "reason": ["1e3"]})
+    assert to_markdown(frame) == "| model | reason |\n| --- | --- |\n| 007 | 1e3 |\n"
+
+
+def test_notes_after_a_zero_note_are_kept():
+    assert _notes_text({"duplicate_rows_kept": 0, "zero_amount_rows_kept": 5}) \
+        == "zero amount rows kept: 5"
+    assert _notes_text({"extreme_monetary_threshold": 10.0, "extreme_monetary_customers": 2}) \
+        == "extreme monetary customers: 2 (monetary value above 10)"
+
+
+def test_parameter_table_levels_and_missing_estimates():
+    hdi = _Model(params_={"k": 1.0}, summary=lambda: pd.DataFrame(
+        {"estimate": [1.0], "lower 94% HDI of k": [0.5], "upper 94% HDI of k": [1.5]},
+        index=["k"]))
+    no_estimate = _Model(params_={"k": 1.0}, summary=lambda: pd.DataFrame(
+        {"standard_error": [0.25]}, index=["k"]))
+    unset = _Model(params_={"lifespan": None, "mean_spend": 3})
+    none_set = _Model(params_={"lifespan": None})  # read as a float: NaN
+    fitted = {("a", CUTS[0]): hdi, ("b", CUTS[0]): no_estimate, ("c", CUTS[0]): unset,
+              ("d", CUTS[0]): none_set}
+    table = parameter_table(_hand_result(fitted, ("a", "b", "c", "d")))
+    assert table["level"].tolist() == ["94% HDI of k", "", "", "", ""]
+    assert math.isnan(table["estimate"].iloc[4])
+    assert table[["lower", "upper"]].iloc[0].tolist() == [0.5, 1.5]
+    assert math.isnan(table["estimate"].iloc[1]) and table["standard_error"].iloc[1] == 0.25
+    assert math.isnan(table["estimate"].iloc[2]) and table["estimate"].iloc[3] == 3.0
+    assert table["parameter"].tolist() == ["k", "k", "lifespan", "mean_spend", "lifespan"]
