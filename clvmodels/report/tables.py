@@ -461,7 +461,9 @@ def gain_curve(actual, predicted, n_points: int = 101) -> pd.DataFrame:
     if n == 0 or total <= 0:
         nan = np.full(n_points, np.nan)
         return pd.DataFrame({"share_targeted": x, "gain": nan, "perfect": nan, "lift": nan})
-    k = np.ceil(x * n).astype(int)
+    # ceil(x * n) customers at each share, in integers: in floats 0.6 * 5 is
+    # 3.0000000000000004, whose ceiling would take a fourth customer of five.
+    k = -(-(np.arange(n_points) * n) // max(n_points - 1, 1))
 
     def captured(order):
         cum = np.concatenate([[0.0], np.cumsum(actual[order])]) / total

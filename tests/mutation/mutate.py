@@ -503,6 +503,26 @@ TARGETS["likelihoods_beta_geo_beta_binom"] = (
         "test_posterior_predictive_reproduces_the_observed_frequencies")),
      "tests/test_bgbb_clv.py", "tests/test_mutation_kills_beta_geo_beta_binom.py"], None)
 
+# The rest of report/tables.py, beyond report_formatting: the parameter, diagnostics,
+# coverage and leaderboard tables, the gain curve, Markdown and the written files, the
+# exclusion and note texts. The old report tests build a full backtest per mutant
+# (seconds to minutes each), so the selection is test_mutation_kills_report_tables.py
+# (one small BG/NBD backtest per module, then exact values) and the fast older tests
+# that reach these functions: test_weak_spots.py (68 tests, 6 s in all, none over 0.5 s)
+# and two tests of test_report.py that build no backtest.
+TARGETS["report_tables_rest"] = (
+    "clvmodels/report/tables.py",
+    ["tests/test_mutation_kills_report_tables.py",
+     "tests/test_report.py::test_number_formats",
+     "tests/test_report.py::test_gain_curve_properties",
+     "tests/test_weak_spots.py"],
+    [f"clvmodels.report.tables.x_{name}__mutmut_*" for name in (
+        "parameter_table", "diagnostics_table", "gain_curve", "to_markdown", "_markdown_cell",
+        "write_tables", "_model_exclusions_text", "_notes_text", "_status",
+        "interval_coverage_table", "report_tables", "_fitted_items", "fitted_components",
+        "_summary_frame", "model_names", "_date", "cutoffs", "_plain_descriptions",
+        "leaderboard_table", "_join_exclusions", "_is_missing")])
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
