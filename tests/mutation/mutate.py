@@ -359,22 +359,7 @@ TARGETS["export_predict"] = (
 # mutmut cannot follow. Of test_retail_logs.py the tests that exist both today and at
 # 432af31 (the "before" revision of the data targets).
 _DATA_IO_TESTS = [
-    *[f"tests/test_data.py::{name}" for name in (
-        "test_bundled_cdnow_matches_the_published_files",
-        "test_reproduces_the_published_cdnow_summary",
-        "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
-        "test_time_units_scale_recency_and_T",
-        "test_purchase_days_are_the_same_from_both_engines",
-        "test_customers_are_sorted_and_none_is_lost", "test_without_amount_column",
-        "test_the_input_is_not_mutated", "test_text_and_numeric_timestamps",
-        "test_timezone_aware_timestamps_are_converted_to_utc",
-        "test_mixed_aware_and_naive_timestamps_are_refused", "test_merge_within_hour_and_none",
-        "test_bad_input_names_column_rule_and_count",
-        "test_observation_end_before_first_purchase",
-        "test_calibration_end_after_observation_end",
-        "test_calibration_end_before_first_purchase",
-        "test_exclusions_are_counted_never_silent", "test_returns_drop_and_net",
-        "test_missing_file_and_unknown_format", "test_csv_with_bad_amounts_is_reported_by_duckdb")],
+    *(t for t in _DATA_FAST if t != "tests/test_mutation_kills_data.py"),
     *[f"tests/test_retail_logs.py::{name}" for name in (
         "test_a_cancellation_nets_against_its_order_else_the_most_recent_day",
         "test_a_log_of_returns_only_leaves_no_customer_in_either_engine",
@@ -405,24 +390,7 @@ TARGETS["data_reports"] = ("clvmodels/data.py", _DATA_IO_TESTS, _data_patterns(
 # messy-log, born-after-calibration and full-refund tests take 9 to 11 s, its CSV one 2 s).
 TARGETS["data_duckdb"] = (
     "clvmodels/data.py",
-    [*(f"tests/test_data.py::{name}" for name in (
-        "test_bundled_cdnow_matches_the_published_files",
-        "test_reproduces_the_published_cdnow_summary",
-        "test_holdout_columns_against_a_direct_count", "test_agrees_with_lifetimes",
-        "test_time_units_scale_recency_and_T",
-        "test_purchase_days_are_the_same_from_both_engines",
-        "test_customers_are_sorted_and_none_is_lost", "test_without_amount_column",
-        "test_the_input_is_not_mutated", "test_text_and_numeric_timestamps",
-        "test_timezone_aware_timestamps_are_converted_to_utc",
-        "test_mixed_aware_and_naive_timestamps_are_refused",
-        "test_merge_within_hour_and_none", "test_bad_input_names_column_rule_and_count",
-        "test_observation_end_before_first_purchase",
-        "test_calibration_end_after_observation_end",
-        "test_calibration_end_before_first_purchase",
-        "test_exclusions_are_counted_never_silent", "test_returns_drop_and_net",
-        "test_missing_file_and_unknown_format",
-        "test_csv_with_bad_amounts_is_reported_by_duckdb")),
-     "tests/test_mutation_kills_data.py",
+    [*_DATA_FAST,
      *(f"tests/test_memory_limit.py::{name}" for name in (
          "test_memory_limit_reaches_duckdb",
          "test_the_default_is_an_eighth_of_the_machine_and_at_least_1gb",
