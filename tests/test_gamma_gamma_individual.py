@@ -77,23 +77,35 @@ def test_loglik_is_the_mean_density_times_the_dirichlet_of_the_shares(z, p, q, v
     assert formulas.loglik(x, m, g, p, q, v) == pytest.approx(expected, rel=1e-9, abs=1e-9)
 
 
+def gradient_rows(x, m, g, theta):
+    """``(gradient function, plain function, data)`` of both parts of the likelihood."""
+    return ((formulas.loglik_count_terms_grad, formulas.loglik_count_terms, (x,)),
+            (formulas.loglik_amount_terms_grad, formulas.loglik_amount_terms, (x, m, g)))
+
+
+def assert_gradients_are_central_differences(grad_fn, plain, data, theta, *, step,
+                                             values_rtol, rtol, atol):
+    """``grad_fn`` returns ``plain``'s values and, per parameter, central differences of
+    relative ``step``; returns the gradients."""
+    values, grads = grad_fn(*data, *theta)
+    np.testing.assert_allclose(values, plain(*data, *theta), rtol=values_rtol)
+    for k in range(len(theta)):
+        h = np.zeros(len(theta))
+        h[k] = step * theta[k]
+        numeric = (plain(*data, *(theta + h)) - plain(*data, *(theta - h))) / (2 * h[k])
+        np.testing.assert_allclose(grads[k], numeric, rtol=rtol, atol=atol)
+    return grads
+
+
 def test_analytic_gradients_equal_finite_differences():
     rng = np.random.default_rng(3)
     x = rng.integers(1, 20, 50).astype(float)
     m = rng.gamma(2.0, 20.0, 50)
     g = -rng.gamma(1.0, 0.3, 50) * x
     theta = np.array([2.5, 3.5, 12.0])
-    for fn, data in ((formulas.loglik_count_terms_grad, (x,)),
-                     (formulas.loglik_amount_terms_grad, (x, m, g))):
-        values, grads = fn(*data, *theta)
-        plain = (formulas.loglik_count_terms if len(data) == 1
-                 else formulas.loglik_amount_terms)
-        np.testing.assert_allclose(values, plain(*data, *theta), rtol=1e-12)
-        for k in range(3):
-            h = np.zeros(3)
-            h[k] = 1e-6 * theta[k]
-            numeric = (plain(*data, *(theta + h)) - plain(*data, *(theta - h))) / (2 * h[k])
-            np.testing.assert_allclose(grads[k], numeric, rtol=1e-6, atol=1e-6)
+    for grad_fn, plain, data in gradient_rows(x, m, g, theta):
+        assert_gradients_are_central_differences(grad_fn, plain, data, theta, step=1e-6,
+                                                 values_rtol=1e-12, rtol=1e-6, atol=1e-6)
 
 
 def test_fit_maximises_a_hand_written_likelihood_of_the_raw_amounts(cdnow):

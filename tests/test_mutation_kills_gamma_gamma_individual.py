@@ -16,6 +16,12 @@ from scipy import integrate, stats
 
 from clvmodels.likelihoods import gamma_gamma_individual as gi
 
+# The central-difference check of test_gamma_gamma_individual.py, with tighter tolerances.
+from test_gamma_gamma_individual import (  # noqa: E402
+    assert_gradients_are_central_differences,
+    gradient_rows,
+)
+
 
 def _quad_loglik(z, p, q, v):
     """log of int_0^inf prod_j Gamma(z_j | p, rate nu) Gamma(nu | q, rate v) d nu."""
@@ -96,16 +102,10 @@ def test_gradients_equal_finite_differences_row_by_row():
     m = np.array([0.8, 25.0, 3.0, 110.0])
     g = np.array([0.0, -0.3, -1.7, -9.0])
     theta = np.array([1.7, 4.2, 9.0])
-    for fn, plain, data in ((gi.loglik_count_terms_grad, gi.loglik_count_terms, (x,)),
-                            (gi.loglik_amount_terms_grad, gi.loglik_amount_terms, (x, m, g))):
-        values, grads = fn(*data, *theta)
+    for grad_fn, plain, data in gradient_rows(x, m, g, theta):
+        grads = assert_gradients_are_central_differences(
+            grad_fn, plain, data, theta, step=1e-5, values_rtol=1e-13, rtol=1e-8, atol=1e-9)
         assert grads.shape == (3, 4)
-        np.testing.assert_allclose(values, plain(*data, *theta), rtol=1e-13)
-        for k in range(3):
-            h = np.zeros(3)
-            h[k] = 1e-5 * theta[k]
-            numeric = (plain(*data, *(theta + h)) - plain(*data, *(theta - h))) / (2 * h[k])
-            np.testing.assert_allclose(grads[k], numeric, rtol=1e-8, atol=1e-9)
     # A scalar row gives a (3,) gradient.
     assert gi.loglik_count_terms_grad(2.0, *theta)[1].shape == (3,)
     assert gi.loglik_amount_terms_grad(2.0, 3.0, -0.1, *theta)[1].shape == (3,)
