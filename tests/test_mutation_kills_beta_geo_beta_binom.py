@@ -133,6 +133,14 @@ def test_horizons_must_be_whole_and_not_negative():
     for t in (-1.0, 0.5, [2.0, -3.0], [1.0, 2.5]):
         with pytest.raises(ValueError, match="whole numbers of periods"):
             bgbb.probability_alive_at(t, one, one, one, *PUBLISHED)
+    # An infinite horizon is refused too: the sums behind the predictions diverge for
+    # gamma < 1 (the published donations fit), and returned NaN.
+    for t in (np.inf, -np.inf, np.nan, [1.0, np.inf]):
+        for fn, rows in ((bgbb.probability_alive_at, (one, one, one)),
+                         (bgbb.conditional_expected_purchases, (one, one, one)),
+                         (bgbb.expected_purchases, ())):
+            with pytest.raises(ValueError, match="finite whole numbers of periods"):
+                fn(t, *rows, *PUBLISHED)
     for fn in (bgbb.conditional_expected_purchases, bgbb.expected_purchases):
         with pytest.raises(ValueError, match="whole numbers"):
             fn(-1.0, *((one, one, one) if fn is bgbb.conditional_expected_purchases else ()),

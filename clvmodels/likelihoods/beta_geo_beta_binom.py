@@ -117,8 +117,8 @@ def loglik_grad(x, t_x, n, alpha, beta, gamma, delta):
 
 def _periods(t) -> np.ndarray:
     t = np.asarray(t, dtype=float)
-    if np.any(t != np.round(t)) or np.any(t < 0):
-        raise ValueError("BG/BB horizons are whole numbers of periods (transaction "
+    if np.any(~np.isfinite(t)) or np.any(t != np.round(t)) or np.any(t < 0):
+        raise ValueError("BG/BB horizons are finite whole numbers of periods (transaction "
                          f"opportunities) >= 0, got {np.unique(t)[:5].tolist()}.")
     return t
 
