@@ -75,11 +75,12 @@ def test_summary_shows_the_log_interval(fitted_bgnbd):
 class _Cubic:
     """A stand-in objective: f = sum(c * theta**3) / 6 + theta' A theta / 2, exact gradient."""
 
-    def __init__(self, n_rows):
+    def __init__(self, n_rows, A=((4.0, 1.0, 0.5), (1.0, 3.0, 0.2), (0.5, 0.2, 2.0)),
+                 c=(1.0, -2.0, 3.0)):
         self.n_rows = n_rows
         self.calls = 0
-        self.A = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
-        self.c = np.array([1.0, -2.0, 3.0])
+        self.A = np.array(A)
+        self.c = np.array(c)
 
     def __call__(self, theta):
         self.calls += 1
@@ -106,6 +107,27 @@ def test_hessian_switches_to_forward_differences_above_100k_rows(n_rows, central
         assert err < 1e-8
     else:
         assert 1e-7 < err < 1e-5
+
+
+def test_a_forward_hessian_that_is_not_positive_definite_is_computed_again_centrally():
+    # Near the edge of the parameter space the curvature can be smaller than the error
+    # of forward differences: here the third direction's curvature is 2e-6 and forward
+    # differences err by step * c / 2 = -5e-6, a negative eigenvalue that would call
+    # the parameter unidentified. Central differences are exact for a cubic.
+    theta = np.zeros(3)
+    obj = _Cubic(100_001, A=np.diag([4.0, 3.0, 2e-6]), c=(1.0, -2.0, -10.0))
+    forced = mle.hessian(obj, theta, central=False)
+    assert forced[2, 2] == pytest.approx(-3e-6, rel=1e-3)  # what forward differences give
+    obj.calls = 0
+    H = mle.hessian(obj, theta)
+    k = len(theta)
+    assert obj.calls == (k + 1) + 2 * k  # forward first, then central
+    np.testing.assert_allclose(H, obj.exact_hessian(theta), rtol=0, atol=1e-10)
+    np.linalg.cholesky(H)
+    # Up to 100,000 rows the central scheme runs once, as before.
+    small = _Cubic(100_000, A=obj.A, c=obj.c)
+    np.testing.assert_allclose(mle.hessian(small, theta), H, rtol=0, atol=1e-12)
+    assert small.calls == 2 * k
 
 
 def test_forward_difference_fit_matches_the_central_one_on_cdnow(cdnow_summary, fitted_bgnbd,

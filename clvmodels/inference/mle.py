@@ -377,10 +377,32 @@ def hessian(objective: Objective, theta: np.ndarray, central: bool | None = None
     """Symmetrised Hessian of ``objective`` by differences of its exact gradient.
 
     Central differences (step 1e-5, error ~1e-10) for up to 100,000 rows;
-    forward differences (step 1e-6, error ~1e-6, half the cost) above.
+    forward differences (step 1e-6, error ~1e-6, half the cost) above, unless
+    their Hessian is not positive definite: near the edge of the parameter space
+    (a parameter running to 0 or infinity) the error of forward differences can
+    exceed the curvature, and the standard errors would then call every parameter
+    unidentified, so the Hessian is computed again by central differences.
+    ``central`` forces one scheme.
     """
-    if central is None:
-        central = objective.n_rows <= 100_000
+    if central is not None:
+        return _difference_hessian(objective, theta, central)
+    if objective.n_rows <= 100_000:
+        return _difference_hessian(objective, theta, central=True)
+    H = _difference_hessian(objective, theta, central=False)
+    return H if _positive_definite(H) else _difference_hessian(objective, theta, central=True)
+
+
+def _positive_definite(H: np.ndarray) -> bool:
+    if not np.all(np.isfinite(H)):
+        return False
+    try:
+        np.linalg.cholesky(H)
+    except np.linalg.LinAlgError:
+        return False
+    return True
+
+
+def _difference_hessian(objective: Objective, theta: np.ndarray, central: bool) -> np.ndarray:
     k = len(theta)
     H = np.empty((k, k))
     g0 = None if central else objective(theta)[1]
