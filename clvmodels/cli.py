@@ -28,6 +28,7 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import pandas as pd
 import typer
 from rich import box
@@ -37,6 +38,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ._io import atomic_path
+from .covariates import join_attributes, one_hot
 from .data import rfm_summary
 from .exceptions import ClvModelsWarning, ConvergenceError, DataError, NotFittedError
 from .units import DEFAULT_TIME_UNIT
@@ -243,6 +245,30 @@ class _Opt:
     discount_period = typer.Option("Y", "--discount-period", help="Period of the discount rate.")
     margin = typer.Option(1.0, "--margin", help="Profit margin, 0..1.")
     interval = typer.Option(0.9, "--interval", help="Width of the CLV interval (0 for none).")
+    # Customer attributes (covariates) of fit, predict, backtest and report.
+    attributes = typer.Option(
+        None, "--attributes",
+        help="CSV or Parquet file of static customer attributes (channel, region, age...), "
+             "one row per customer; every customer of the log needs a row, rows of other "
+             "customers are ignored. Text columns are one-hot encoded (0/1 columns named "
+             "column_level; the first level in sorted order is the reference, as "
+             "clvmodels.one_hot), numeric ones are used as they are.")
+    attributes_id = typer.Option(
+        None, "--attributes-id",
+        help="Customer id column of --attributes (default: the --customer-id column). Ids "
+             "are read as the log's are: text stays text ('007' is not 7).")
+    purchase_covariates = typer.Option(
+        None, "--purchase-covariates",
+        help="Comma-separated covariates of the purchase rate: attributes (a text attribute "
+             "means all its 0/1 columns) or 0/1 columns (channel_web: that level against all "
+             "others). Default with --attributes and no covariate option: every attribute.")
+    dropout_covariates = typer.Option(
+        None, "--dropout-covariates",
+        help="Comma-separated covariates of the dropout (as --purchase-covariates).")
+    spend_covariates = typer.Option(
+        None, "--spend-covariates",
+        help="Comma-separated covariates of the spend per transaction, Gamma-Gamma's v (as "
+             "--purchase-covariates).")
 
 
 def _source(log: str):
@@ -345,11 +371,13 @@ def _fmt(value) -> str:
 def _show(frame: pd.DataFrame, title: str, compact: bool = False) -> None:
     table = (Table(title=title, box=box.SIMPLE_HEAD, padding=(0, 0), pad_edge=False)
              if compact else Table(title=title))
-    table.add_column(frame.index.name or "")
+    # Names are text, not markup: a covariate's coefficient is purchase_coef[channel_web].
+    names = [str(idx) for idx in frame.index]
+    table.add_column(escape(str(frame.index.name or "")), overflow="fold")
     for col in frame.columns:
-        table.add_column(str(col), justify="right")
-    for idx, row in frame.iterrows():
-        table.add_row(str(idx), *(_fmt(v) for v in row))
+        table.add_column(escape(str(col)), justify="right")
+    for name, (_, row) in zip(names, frame.iterrows()):
+        table.add_row(escape(name), *(escape(_fmt(v)) for v in row))
     out.print(table)
 
 
@@ -446,13 +474,16 @@ _PURCHASE_MODELS = {
 }
 
 
-def _purchase_model(name: str, method: str, penalizer: float = 0.0):
+def _purchase_model(name: str, method: str, penalizer: float = 0.0, **covariates):
+    """A purchase model by its CLI name; ``covariates``: ``purchase_covariates=``,
+    ``dropout_covariates=``."""
     import importlib
 
     if name not in _PURCHASE_MODELS:
         raise ValueError(f"Unknown model {name!r}: use one of {sorted(_PURCHASE_MODELS)}.")
     module, cls = _PURCHASE_MODELS[name]
-    return getattr(importlib.import_module(module), cls)(method=method, penalizer=penalizer)
+    return getattr(importlib.import_module(module), cls)(method=method, penalizer=penalizer,
+                                                         **covariates)
 
 
 def _check_penalizer(penalizer: float, method: str = "mle") -> None:
@@ -465,28 +496,37 @@ def _check_penalizer(penalizer: float, method: str = "mle") -> None:
 
 
 def _fit_pair(rfm: pd.DataFrame, model: str, step, method: str = "mle", draws: int = 1000,
-              seed: int = 0, penalizer: float = 0.0):
+              seed: int = 0, penalizer: float = 0.0, covariates: dict | None = None):
+    """Fit the purchase model and Gamma-Gamma; ``covariates``: ``{group: [columns]}``
+    (purchase, dropout, spend) read from ``rfm``."""
     from .models.gamma_gamma import GammaGammaModel
 
     settings = {} if method == "mle" else {"draws": draws, "random_state": seed,
                                            "progressbar": False}
     how = "" if method == "mle" else f" by {method}"
-    step(f"fitting {model}{how}")
-    purchases = _purchase_model(model, method, penalizer).fit(rfm, **settings)
+    kwargs = _covariate_kwargs(covariates)
+    spend_covariates = kwargs.pop("spend_covariates")
+    named = [c for cols in (covariates or {}).values() for c in cols]
+    step(f"fitting {model}{how}" + (f" with covariates {', '.join(dict.fromkeys(named))}"
+                                    if named else ""))
+    purchases = _purchase_model(model, method, penalizer, **kwargs).fit(rfm, **settings)
     step(f"fitting Gamma-Gamma (spend){how}")
-    spend = GammaGammaModel(nonpositive_spend="exclude", method=method,
-                            penalizer=penalizer).fit(rfm, **settings)
+    spend = GammaGammaModel(nonpositive_spend="exclude", method=method, penalizer=penalizer,
+                            spend_covariates=spend_covariates).fit(rfm, **settings)
     return purchases, spend
 
 
 def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon, time_unit,
-                       datetime_format, returns) -> str:
+                       datetime_format, returns, attributes=None, covariates=None,
+                       penalizer=0.0) -> str:
     """``predict --model auto``: the purchase model a backtest recommends.
 
     BG/NBD, MBG/NBD and Pareto/NBD (each with Gamma-Gamma) are fitted on the log
     up to ``horizon`` steps before its end (half the log when it is shorter than
     twice that) and scored on the rest; the pick is
-    :meth:`BacktestResult.recommendation`'s.
+    :meth:`BacktestResult.recommendation`'s. With ``attributes`` (the encoded
+    covariates, one row per customer) the three are the covariate versions
+    (``covariates``: ``{group: [columns]}``, with ``penalizer``).
     """
     from .backtest import backtest as run
     from .units import unit_days
@@ -499,13 +539,17 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
     step(f"choosing the model: backtest with the holdout after {cutoff.date()}")
     from .models.gamma_gamma import GammaGammaModel
 
-    candidates = {name: (_purchase_model(name, "mle"),
-                         GammaGammaModel(nonpositive_spend="exclude"))
-                  for name in _PURCHASE_MODELS}
+    if attributes is None:
+        candidates = {name: (_purchase_model(name, "mle"),
+                             GammaGammaModel(nonpositive_spend="exclude"))
+                      for name in _PURCHASE_MODELS}
+    else:
+        candidates = _covariate_candidates(covariates, penalizer)
     result = run(_source(log), customer_id, datetime, amount, calibration_period_end=cutoff,
                  observation_period_end=end, time_unit=time_unit, models=candidates,
                  progress=step, datetime_format=datetime_format, returns=returns,
-                 interval=None, **_CLEANING)  # the recommendation needs no intervals
+                 interval=None, customer_attributes=attributes,
+                 **_CLEANING)  # the recommendation needs no intervals
     table = result.recommendation()
     chosen = str(table.index[table["recommended"]][0])
     err.print(f"model chosen by the backtest: {chosen} (mean rank "
@@ -513,7 +557,363 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
               f"and revenue, holdout after {cutoff.date()})"
               + (f"; {table.attrs['note']}" if table.attrs.get("note") else ""),
               highlight=False, soft_wrap=True)
-    return chosen
+    return chosen.removesuffix("_covariates")
+
+
+# --------------------------------------------------------------------------- customer attributes
+
+#: ``join_attributes`` rules about the attributes file: the CLI names the file in them.
+_ATTRIBUTE_RULES = ("duplicate_ids", "covariate_is_data_column", "missing_attributes")
+
+#: The saved models' record of the text attributes' levels (beside purchases.json).
+_LEVELS_FILE = "attributes.json"
+
+_COVARIATE_GROUPS = ("purchase", "dropout", "spend")
+
+
+def _split_names(text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None stays None (the option was not given)."""
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def _covariate_options(attributes, purchase, dropout, spend) -> dict | None:
+    """The covariate options as ``{group: [names] or None}``, or None without
+    ``--attributes`` (refusing a covariate option without it)."""
+    given = {"purchase": _split_names(purchase), "dropout": _split_names(dropout),
+             "spend": _split_names(spend)}
+    if attributes is None:
+        named = [f"--{group}-covariates" for group, names in given.items() if names is not None]
+        if named:
+            raise ValueError(f"{', '.join(named)} need(s) --attributes FILE: the customer "
+                             "attributes (one row per customer) the covariates are read from.")
+        return None
+    if all(names is None for names in given.values()):
+        given["purchase"] = []  # every attribute (resolved once the file is read)
+        given["default"] = True
+    return given
+
+
+@contextlib.contextmanager
+def _naming_file(path: Path | None, id_col: str, note: str | None = None):
+    """Re-raise the attributes errors of ``join_attributes`` with the file and its id
+    column named (the user sees one ``error:`` line)."""
+    try:
+        yield
+    except DataError as error:
+        if path is None or error.rule not in _ATTRIBUTE_RULES:
+            raise
+        text = str(error)
+        if text.startswith("customer attributes: "):
+            text = text[len("customer attributes: "):]
+        if note and error.rule == "missing_attributes":
+            text = f"{text} {note}"
+        named = DataError(f"--attributes {path} (customer id column {id_col!r}): {text}",
+                          column=error.column, rule=error.rule, n_rows=error.n_rows)
+        named.examples = list(error.examples)
+        raise named from error
+
+
+def _ids_kind(ids) -> str:
+    """``"int"``, ``"str"`` or ``"other"``: the kind of a log's customer ids."""
+    dtype = ids.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        return "other"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_string_dtype(dtype) or dtype == object:
+        kinds = {type(v) for v in pd.Series(ids).dropna().head(1000)}
+        if kinds and all(issubclass(k, str) for k in kinds):
+            return "str"
+        if kinds and all(issubclass(k, int) and not issubclass(k, bool) for k in kinds):
+            return "int"
+    return "other"
+
+
+def _log_ids(source, customer_id: str) -> pd.Index:
+    """The distinct customer ids of a log, of the type every summary of it has (a CSV's
+    ids are text, as :func:`clvmodels.rfm_summary` reads them)."""
+    if isinstance(source, pd.DataFrame):
+        return pd.Index(pd.unique(source[customer_id].dropna()), name=customer_id)
+    from .data import _DuckDBLog, _ident
+
+    with _DuckDBLog(source, None, columns=[customer_id], text_columns=[customer_id]) as log:
+        col = _ident(customer_id)
+        ids = log.con.sql(f"SELECT DISTINCT {col} FROM src WHERE {col} IS NOT NULL").df()
+    return pd.Index(ids.iloc[:, 0], name=customer_id)
+
+
+def _ids_as(values: pd.Series, kind: str, path: Path, col: str) -> pd.Series:
+    """The attributes file's ids as the log's kind: text ids stay text (``"007"``),
+    integer ids become integers only when the log's are integers."""
+    def refuse(bad, what):
+        raise DataError(
+            f"--attributes {path}: {int(bad.sum())} of {len(values)} ids in column {col!r} "
+            f"are {what}, but the log's customer ids are {'integers' if kind == 'int' else 'text'}"
+            "; write the ids as the log does.", column=col, rule="id_type",
+            n_rows=int(bad.sum()), examples=values[bad].head(5).tolist())
+
+    if kind == "str":
+        if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            return values.map(str).astype(object)
+        is_int = values.map(lambda v: isinstance(v, (int, np.integer))
+                            and not isinstance(v, (bool, np.bool_)))
+        ok = values.map(lambda v: isinstance(v, str)) | is_int
+        if not ok.all():
+            refuse(~ok, "not text nor integers")
+        return values.map(str).astype(object)
+    if kind == "int":
+        if pd.api.types.is_bool_dtype(values):
+            refuse(pd.Series(True, index=values.index), "booleans")
+        if pd.api.types.is_integer_dtype(values):
+            return values.astype("int64")
+        if pd.api.types.is_float_dtype(values):
+            whole = np.isfinite(values) & (values == np.round(values))
+            if not whole.all():
+                refuse(~whole, "not whole numbers")
+            return values.astype("int64")
+        text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
+        ok = text.map(lambda v: (isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v) is not None)
+                      or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)))
+        if not ok.all():
+            refuse(~ok, "not integers")
+        return text.map(int).astype("int64")
+    return values
+
+
+def _read_attributes(path: Path, id_col: str, kind: str) -> pd.DataFrame:
+    """The attributes file indexed by customer id (``id_col``), ids of the log's ``kind``."""
+    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" \
+        else path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            frame = pd.read_parquet(path)
+        elif suffix in (".csv", ".csv.gz", ".txt", ".tsv"):
+            # The id column as written: never typed by the reader's guess.
+            frame = pd.read_csv(path, dtype={id_col: str}, sep="\t" if suffix == ".tsv" else ",")
+        else:
+            raise ValueError(f"Cannot read --attributes {path}: use a .csv or .parquet file.")
+    except OSError:
+        raise
+    except ValueError as error:
+        if str(error).startswith("Cannot read --attributes"):
+            raise
+        raise DataError(f"cannot read --attributes {path}: {_one_line(error)}",
+                        rule="unreadable") from error
+    except Exception as error:  # pyarrow's errors would otherwise name the log
+        raise DataError(f"cannot read --attributes {path}: {type(error).__name__}: "
+                        f"{_one_line(error)}", rule="unreadable") from error
+    if id_col not in frame.columns:
+        raise DataError(
+            f"--attributes {path} has no customer id column {id_col!r} (its columns: "
+            f"{list(frame.columns)}); name it with --attributes-id.", column=id_col,
+            rule="missing_columns")
+    ids = frame[id_col]
+    absent = ids.isna().to_numpy(dtype=bool)
+    if absent.any():
+        raise DataError(
+            f"--attributes {path}: {int(absent.sum())} of {len(frame)} rows have no customer "
+            f"id in column {id_col!r}; drop them or give them their id.", column=id_col,
+            rule="null_ids", n_rows=int(absent.sum()))
+    converted = _ids_kind(pd.Index(ids)) != kind and kind in ("int", "str")
+    ids = _ids_as(ids, kind, path, id_col)
+    out = frame.drop(columns=[id_col])
+    out.index = pd.Index(ids.to_numpy(), name=id_col)
+    if converted:
+        out.attrs["id_note"] = (
+            f"The file's ids were read as {'integers' if kind == 'int' else 'text'}, as the "
+            f"log's are: {'7 matches 7 and 007' if kind == 'int' else '7 matches 7, not 007'}.")
+    if out.columns.empty:
+        raise DataError(f"--attributes {path} has only the customer id column {id_col!r}: "
+                        "no attribute to use.", column=id_col, rule="no_attributes")
+    return out
+
+
+def _attribute_columns(rows: pd.DataFrame, name: str, path: Path,
+                       exact: bool = False) -> list[tuple[str, str, object]]:
+    """What a covariate name means: ``[(column, attribute, level or None), ...]``.
+
+    A numeric attribute is itself; a text attribute all its 0/1 columns but the
+    reference level's (the first in sorted order, as :func:`clvmodels.one_hot`); a
+    name ``attribute_level`` the 0/1 column of that level. ``exact`` (a saved model's
+    column): a level none of these customers has is a column of zeros.
+    """
+    if name in rows.columns:
+        values = rows[name]
+        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+            return [(name, name, None)]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            raise DataError(f"Attribute {name!r} of --attributes {path} holds dates: turn it "
+                            "into a number first (e.g. years since a day).", column=name,
+                            rule="not_numeric")
+        levels = _levels(values)
+        if len(levels) < 2:
+            raise DataError(
+                f"Attribute {name!r} of --attributes {path} has one level ({levels[0]!r}) "
+                f"among the log's {len(values)} customers: it cannot tell them apart. Leave "
+                "it out of the covariates.", column=name, rule="constant_covariate",
+                n_rows=len(values))
+        return [(f"{name}_{level}", name, level) for level in levels[1:]]
+    matches = []
+    for attribute in rows.columns:
+        values = rows[attribute]
+        if (name.startswith(f"{attribute}_") and not pd.api.types.is_numeric_dtype(values)
+                and not pd.api.types.is_bool_dtype(values)):
+            level = name[len(attribute) + 1:]
+            found = [v for v in _levels(values) if str(v) == level]
+            if found:
+                matches.append((name, attribute, found[0]))
+    if not matches and exact:
+        matches = [(name, attribute, name[len(attribute) + 1:]) for attribute in rows.columns
+                   if name.startswith(f"{attribute}_")
+                   and not pd.api.types.is_numeric_dtype(rows[attribute])
+                   and not pd.api.types.is_bool_dtype(rows[attribute])]
+    if len(matches) > 1:
+        raise DataError(f"Covariate {name!r} is a level of several attributes "
+                        f"({[m[1] for m in matches]}) of --attributes {path}; rename one.",
+                        column=name, rule="ambiguous_covariate")
+    if not matches:
+        known = [c for c in rows.columns]
+        raise DataError(
+            f"Unknown covariate {name!r}: --attributes {path} has the attributes {known} "
+            "(a text attribute's 0/1 columns are named attribute_level, e.g. "
+            f"{_example_level(rows)}).", column=name, rule="missing_columns")
+    return matches
+
+
+def _levels(values: pd.Series) -> list:
+    """The sorted levels of a text attribute (missing values refused, as one_hot does)."""
+    present = values.dropna()
+    if len(present) < len(values):
+        one_hot(values.to_frame(), values.name)  # raises missing_values, counted
+    return sorted(pd.unique(present), key=lambda v: (str(type(v)), v))
+
+
+def _example_level(rows: pd.DataFrame) -> str:
+    for attribute in rows.columns:
+        values = rows[attribute].dropna()
+        if len(values) and not (pd.api.types.is_numeric_dtype(values)
+                                or pd.api.types.is_bool_dtype(values)):
+            return f"{attribute}_{_levels(values)[-1]}"
+    return "channel_web"
+
+
+def _encode_attributes(rows: pd.DataFrame, options: dict, path: Path,
+                       exact: bool = False) -> tuple[pd.DataFrame, dict, dict]:
+    """The covariate columns of ``rows`` (raw attributes, one row per customer).
+
+    ``options`` is ``{group: [names] or None}`` (see :func:`_covariate_options`).
+    Returns the encoded frame (0/1 float columns for levels, numeric attributes as
+    floats), ``{group: [columns]}`` and the levels of the text attributes used
+    (``{attribute: [levels]}``). ``exact``: the names are columns (a saved model's).
+    """
+    if options.get("default"):
+        options = dict(options, purchase=list(rows.columns))
+    groups, meaning = {}, {}
+    for group in _COVARIATE_GROUPS:
+        names = options.get(group) or []
+        columns = []
+        for name in names:
+            found = _attribute_columns(rows, name, path, exact=exact)
+            if exact and (len(found) != 1 or found[0][0] != name
+                          or (found[0][2] is None) != (name in rows.columns)):
+                raise DataError(
+                    f"The saved model's covariate {name!r} is neither a numeric attribute nor "
+                    f"a level's 0/1 column (attribute_level) of --attributes {path}.",
+                    column=name, rule="missing_columns")
+            for column, attribute, level in found:
+                if column in meaning and meaning[column] != (attribute, level):
+                    raise DataError(f"Covariate column {column!r} would be both the attribute "
+                                    f"{meaning[column][0]!r} and a level of {attribute!r}; "
+                                    "rename one.", column=column, rule="duplicate_columns")
+                meaning[column] = (attribute, level)
+                if column not in columns:
+                    columns.append(column)
+        groups[group] = columns
+    encoded = {}
+    for column, (attribute, level) in meaning.items():
+        values = rows[attribute]
+        if level is None:
+            encoded[column] = values.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            encoded[column] = (values == level).to_numpy(dtype=float)
+    frame = pd.DataFrame(encoded, index=rows.index)
+    levels = {attribute: [str(v) for v in _levels(rows[attribute])]
+              for attribute, level in meaning.values() if level is not None}
+    return frame, groups, levels
+
+
+def _customer_attributes(path: Path, id_col: str, summary: pd.DataFrame, options: dict,
+                         exact: bool = False) -> tuple[pd.DataFrame, dict, dict]:
+    """Read ``--attributes``, check it against the log's customers (``summary``'s index,
+    its columns: the names an attribute must not take) and encode the covariates.
+
+    Returns what :func:`_encode_attributes` returns, indexed like ``summary``.
+    """
+    raw = _read_attributes(path, id_col, _ids_kind(summary.index))
+    with _naming_file(path, id_col, raw.attrs.get("id_note")):
+        joined = join_attributes(summary, raw)
+    rows = joined[list(raw.columns)]
+    return _encode_attributes(rows, options, path, exact=exact)
+
+
+def _check_levels(folder: Path, rows_levels: dict, path: Path) -> None:
+    """Refuse text attribute levels the saved models were not fitted with: a new level
+    would silently count as the reference level."""
+    import json
+
+    record = folder / _LEVELS_FILE
+    if not record.exists():
+        return
+    fitted = json.loads(record.read_text(encoding="utf-8")).get("levels", {})
+    for attribute, levels in rows_levels.items():
+        known = fitted.get(attribute)
+        if known is None:
+            continue
+        new = [level for level in levels if level not in known]
+        if new:
+            raise DataError(
+                f"Attribute {attribute!r} of --attributes {path} has level(s) {new} that the "
+                f"models in {folder} were not fitted with (levels {known}): their customers "
+                f"would count as the reference level {known[0]!r}. Refit with 'clvmodels fit'.",
+                column=attribute, rule="unknown_level")
+
+
+def _covariate_kwargs(groups: dict | None) -> dict:
+    """The models' keyword arguments of ``{group: [columns]}`` (empty groups: None)."""
+    groups = groups or {}
+    return {f"{group}_covariates": (list(groups.get(group) or []) or None)
+            for group in _COVARIATE_GROUPS}
+
+
+def _covariate_candidates(groups: dict, penalizer: float) -> dict:
+    """``bgnbd_covariates``, ``pareto_nbd_covariates``, ``mbgnbd_covariates``: each purchase
+    model with the purchase and dropout covariates, with Gamma-Gamma (spend covariates)."""
+    from .backtest import ModelPair
+    from .models.gamma_gamma import GammaGammaModel
+
+    kwargs = _covariate_kwargs(groups)
+    spend = kwargs.pop("spend_covariates")
+    return {f"{name}_covariates": ModelPair(
+        _purchase_model(name, "mle", penalizer, **kwargs),
+        GammaGammaModel(nonpositive_spend="exclude", penalizer=penalizer,
+                        spend_covariates=spend))
+        for name in ("bgnbd", "pareto_nbd", "mbgnbd")}
+
+
+def _save_levels(folder: Path, levels: dict) -> None:
+    """Record the text attributes' levels of the fitted covariates beside the models (an
+    older record is removed: it belongs to other models)."""
+    import json
+
+    from ._io import write_text
+
+    record = folder / _LEVELS_FILE
+    if levels:
+        write_text(record, json.dumps({"levels": levels}, indent=1) + "\n")
+    elif record.exists():
+        record.unlink()
 
 
 def _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
@@ -540,18 +940,39 @@ def fit(
     draws: int = _Opt.draws,
     seed: int = _Opt.seed,
     penalizer: float = _Opt.penalizer,
+    attributes: Optional[Path] = _Opt.attributes,
+    attributes_id: Optional[str] = _Opt.attributes_id,
+    purchase_covariates: Optional[str] = _Opt.purchase_covariates,
+    dropout_covariates: Optional[str] = _Opt.dropout_covariates,
+    spend_covariates: Optional[str] = _Opt.spend_covariates,
 ) -> None:
     """Fit a purchase model and Gamma-Gamma; save both as JSON (posterior draws of
-    NUTS/ADVI fits as NetCDF beside them) and show the estimates."""
+    NUTS/ADVI fits as NetCDF beside them) and show the estimates.
+
+    With --attributes the models have covariates (every attribute shifts the
+    purchase rate unless --purchase-covariates, --dropout-covariates or
+    --spend-covariates say otherwise); the levels of the text attributes are saved
+    in attributes.json beside the models, so that 'predict' refuses new levels.
+    """
+    options = _covariate_options(attributes, purchase_covariates, dropout_covariates,
+                                 spend_covariates)
     _check_penalizer(penalizer, method)
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
-        purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer)
+        groups, levels = None, {}
+        if attributes is not None:
+            step(f"reading the customer attributes {attributes}")
+            encoded, groups, levels = _customer_attributes(
+                attributes, attributes_id or customer_id, rfm, options)
+            rfm = join_attributes(rfm, encoded)
+        purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer,
+                                     covariates=groups)
         output.mkdir(parents=True, exist_ok=True)
         purchases.save(output / "purchases.json")
         spend.save(output / "spend.json")
+        _save_levels(output, levels)
     for fitted in (purchases, spend):
         _show(fitted.summary(), f"{type(fitted).__name__}: log-likelihood "
                                 f"{fitted.log_likelihood_:,.2f}")
@@ -591,8 +1012,17 @@ def predict(
     draws: int = _Opt.draws,
     seed: int = _Opt.seed,
     penalizer: float = _Opt.penalizer,
+    attributes: Optional[Path] = _Opt.attributes,
+    attributes_id: Optional[str] = _Opt.attributes_id,
+    purchase_covariates: Optional[str] = _Opt.purchase_covariates,
+    dropout_covariates: Optional[str] = _Opt.dropout_covariates,
+    spend_covariates: Optional[str] = _Opt.spend_covariates,
 ) -> None:
-    """Write one row per customer: P(alive), expected purchases and spend, CLV and interval."""
+    """Write one row per customer: P(alive), expected purchases and spend, CLV and interval.
+
+    Models with covariates (fitted now with --attributes, or in --models) read each
+    customer's covariates from --attributes; every customer keeps a row.
+    """
     from .export import predict_clv
 
     _check_clv_options(horizon, margin, interval, discount_rate)
@@ -600,20 +1030,53 @@ def predict(
     if penalizer > 0 and models is not None:
         raise ValueError("--penalizer applies to models fitted now; the models in --models "
                          "were fitted already (pass --penalizer to 'clvmodels fit').")
+    options = _covariate_options(attributes, purchase_covariates, dropout_covariates,
+                                 spend_covariates)
+    if models is not None and options is not None and not options.get("default"):
+        raise ValueError("--purchase-covariates, --dropout-covariates and --spend-covariates "
+                         "choose the covariates of models fitted now; those of the models in "
+                         "--models were chosen by 'clvmodels fit'.")
+    id_col = attributes_id or customer_id
     with _steps() as step:
         step(f"summarising {log}")
         rfm = _summarise_log(log, customer_id, datetime, amount, observation_end, time_unit,
                              datetime_format, returns)
+        groups = encoded = None
+        if models is None and attributes is not None:
+            step(f"reading the customer attributes {attributes}")
+            encoded, groups, _ = _customer_attributes(attributes, id_col, rfm, options)
+            rfm = join_attributes(rfm, encoded)
         if models is None and model == "auto":
+            extra = {} if encoded is None else dict(attributes=encoded, covariates=groups,
+                                                    penalizer=penalizer)
             model = _recommended_model(log, rfm, step, customer_id=customer_id,
                                        datetime=datetime, amount=amount, horizon=horizon,
                                        time_unit=time_unit, datetime_format=datetime_format,
-                                       returns=returns)
+                                       returns=returns, **extra)
         if models is not None:
             step(f"loading models from {models}")
             purchases, spend = _load_models(models)
+            needed = list(dict.fromkeys(
+                [*getattr(purchases, "covariate_columns", list)(),
+                 *getattr(spend, "covariate_columns", list)()]))
+            if needed and attributes is None:
+                raise ValueError(
+                    f"The models in {models} have covariates ({', '.join(needed)}): pass "
+                    "--attributes FILE, the customer attributes they were fitted with (one "
+                    "row per customer of the log).")
+            if attributes is not None and not needed:
+                raise ValueError(
+                    f"--attributes {attributes} is given but the models in {models} have no "
+                    "covariates: fit them with --attributes, or leave it out.")
+            if needed:
+                step(f"reading the customer attributes {attributes}")
+                encoded, _, levels = _customer_attributes(
+                    attributes, id_col, rfm, {"purchase": needed}, exact=True)
+                _check_levels(models, levels, attributes)
+                rfm = join_attributes(rfm, encoded)
         else:
-            purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer)
+            purchases, spend = _fit_pair(rfm, model, step, method, draws, seed, penalizer,
+                                         covariates=groups)
         step(f"scoring {len(rfm):,} customers into {output}")
         predict_clv(rfm, purchases, spend, horizon=horizon or None, time_unit=time_unit,
                     discount_rate=discount_rate, discount_period=discount_period,
@@ -644,7 +1107,10 @@ def run(
     penalizer: float = _Opt.penalizer,
 ) -> None:
     """Large logs end to end: DuckDB summary, BG/NBD + Gamma-Gamma, CLV of every
-    customer streamed to a file (clvmodels.pipeline.run_pipeline)."""
+    customer streamed to a file (clvmodels.pipeline.run_pipeline).
+
+    No customer attributes here: for models with covariates use 'clvmodels fit' and
+    'clvmodels predict' with --attributes."""
     from .pipeline import run_pipeline
 
     _check_clv_options(horizon, margin, interval, discount_rate)
@@ -704,14 +1170,25 @@ def backtest(
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
     penalizer: float = _Opt.penalizer,
+    attributes: Optional[Path] = _Opt.attributes,
+    attributes_id: Optional[str] = _Opt.attributes_id,
+    purchase_covariates: Optional[str] = _Opt.purchase_covariates,
+    dropout_covariates: Optional[str] = _Opt.dropout_covariates,
+    spend_covariates: Optional[str] = _Opt.spend_covariates,
 ) -> None:
-    """Compare every model on held-out time; write the tables (and the HTML report)."""
+    """Compare every model on held-out time; write the tables (and the HTML report).
+
+    With --attributes the covariate versions of BG/NBD, Pareto/NBD and MBG/NBD
+    (bgnbd_covariates, ...) are compared too: do the attributes help?"""
     _check_penalizer(penalizer)
+    options = _covariate_options(attributes, purchase_covariates, dropout_covariates,
+                                 spend_covariates)
     with _steps() as step:
         result = _run_backtest(
             _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
             calibration_end=calibration_end, cutoff=cutoff, tables=output,
             report_path=output / "report.html" if report else None, penalizer=penalizer,
+            attributes=attributes, attributes_id=attributes_id, covariates=options,
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"backtest written to {output}/")
@@ -720,20 +1197,33 @@ def backtest(
 
 def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
                   amount="amount", calibration_end=None, cutoff=None, tables=None,
-                  report_path=None, penalizer=0.0, **options):
+                  report_path=None, penalizer=0.0, attributes=None, attributes_id=None,
+                  covariates=None, **options):
     """Run the backtest; write its tables to ``tables`` and its report to ``report_path``.
 
     ``penalizer`` > 0: the default models with that penalty of their
-    maximum-likelihood fits (``backtest.default_models``)."""
+    maximum-likelihood fits (``backtest.default_models``). ``attributes`` (a file,
+    its id column ``attributes_id``): the default models and their covariate
+    versions (``covariates``: the options, see :func:`_covariate_options`), with the
+    encoded attributes joined to every cutoff's summary."""
     from .backtest import backtest as run
     from .backtest import default_models
 
     if not calibration_end and not cutoff:
         raise ValueError("pass --calibration-end or --cutoff")
     models = default_models(penalizer=penalizer) if penalizer > 0 else None
-    result = run(source, customer_id, datetime, amount,
-                 **_cutoff_options(calibration_end, cutoff), progress=step, models=models,
-                 **{**_CLEANING, **options})
+    extra, id_col = {}, attributes_id or customer_id
+    if attributes is not None:
+        step(f"reading the customer attributes {attributes}")
+        customers = pd.DataFrame(index=_log_ids(source, customer_id))
+        encoded, groups, _ = _customer_attributes(attributes, id_col, customers, covariates)
+        models = {**default_models(penalizer=penalizer),
+                  **_covariate_candidates(groups, penalizer)}
+        extra["customer_attributes"] = encoded
+    with _naming_file(attributes, id_col):
+        result = run(source, customer_id, datetime, amount,
+                     **_cutoff_options(calibration_end, cutoff), progress=step, models=models,
+                     **extra, **{**_CLEANING, **options})
     if tables is not None:
         step(f"writing {tables}")
         for name, frame in (("metrics", result.metrics), ("predictions", result.predictions)):
@@ -761,14 +1251,23 @@ def report(
     datetime_format: Optional[str] = _Opt.datetime_format,
     returns: str = _Opt.returns,
     penalizer: float = _Opt.penalizer,
+    attributes: Optional[Path] = _Opt.attributes,
+    attributes_id: Optional[str] = _Opt.attributes_id,
+    purchase_covariates: Optional[str] = _Opt.purchase_covariates,
+    dropout_covariates: Optional[str] = _Opt.dropout_covariates,
+    spend_covariates: Optional[str] = _Opt.spend_covariates,
 ) -> None:
-    """Run the backtest and write the model comparison as one HTML file."""
+    """Run the backtest and write the model comparison as one HTML file (with
+    --attributes, the covariate models too: see 'clvmodels backtest --help')."""
     _check_penalizer(penalizer)
+    options = _covariate_options(attributes, purchase_covariates, dropout_covariates,
+                                 spend_covariates)
     with _steps() as step:
         _run_backtest(
             _source(log), step, customer_id=customer_id, datetime=datetime, amount=amount,
             calibration_end=calibration_end, cutoff=cutoff, report_path=output,
-            penalizer=penalizer,
+            penalizer=penalizer, attributes=attributes, attributes_id=attributes_id,
+            covariates=options,
             observation_period_end=observation_end, holdout_length=holdout_length,
             time_unit=time_unit, datetime_format=datetime_format, returns=returns)
     err.print(f"report written to {output}")
