@@ -504,15 +504,16 @@ def _fit_pair(rfm: pd.DataFrame, model: str, step, method: str = "mle", draws: i
     settings = {} if method == "mle" else {"draws": draws, "random_state": seed,
                                            "progressbar": False}
     how = "" if method == "mle" else f" by {method}"
-    kwargs = _covariate_kwargs(covariates)
-    spend_covariates = kwargs.pop("spend_covariates")
+    # Only the groups with covariates are passed (a model without is built as before).
+    kwargs = {k: v for k, v in _covariate_kwargs(covariates).items() if v}
+    spend_kwargs = {k: kwargs.pop(k) for k in ("spend_covariates",) if k in kwargs}
     named = [c for cols in (covariates or {}).values() for c in cols]
     step(f"fitting {model}{how}" + (f" with covariates {', '.join(dict.fromkeys(named))}"
                                     if named else ""))
     purchases = _purchase_model(model, method, penalizer, **kwargs).fit(rfm, **settings)
     step(f"fitting Gamma-Gamma (spend){how}")
     spend = GammaGammaModel(nonpositive_spend="exclude", method=method, penalizer=penalizer,
-                            spend_covariates=spend_covariates).fit(rfm, **settings)
+                            **spend_kwargs).fit(rfm, **settings)
     return purchases, spend
 
 

@@ -501,3 +501,124 @@ def test_demo_writes_into_its_output_folder(spies, backtests, monkeypatch, tmp_p
     expected = dict(horizon=52, time_unit="W", discount_rate=0.1, discount_period="Y",
                     path=out / "clv.csv")
     assert _subset(scored, expected) == expected
+
+
+# --------------------------------------------------------------------------- customer attributes
+
+#: An attributes file of the recorded summary's customers (a: web, b: shop) and one more.
+ATTRIBUTES = pd.DataFrame({"cid": ["b", "a", "z"], "channel": ["shop", "web", "web"],
+                           "age": [40.0, 30.0, 20.0]})
+#: What the covariates of those options are, per customer of FRAME.
+ENCODED = pd.DataFrame({"channel_web": [1.0, 0.0], "age": [30.0, 40.0]},
+                       index=pd.Index(["a", "b"], name="customer_id"))
+COVARIATE_ARGS = ["--purchase-covariates", "channel", "--dropout-covariates", "age",
+                  "--spend-covariates", " channel_web, age"]
+COVARIATES = {"purchase": ["channel_web"], "dropout": ["age"], "spend": ["channel_web", "age"]}
+
+
+@pytest.fixture
+def attributes_file(tmp_path):
+    path = tmp_path / "attributes.csv"
+    ATTRIBUTES.to_csv(path, index=False)
+    return path
+
+
+def test_fit_hands_the_attributes_and_covariates_on(spies, tmp_path, attributes_file):
+    out = tmp_path / "models"
+    # The id column is --customer-id's (cid) unless --attributes-id names another.
+    _invoke("fit", "log.csv", "-o", str(out), "--customer-id", "cid", "--attributes",
+            str(attributes_file), *COVARIATE_ARGS)
+    [fitted] = spies["fit_pair"]
+    assert fitted["covariates"] == COVARIATES
+    pd.testing.assert_frame_equal(fitted["rfm"], FRAME.join(ENCODED))
+    assert (out / "attributes.json").read_text().count('"web"') == 1
+    ATTRIBUTES.rename(columns={"cid": "who"}).to_csv(attributes_file, index=False)
+    _invoke("fit", "log.csv", "-o", str(out), "--attributes", str(attributes_file),
+            "--attributes-id", "who", *COVARIATE_ARGS)
+    assert spies["fit_pair"][1]["covariates"] == COVARIATES
+
+
+def test_fit_attributes_default_to_purchase_covariates(spies, tmp_path, attributes_file):
+    _invoke("fit", "log.csv", "-o", str(tmp_path / "m"), "--attributes",
+            str(attributes_file), "--attributes-id", "cid")
+    assert spies["fit_pair"][0]["covariates"] == {"purchase": ["channel_web", "age"],
+                                                  "dropout": [], "spend": []}
+    assert spies["fit_pair"][0]["rfm"]["channel_web"].tolist() == [1.0, 0.0]
+    # Without --attributes: no covariates, no record of levels.
+    _invoke("fit", "log.csv", "-o", str(tmp_path / "m"))
+    assert spies["fit_pair"][1]["covariates"] is None
+    assert not (tmp_path / "m" / "attributes.json").exists()
+
+
+def test_predict_hands_the_attributes_on_when_it_fits(spies, tmp_path, attributes_file):
+    _invoke("predict", "log.csv", "-o", str(tmp_path / "c.csv"), "--attributes",
+            str(attributes_file), "--attributes-id", "cid", *COVARIATE_ARGS,
+            "--penalizer", "0.2")
+    [fitted] = spies["fit_pair"]
+    assert fitted["covariates"] == COVARIATES and fitted["penalizer"] == 0.2
+    pd.testing.assert_frame_equal(spies["predict_clv"][0]["summary"], FRAME.join(ENCODED))
+    # --model auto: the backtest compares the covariate versions, penalised alike.
+    _invoke("predict", "log.csv", "-o", str(tmp_path / "c.csv"), "--model", "auto",
+            "--attributes", str(attributes_file), "--attributes-id", "cid", *COVARIATE_ARGS,
+            "--penalizer", "0.2")
+    [chosen] = spies["recommended"]
+    assert chosen["covariates"] == COVARIATES and chosen["penalizer"] == 0.2
+    pd.testing.assert_frame_equal(chosen["attributes"], ENCODED)
+    assert spies["fit_pair"][1]["model"] == "pareto_nbd"
+    assert spies["fit_pair"][1]["covariates"] == COVARIATES
+
+
+class _CovariateModel(_Model):
+    def covariate_columns(self):
+        return ["channel_web"]
+
+
+def test_predict_reads_the_covariates_of_saved_models(spies, monkeypatch, tmp_path,
+                                                      attributes_file):
+    saved = (_CovariateModel("loaded purchases"), _Model("loaded spend"))
+    monkeypatch.setattr(cli, "_load_models", lambda folder: saved)
+    _invoke("predict", "log.csv", "-o", str(tmp_path / "c.csv"), "--models",
+            str(tmp_path), "--attributes", str(attributes_file), "--attributes-id", "cid")
+    pd.testing.assert_frame_equal(spies["predict_clv"][0]["summary"],
+                                  FRAME.join(ENCODED[["channel_web"]]))
+    done = _invoke("predict", "log.csv", "-o", str(tmp_path / "c.csv"), "--models",
+                   str(tmp_path), code=2)
+    assert "have covariates (channel_web): pass --attributes FILE" in done.stderr
+    monkeypatch.setattr(cli, "_load_models", lambda folder: LOADED)
+    done = _invoke("predict", "log.csv", "-o", str(tmp_path / "c.csv"), "--models",
+                   str(tmp_path), "--attributes", str(attributes_file), "--attributes-id",
+                   "cid", code=2)
+    assert "have no covariates" in done.stderr
+
+
+@pytest.mark.parametrize("command", ["backtest", "report"])
+def test_backtest_adds_the_covariate_models(backtests, monkeypatch, tmp_path, attributes_file,
+                                            command):
+    from clvmodels.backtest import default_models
+
+    calls, _ = backtests
+    logs = _recorder(monkeypatch, cli, "_log_ids", pd.Index(["a", "b"], name="cid"))
+    _invoke(command, "log.csv", "-o", str(tmp_path / "out"), "--calibration-end",
+            "1997-09-30", "--penalizer", "0.05", "--attributes", str(attributes_file),
+            "--attributes-id", "cid", *COVARIATE_ARGS)
+    assert logs == [dict(source="log.csv", customer_id="customer_id")]
+    [call] = calls
+    models = call["models"]
+    covariate_models = ["bgnbd_covariates", "pareto_nbd_covariates", "mbgnbd_covariates"]
+    assert list(models) == [*default_models(), *covariate_models]
+    for name, purchase_model in zip(covariate_models, ("BetaGeoModel", "ParetoNBDModel",
+                                                       "ModifiedBetaGeoModel")):
+        pair = models[name]
+        assert type(pair.transaction_model).__name__ == purchase_model
+        assert pair.transaction_model.purchase_covariates == ["channel_web"]
+        assert pair.transaction_model.dropout_covariates == ["age"]
+        assert pair.spend_model.spend_covariates == ["channel_web", "age"]
+        assert pair.transaction_model.penalizer == pair.spend_model.penalizer == 0.05
+        assert pair.spend_model.nonpositive_spend == "exclude"
+    assert models["bgnbd"].transaction_model.penalizer == 0.05
+    pd.testing.assert_frame_equal(call["customer_attributes"],
+                                  ENCODED.rename_axis("cid"))
+    # Without --attributes the backtest has no attributes.
+    _invoke(command, "log.csv", "-o", str(tmp_path / "out"), "--calibration-end",
+            "1997-09-30")
+    assert "customer_attributes" not in calls[1] and calls[1]["models"] is None
