@@ -867,7 +867,12 @@ def _check_levels(folder: Path, rows_levels: dict, path: Path) -> None:
     record = folder / _LEVELS_FILE
     if not record.exists():
         return
-    fitted = json.loads(record.read_text(encoding="utf-8")).get("levels", {})
+    try:
+        fitted = json.loads(record.read_text(encoding="utf-8"))["levels"]
+    except (ValueError, KeyError, TypeError) as error:
+        raise DataError(f"{record} is not the record of levels 'clvmodels fit' writes "
+                        f"({type(error).__name__}: {_one_line(error)}); fit the models again.",
+                        rule="unreadable") from error
     for attribute, levels in rows_levels.items():
         known = fitted.get(attribute)
         if known is None:

@@ -254,6 +254,14 @@ def test_covariate_models_need_their_attributes(data, parquet_models, tmp_path):
                tmp_path / "c.csv", code=2)
     assert "has level(s) ['app'] that the models" in " ".join(done.stderr.split())
     assert not (tmp_path / "c.csv").exists()
+    # A broken record of the levels is named, not a traceback.
+    import shutil
+
+    broken = shutil.copytree(out, tmp_path / "broken")
+    (broken / "attributes.json").write_text("{", encoding="utf-8")
+    done = run("predict", log, "--models", broken, "--attributes",
+               data.folder / "attributes.parquet", "-o", tmp_path / "c.csv", code=2)
+    assert f"{broken / 'attributes.json'} is not the record of levels" in done.stderr
 
 
 # --------------------------------------------------------------------------- backtest
