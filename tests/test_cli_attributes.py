@@ -191,6 +191,12 @@ def test_zero_padded_ids_stay_text(data, tmp_path):
     bg = BetaGeoModel(purchase_covariates=["channel_web"]).fit(summary)
     np.testing.assert_allclose(clv.loc[summary.index, "expected_purchases"],
                                bg.expected_purchases(summary, 52), rtol=1e-6)
+    # backtest and report match the attributes to the log's ids read the same way.
+    from clvmodels import cli
+
+    assert sorted(cli._log_ids(data.folder / "log.csv", "customer_id")) == padded
+    assert sorted(cli._log_ids(data.folder / "log.parquet", "customer_id")) == sorted(
+        data.log["customer_id"].unique())
     # Unpadded ids (7) are other customers than the log's (00007): none matches.
     done = run("predict", data.folder / "log.csv", "--attributes",
                data.folder / "attributes_plain.csv", "-o", out, code=2)
