@@ -856,7 +856,15 @@ def _customer_attributes(path: Path, id_col: str, summary: pd.DataFrame, options
     with _naming_file(path, id_col, raw.attrs.get("id_note")):
         joined = join_attributes(summary, raw)
     rows = joined[list(raw.columns)]
-    return _encode_attributes(rows, options, path, exact=exact)
+    try:
+        return _encode_attributes(rows, options, path, exact=exact)
+    except DataError as error:
+        if error.rule != "missing_values":
+            raise
+        named = DataError(f"--attributes {path}: {str(error).removeprefix('one_hot: ')}",
+                          column=error.column, rule=error.rule, n_rows=error.n_rows)
+        named.examples = list(error.examples)
+        raise named from error
 
 
 def _check_levels(folder: Path, rows_levels: dict, path: Path) -> None:

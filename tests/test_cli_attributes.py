@@ -224,6 +224,8 @@ def _write(frame: pd.DataFrame, path):
     (lambda a: a.rename(columns={"age": "frequency"}),
      "column(s) ['frequency'] are columns of the summary already"),
     (lambda a: a.drop(columns=["channel", "age"]), "has only the customer id column"),
+    (lambda a: a.assign(channel=a["channel"].where(a["customer_id"] % 100 > 0)),
+     ": 12 row(s) of column 'channel' have no value"),
     (lambda a: a.rename(columns={"customer_id": "id"}), "has no customer id column "
                                                         "'customer_id'"),
 ])
