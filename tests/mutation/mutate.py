@@ -491,6 +491,58 @@ TARGETS["report_tables_rest"] = (
         "_summary_frame", "model_names", "_date", "cutoffs", "_plain_descriptions",
         "leaderboard_table", "_join_exclusions", "_is_missing")])
 
+# The shared pieces of the models' random generators (likelihoods/_random.py: _shape,
+# _bcast, _purchases_until; Family is a dataclass, nothing to mutate). They are reached
+# only through the likelihood modules' ``random`` (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB,
+# Gamma-Gamma, its per-transaction variant, sBG; simulate.py through BG/BB's), so the
+# selection is the tests that call those, all fast (under 0.3 s each): the simulators'
+# kill tests of the model files, the recovery tests that simulate a few thousand
+# customers and fit them in a fraction of a second, the Bayesian engine's generator
+# tests (not the rest of test_bayes.py: NUTS fits), and test_mutation_kills_likelihoods_random.py.
+TARGETS["likelihoods_random"] = (
+    "clvmodels/likelihoods/_random.py",
+    ["tests/test_mutation_kills_likelihoods_random.py",
+     "tests/test_mutation_kills_likelihoods.py::"
+     "test_the_bayesian_engines_simulators_follow_the_models",
+     "tests/test_mutation_kills_likelihoods.py::"
+     "test_simulators_broadcast_parameter_draws_and_follow_the_seed",
+     "tests/test_mutation_kills_likelihoods.py::test_customers_who_never_drop_out_keep_buying",
+     "tests/test_bayes.py::test_random_generators_follow_the_model",
+     "tests/test_bayes.py::test_pareto_generator_follows_the_model",
+     "tests/test_gamma_gamma.py::test_simulated_parameters_are_recovered",
+     "tests/test_shifted_beta_geo.py::test_simulate_and_recover",
+     "tests/test_beta_geo_beta_binom.py::test_simulate_and_recover",
+     "tests/test_beta_geo_beta_binom.py::test_simulate_module_draws_customers_the_model_recovers",
+     *(f"tests/test_mutation_kills_beta_geo_beta_binom.py::{name}" for name in (
+         "test_random_draws_the_histories_with_their_probabilities",
+         "test_random_extremes_and_per_customer_opportunities",
+         "test_random_broadcasts_every_parameter_without_size", "test_random_of_no_customer")),
+     "tests/test_gamma_gamma_individual.py::test_simulated_amounts_recover_the_parameters",
+     "tests/test_gamma_gamma_individual.py::"
+     "test_random_simulates_the_amounts_the_likelihood_describes",
+     *(f"tests/test_mutation_kills_gamma_gamma_individual.py::{name}" for name in (
+         "test_random_follows_the_model_step_by_step", "test_random_sizes_and_broadcasting",
+         "test_random_means_match_the_model", "test_random_broadcasts_every_parameter",
+         "test_random_amounts_that_underflow_give_a_log_sum_of_minus_infinity_silently"))],
+    None)
+
+# Pareto/NBD's pytensor Op (LogHypIntegral: make_node, perform, infer_shape, L_op, built
+# by _make_op_class) and its lazy creation (the module's __getattr__), which
+# likelihoods_pareto_I left out. Only pytensor tests reach them, and the graphs of the
+# model tests take 20 to 45 s per mutant to compile, so the selection is the tests that
+# build the Op alone with FAST_COMPILE (1 to 3 s each): the Op test of
+# test_mutation_kills_pareto_integral.py and test_mutation_kills_pareto_op.py. The class
+# is made once per process and cached, so only a test that clears the cache
+# (pareto_nbd._OP_CLASS) reaches a mutated _make_op_class in mutmut's forked runs.
+TARGETS["likelihoods_pareto_op"] = (
+    "clvmodels/likelihoods/pareto_nbd.py",
+    ["tests/test_mutation_kills_pareto_op.py",
+     "tests/test_mutation_kills_pareto_integral.py::"
+     "test_the_pytensor_op_computes_the_numpy_values_and_partials",
+     "tests/test_pareto_nbd_numerics.py::test_pytensor_engine_value_and_gradient"],
+    ["clvmodels.likelihoods.pareto_nbd.x__make_op_class__mutmut_*",
+     "clvmodels.likelihoods.pareto_nbd.x___getattr____mutmut_*"])
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
