@@ -11,8 +11,12 @@ from scipy.optimize import minimize
 from clvmodels import simulate
 from clvmodels._checks import check_summary
 from clvmodels.likelihoods import beta_geo as bg
+from clvmodels.likelihoods import beta_geo_beta_binom as bgbb
+from clvmodels.likelihoods import gamma_gamma as gg
+from clvmodels.likelihoods import gamma_gamma_individual as ggi
 from clvmodels.likelihoods import modified_beta_geo as mbg
 from clvmodels.likelihoods import pareto_nbd as pnbd
+from clvmodels.likelihoods import shifted_beta_geo as sbg
 from clvmodels.units import unit_days
 
 PNBD = dict(r=0.55, alpha=10.58, s=0.61, beta=11.67)   # CDNOW, weeks
@@ -240,3 +244,32 @@ def test_pareto_nbd_parameters_are_recovered():
     se_log = np.sqrt(np.diag(np.linalg.inv(H)))
     z = (res.x - np.log(list(PNBD.values()))) / se_log
     assert np.all(np.abs(z) < 4), (np.exp(res.x), z)
+
+
+# The likelihood modules' generators (each FAMILY's random) with scalar parameters:
+# one customer, not a TypeError from indexing the Python floats numpy draws for 0-d
+# parameters.
+
+ONE_CUSTOMER = [
+    (bg, (*BG.values(), 38.0), (2,)), (mbg, (*MBG.values(), 38.0), (2,)),
+    (pnbd, (*PNBD.values(), 38.0), (2,)), (bgbb, (1.2, 0.75, 0.66, 2.8, 6.0), (2,)),
+    (sbg, (0.7, 1.3, 5.0), (2,)), (gg, (*SPEND.values(), 3.0), ()),
+    (ggi, (*SPEND.values(), 3.0), (2,))]
+
+
+@pytest.mark.parametrize("module, params, shape", ONE_CUSTOMER,
+                         ids=[m.__name__.rsplit(".", 1)[1] for m, _, _ in ONE_CUSTOMER])
+def test_generators_take_scalar_parameters(module, params, shape):
+    ones = [np.array([p]) for p in params]
+    for seed in range(20):
+        one = module.random(*params, rng=seed)
+        assert np.shape(one) == shape
+        # The draw of a one-customer array, without its customer axis.
+        np.testing.assert_array_equal(one, module.random(*ones, rng=seed)[0])
+        np.testing.assert_array_equal(module.random(*params, rng=seed, size=()), one)
+        # weight by position, as the Bayesian engine passes it.
+        np.testing.assert_array_equal(module.random(*params, None, rng=seed), one)
+    assert np.shape(module.random(*params, rng=0, size=4)) == (4, *shape)
+    assert np.shape(module.random(*params, rng=0, size=(2, 3))) == (2, 3, *shape)
+    with pytest.raises(TypeError):
+        module.random(*params[:-1], rng=0)  # a parameter missing

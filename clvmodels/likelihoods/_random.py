@@ -8,6 +8,8 @@ it (:func:`clvmodels.inference.bayes.build_pymc_model`).
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -40,6 +42,31 @@ class Family:
     design: tuple[str, ...]
     random: Callable
     jax: bool = True
+
+
+def scalar_draws(random: Callable) -> Callable:
+    """Let a generator take scalar parameters and no ``size``: one customer.
+
+    The generators index their arrays (``out[has] = ...``), which numpy's draws of
+    0-d parameters (Python floats) cannot be; with every parameter a scalar and no
+    ``size`` (or ``size=()``) the generator runs for one customer, ``size=1``, and
+    the result loses that axis: ``()`` for a spend, ``(2,)`` for ``(frequency,
+    recency)``.
+    """
+    signature = inspect.signature(random)
+    params = list(signature.parameters)[:list(signature.parameters).index("weight")]
+
+    @functools.wraps(random)
+    def wrapper(*args, **kwargs):
+        call = signature.bind(*args, **kwargs)
+        call.apply_defaults()
+        given = call.arguments
+        if _shape(given["size"], *(given[name] for name in params)) == ():
+            given["size"] = 1
+            return random(*call.args, **call.kwargs)[0]
+        return random(*call.args, **call.kwargs)
+
+    return wrapper
 
 
 def _shape(size, *arrays) -> tuple:

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY, hyp2f1_scaled
-from ._random import Family, _bcast, _purchases_until, _shape
+from ._random import Family, _bcast, _purchases_until, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -354,6 +354,7 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, a, b):
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
 
 
+@scalar_draws
 def random(r, alpha, a, b, T, weight=None, rng=None, size=None):
     r"""Simulate ``(frequency, recency)`` of BG/NBD customers with ages ``T``
     (Fader, Hardie & Lee 2005, section 3): :math:`\lambda \sim \mathrm{Gamma}(r,

@@ -34,7 +34,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
-from ._random import Family, _bcast, _shape
+from ._random import Family, _bcast, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -269,6 +269,7 @@ def discounted_expected_residual_transactions(discount_rate, x, t_x, n, alpha, b
             * _sp.hyp2f1(1.0, delta + n + 1.0, gamma + delta + n + 1.0, 1.0 / (1.0 + d)))
 
 
+@scalar_draws
 def random(alpha, beta, gamma, delta, n_periods, weight=None, rng=None, size=None):
     r"""Simulate ``(frequency, recency)`` of BG/BB customers with ``n_periods``
     opportunities (FHS section 2): :math:`p \sim \mathrm{Beta}(\alpha, \beta)`,

@@ -20,7 +20,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
-from ._random import Family, _bcast, _shape
+from ._random import Family, _bcast, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -127,6 +127,7 @@ def population_mean_spend(p, q, v):
         return np.where(np.asarray(q) > 1.0, p * v / (np.asarray(q) - 1.0), np.nan)
 
 
+@scalar_draws
 def random(p, q, v, x, weight=None, rng=None, size=None):
     r"""Simulate the mean spend of customers with ``x`` repeat purchases (Fader &
     Hardie 2013, section 2): :math:`\nu \sim \mathrm{Gamma}(q, v)` (rate ``v``),

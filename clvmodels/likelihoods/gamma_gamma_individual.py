@@ -26,7 +26,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
-from ._random import Family, _bcast, _shape
+from ._random import Family, _bcast, _shape, scalar_draws
 from .gamma_gamma import expected_spend, population_mean_spend
 
 __all__ = [
@@ -102,6 +102,7 @@ def loglik(x, m, g, p, q, v, xp=NUMPY):
     return loglik_count_terms(x, p, q, v, xp) + loglik_amount_terms(x, m, g, p, q, v, xp)
 
 
+@scalar_draws
 def random(p, q, v, x, weight=None, rng=None, size=None):
     r"""Simulate ``(monetary_value, log_spend_sum)`` of customers with ``x`` repeat
     amounts: :math:`\nu \sim \mathrm{Gamma}(q, \gamma)` (rate), then ``x`` amounts

@@ -22,7 +22,7 @@ import numpy as np
 
 from . import beta_geo as _bg
 from ._math import NUMPY, hyp2f1_scaled
-from ._random import Family, _bcast, _purchases_until, _shape
+from ._random import Family, _bcast, _purchases_until, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -205,6 +205,7 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, a, b):
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
 
 
+@scalar_draws
 def random(r, alpha, a, b, T, weight=None, rng=None, size=None):
     r"""As :func:`clvmodels.likelihoods.beta_geo.random` for the MBG/NBD (Batislam et al. 2007): the
     customer may also drop out right after the first purchase."""

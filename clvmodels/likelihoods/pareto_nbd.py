@@ -87,7 +87,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
-from ._random import Family, _bcast, _shape
+from ._random import Family, _bcast, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -752,6 +752,7 @@ def conditional_probability_of_purchases(n, t, x, t_x, T, r, alpha, s, beta):
     return p_alive * alive + np.where(n == 0, 1.0 - p_alive, 0.0)
 
 
+@scalar_draws
 def random(r, alpha, s, beta, T, weight=None, rng=None, size=None):
     r"""Simulate ``(frequency, recency)`` of Pareto/NBD customers (Schmittlein,
     Morrison & Colombo 1987): :math:`\lambda \sim \mathrm{Gamma}(r, \alpha)`,

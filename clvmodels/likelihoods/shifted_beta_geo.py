@@ -36,7 +36,7 @@ import numpy as np
 from scipy import special as _sp
 
 from ._math import NUMPY
-from ._random import Family, _bcast, _shape
+from ._random import Family, _bcast, _shape, scalar_draws
 
 __all__ = [
     "FAMILY",
@@ -126,6 +126,7 @@ def discounted_expected_lifetime(alpha, beta, discount_rate):
     return _sp.hyp2f1(1.0, beta, alpha + beta, 1.0 / (1.0 + discount_rate))
 
 
+@scalar_draws
 def random(alpha, beta, horizon, weight=None, rng=None, size=None):
     r"""Simulate ``(t, churned)`` of shifted-beta-geometric subscribers observed for
     ``horizon`` periods (Fader & Hardie 2007): :math:`\theta \sim \mathrm{Beta}(\alpha,
