@@ -1,10 +1,12 @@
 """clvmodels: customer lifetime value from transaction logs.
 
-transactions -> :func:`rfm_summary` -> models -> predictions -> :func:`backtest`,
-:func:`predict_clv` (export) and the HTML report.
+transactions -> :func:`rfm_summary` (customer attributes: :func:`read_attributes`,
+:func:`encode_attributes`, :func:`join_attributes`) -> models -> predictions ->
+:func:`backtest`, :func:`predict_clv` (export) and the HTML report.
 """
 
 from . import datasets, plotting, simulate
+from .attributes import encode_attributes, read_attributes
 from .backtest import backtest
 from .clv import customer_lifetime_value
 from .compare import compare, likelihood_ratio_test
@@ -47,6 +49,7 @@ __all__ = [
     "datasets",
     "dert",
     "discrete_summary",
+    "encode_attributes",
     "formula_clv",
     "kpis",
     "join_attributes",
@@ -57,6 +60,7 @@ __all__ = [
     "plotting",
     "predict_clv",
     "purchase_days",
+    "read_attributes",
     "read_transactions",
     "rfm_segments",
     "rfm_summary",

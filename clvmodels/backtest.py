@@ -355,6 +355,35 @@ def default_models(penalizer: float = 0.0) -> dict[str, Candidate]:
     return models
 
 
+def covariate_models(covariates: Mapping[str, Sequence[str]] | None,
+                     penalizer: float = 0.0) -> dict[str, Candidate]:
+    """BG/NBD, Pareto/NBD and MBG/NBD with covariates, each with Gamma-Gamma.
+
+    ``covariates`` is ``{"purchase": [...], "dropout": [...], "spend": [...]}``
+    (the ``groups`` of :func:`clvmodels.encode_attributes`; a missing or empty
+    group has no covariates): the purchase and dropout columns go to the purchase
+    models, the spend columns to Gamma-Gamma. The candidates are named
+    ``bgnbd_covariates``, ``pareto_nbd_covariates`` and ``mbgnbd_covariates``; with
+    :func:`default_models` they answer "do the attributes help?" (the CLI's
+    ``backtest --attributes``). ``penalizer`` as in :func:`default_models`.
+    """
+    from .models.beta_geo import BetaGeoModel
+    from .models.gamma_gamma import GammaGammaModel
+    from .models.modified_beta_geo import ModifiedBetaGeoModel
+    from .models.pareto_nbd import ParetoNBDModel
+
+    groups = {group: list((covariates or {}).get(group) or []) or None
+              for group in ("purchase", "dropout", "spend")}
+    return {name: ModelPair(
+        model(penalizer=penalizer, purchase_covariates=groups["purchase"],
+              dropout_covariates=groups["dropout"]),
+        GammaGammaModel(nonpositive_spend="exclude", penalizer=penalizer,
+                        spend_covariates=groups["spend"]))
+        for name, model in (("bgnbd_covariates", BetaGeoModel),
+                            ("pareto_nbd_covariates", ParetoNBDModel),
+                            ("mbgnbd_covariates", ModifiedBetaGeoModel))}
+
+
 def _as_candidate(name: str, model) -> Candidate:
     if isinstance(model, Candidate):
         return model

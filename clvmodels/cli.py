@@ -28,7 +28,6 @@ import warnings
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
 import pandas as pd
 import typer
 from rich import box
@@ -38,8 +37,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ._io import atomic_path
-from .covariates import join_attributes, one_hot
-from .data import rfm_summary
+from .attributes import (COVARIATE_GROUPS, _encode_named, _ids_kind, _matched, _naming,
+                         _refuse_new_levels, _Wording)
+from .attributes import _read as _read_attributes
+from .covariates import join_attributes
+from .data import customer_ids, rfm_summary
 from .exceptions import ClvModelsWarning, ConvergenceError, DataError, NotFittedError
 from .units import DEFAULT_TIME_UNIT
 
@@ -530,6 +532,7 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
     (``covariates``: ``{group: [columns]}``, with ``penalizer``).
     """
     from .backtest import backtest as run
+    from .backtest import covariate_models
     from .units import unit_days
 
     end = pd.Timestamp(rfm.attrs["observation_period_end"])
@@ -545,7 +548,7 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
                              GammaGammaModel(nonpositive_spend="exclude"))
                       for name in _PURCHASE_MODELS}
     else:
-        candidates = _covariate_candidates(covariates, penalizer)
+        candidates = covariate_models(covariates, penalizer)
     result = run(_source(log), customer_id, datetime, amount, calibration_period_end=cutoff,
                  observation_period_end=end, time_unit=time_unit, models=candidates,
                  progress=step, datetime_format=datetime_format, returns=returns,
@@ -563,13 +566,8 @@ def _recommended_model(log, rfm, step, *, customer_id, datetime, amount, horizon
 
 # --------------------------------------------------------------------------- customer attributes
 
-#: ``join_attributes`` rules about the attributes file: the CLI names the file in them.
-_ATTRIBUTE_RULES = ("duplicate_ids", "covariate_is_data_column", "missing_attributes")
-
 #: The saved models' record of the text attributes' levels (beside purchases.json).
 _LEVELS_FILE = "attributes.json"
-
-_COVARIATE_GROUPS = ("purchase", "dropout", "spend")
 
 
 def _split_names(text: str | None) -> list[str] | None:
@@ -596,275 +594,42 @@ def _covariate_options(attributes, purchase, dropout, spend) -> dict | None:
     return given
 
 
-@contextlib.contextmanager
-def _naming_file(path: Path | None, id_col: str, note: str | None = None):
+def _wording(path: Path) -> _Wording:
+    """How the attributes messages read on the command line: the file is
+    ``--attributes FILE``, the ids it is matched to the log's."""
+    return _Wording(f"--attributes {path}", id_hint="name it with --attributes-id",
+                    ids_are="the log's customer ids are", ids_as="as the log does",
+                    like_ids="as the log's are", customers="the log's",
+                    saved="The saved model's covariate")
+
+
+def _naming_file(path: Path | None, id_col: str):
     """Re-raise the attributes errors of ``join_attributes`` with the file and its id
     column named (the user sees one ``error:`` line)."""
-    try:
-        yield
-    except DataError as error:
-        if path is None or error.rule not in _ATTRIBUTE_RULES:
-            raise
-        text = str(error)
-        if text.startswith("customer attributes: "):
-            text = text[len("customer attributes: "):]
-        if note and error.rule == "missing_attributes":
-            text = f"{text} {note}"
-        named = DataError(f"--attributes {path} (customer id column {id_col!r}): {text}",
-                          column=error.column, rule=error.rule, n_rows=error.n_rows)
-        named.examples = list(error.examples)
-        raise named from error
-
-
-def _ids_kind(ids) -> str:
-    """``"int"``, ``"str"`` or ``"other"``: the kind of a log's customer ids."""
-    dtype = ids.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return "other"
-    if pd.api.types.is_integer_dtype(dtype):
-        return "int"
-    if pd.api.types.is_string_dtype(dtype) or dtype == object:
-        kinds = {type(v) for v in pd.Series(ids).dropna().head(1000)}
-        if kinds and all(issubclass(k, str) for k in kinds):
-            return "str"
-        if kinds and all(issubclass(k, int) and not issubclass(k, bool) for k in kinds):
-            return "int"
-    return "other"
+    return contextlib.nullcontext() if path is None else _naming(f"--attributes {path}",
+                                                                  id_col)
 
 
 def _log_ids(source, customer_id: str) -> pd.Index:
-    """The distinct customer ids of a log, of the type every summary of it has (a CSV's
-    ids are text, as :func:`clvmodels.rfm_summary` reads them)."""
-    if isinstance(source, pd.DataFrame):
-        return pd.Index(pd.unique(source[customer_id].dropna()), name=customer_id)
-    from .data import _DuckDBLog, _ident
-
-    with _DuckDBLog(source, None, columns=[customer_id], text_columns=[customer_id]) as log:
-        col = _ident(customer_id)
-        ids = log.con.sql(f"SELECT DISTINCT {col} FROM src WHERE {col} IS NOT NULL").df()
-    return pd.Index(ids.iloc[:, 0], name=customer_id)
-
-
-def _ids_as(values: pd.Series, kind: str, path: Path, col: str) -> pd.Series:
-    """The attributes file's ids as the log's kind: text ids stay text (``"007"``),
-    integer ids become integers only when the log's are integers."""
-    def refuse(bad, what):
-        raise DataError(
-            f"--attributes {path}: {int(bad.sum())} of {len(values)} ids in column {col!r} "
-            f"are {what}, but the log's customer ids are {'integers' if kind == 'int' else 'text'}"
-            "; write the ids as the log does.", column=col, rule="id_type",
-            n_rows=int(bad.sum()), examples=values[bad].head(5).tolist())
-
-    if kind == "str":
-        if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            return values.map(str).astype(object)
-        is_int = values.map(lambda v: isinstance(v, (int, np.integer))
-                            and not isinstance(v, (bool, np.bool_)))
-        ok = values.map(lambda v: isinstance(v, str)) | is_int
-        if not ok.all():
-            refuse(~ok, "not text nor integers")
-        return values.map(str).astype(object)
-    if kind == "int":
-        if pd.api.types.is_bool_dtype(values):
-            refuse(pd.Series(True, index=values.index), "booleans")
-        if pd.api.types.is_integer_dtype(values):
-            return values.astype("int64")
-        if pd.api.types.is_float_dtype(values):
-            whole = np.isfinite(values) & (values == np.round(values))
-            if not whole.all():
-                refuse(~whole, "not whole numbers")
-            return values.astype("int64")
-        text = values.map(lambda v: v.strip() if isinstance(v, str) else v)
-        ok = text.map(lambda v: (isinstance(v, str) and re.fullmatch(r"[+-]?\d+", v) is not None)
-                      or (isinstance(v, (int, np.integer)) and not isinstance(v, bool)))
-        if not ok.all():
-            refuse(~ok, "not integers")
-        return text.map(int).astype("int64")
-    return values
-
-
-def _read_attributes(path: Path, id_col: str, kind: str) -> pd.DataFrame:
-    """The attributes file indexed by customer id (``id_col``), ids of the log's ``kind``."""
-    suffix = "".join(path.suffixes[-2:]).lower() if path.suffix.lower() == ".gz" \
-        else path.suffix.lower()
-    try:
-        if suffix in (".parquet", ".pq"):
-            frame = pd.read_parquet(path)
-        elif suffix in (".csv", ".csv.gz", ".txt", ".tsv"):
-            # The id column as written: never typed by the reader's guess.
-            frame = pd.read_csv(path, dtype={id_col: str}, sep="\t" if suffix == ".tsv" else ",")
-        else:
-            raise ValueError(f"Cannot read --attributes {path}: use a .csv or .parquet file.")
-    except OSError:
-        raise
-    except ValueError as error:
-        if str(error).startswith("Cannot read --attributes"):
-            raise
-        raise DataError(f"cannot read --attributes {path}: {_one_line(error)}",
-                        rule="unreadable") from error
-    except Exception as error:  # pyarrow's errors would otherwise name the log
-        raise DataError(f"cannot read --attributes {path}: {type(error).__name__}: "
-                        f"{_one_line(error)}", rule="unreadable") from error
-    if id_col not in frame.columns:
-        raise DataError(
-            f"--attributes {path} has no customer id column {id_col!r} (its columns: "
-            f"{list(frame.columns)}); name it with --attributes-id.", column=id_col,
-            rule="missing_columns")
-    ids = frame[id_col]
-    absent = ids.isna().to_numpy(dtype=bool)
-    if absent.any():
-        raise DataError(
-            f"--attributes {path}: {int(absent.sum())} of {len(frame)} rows have no customer "
-            f"id in column {id_col!r}; drop them or give them their id.", column=id_col,
-            rule="null_ids", n_rows=int(absent.sum()))
-    converted = _ids_kind(pd.Index(ids)) != kind and kind in ("int", "str")
-    ids = _ids_as(ids, kind, path, id_col)
-    out = frame.drop(columns=[id_col])
-    out.index = pd.Index(ids.to_numpy(), name=id_col)
-    if converted:
-        out.attrs["id_note"] = (
-            f"The file's ids were read as {'integers' if kind == 'int' else 'text'}, as the "
-            f"log's are: {'7 matches 7 and 007' if kind == 'int' else '7 matches 7, not 007'}.")
-    if out.columns.empty:
-        raise DataError(f"--attributes {path} has only the customer id column {id_col!r}: "
-                        "no attribute to use.", column=id_col, rule="no_attributes")
-    return out
-
-
-def _attribute_columns(rows: pd.DataFrame, name: str, path: Path,
-                       exact: bool = False) -> list[tuple[str, str, object]]:
-    """What a covariate name means: ``[(column, attribute, level or None), ...]``.
-
-    A numeric attribute is itself; a text attribute all its 0/1 columns but the
-    reference level's (the first in sorted order, as :func:`clvmodels.one_hot`); a
-    name ``attribute_level`` the 0/1 column of that level. ``exact`` (a saved model's
-    column): a level none of these customers has is a column of zeros.
-    """
-    if name in rows.columns:
-        values = rows[name]
-        if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
-            return [(name, name, None)]
-        if pd.api.types.is_datetime64_any_dtype(values):
-            raise DataError(f"Attribute {name!r} of --attributes {path} holds dates: turn it "
-                            "into a number first (e.g. years since a day).", column=name,
-                            rule="not_numeric")
-        levels = _levels(values)
-        if len(levels) < 2:
-            raise DataError(
-                f"Attribute {name!r} of --attributes {path} has one level ({levels[0]!r}) "
-                f"among the log's {len(values)} customers: it cannot tell them apart. Leave "
-                "it out of the covariates.", column=name, rule="constant_covariate",
-                n_rows=len(values))
-        return [(f"{name}_{level}", name, level) for level in levels[1:]]
-    matches = []
-    for attribute in rows.columns:
-        values = rows[attribute]
-        if (name.startswith(f"{attribute}_") and not pd.api.types.is_numeric_dtype(values)
-                and not pd.api.types.is_bool_dtype(values)):
-            level = name[len(attribute) + 1:]
-            found = [v for v in _levels(values) if str(v) == level]
-            if found:
-                matches.append((name, attribute, found[0]))
-    if not matches and exact:
-        matches = [(name, attribute, name[len(attribute) + 1:]) for attribute in rows.columns
-                   if name.startswith(f"{attribute}_")
-                   and not pd.api.types.is_numeric_dtype(rows[attribute])
-                   and not pd.api.types.is_bool_dtype(rows[attribute])]
-    if len(matches) > 1:
-        raise DataError(f"Covariate {name!r} is a level of several attributes "
-                        f"({[m[1] for m in matches]}) of --attributes {path}; rename one.",
-                        column=name, rule="ambiguous_covariate")
-    if not matches:
-        known = [c for c in rows.columns]
-        raise DataError(
-            f"Unknown covariate {name!r}: --attributes {path} has the attributes {known} "
-            "(a text attribute's 0/1 columns are named attribute_level, e.g. "
-            f"{_example_level(rows)}).", column=name, rule="missing_columns")
-    return matches
-
-
-def _levels(values: pd.Series) -> list:
-    """The sorted levels of a text attribute (missing values refused, as one_hot does)."""
-    present = values.dropna()
-    if len(present) < len(values):
-        one_hot(values.to_frame(), values.name)  # raises missing_values, counted
-    return sorted(pd.unique(present), key=lambda v: (str(type(v)), v))
-
-
-def _example_level(rows: pd.DataFrame) -> str:
-    for attribute in rows.columns:
-        values = rows[attribute].dropna()
-        if len(values) and not (pd.api.types.is_numeric_dtype(values)
-                                or pd.api.types.is_bool_dtype(values)):
-            return f"{attribute}_{_levels(values)[-1]}"
-    return "channel_web"
-
-
-def _encode_attributes(rows: pd.DataFrame, options: dict, path: Path,
-                       exact: bool = False) -> tuple[pd.DataFrame, dict, dict]:
-    """The covariate columns of ``rows`` (raw attributes, one row per customer).
-
-    ``options`` is ``{group: [names] or None}`` (see :func:`_covariate_options`).
-    Returns the encoded frame (0/1 float columns for levels, numeric attributes as
-    floats), ``{group: [columns]}`` and the levels of the text attributes used
-    (``{attribute: [levels]}``). ``exact``: the names are columns (a saved model's).
-    """
-    if options.get("default"):
-        options = dict(options, purchase=list(rows.columns))
-    groups, meaning = {}, {}
-    for group in _COVARIATE_GROUPS:
-        names = options.get(group) or []
-        columns = []
-        for name in names:
-            found = _attribute_columns(rows, name, path, exact=exact)
-            if exact and (len(found) != 1 or found[0][0] != name
-                          or (found[0][2] is None) != (name in rows.columns)):
-                raise DataError(
-                    f"The saved model's covariate {name!r} is neither a numeric attribute nor "
-                    f"a level's 0/1 column (attribute_level) of --attributes {path}.",
-                    column=name, rule="missing_columns")
-            for column, attribute, level in found:
-                if column in meaning and meaning[column] != (attribute, level):
-                    raise DataError(f"Covariate column {column!r} would be both the attribute "
-                                    f"{meaning[column][0]!r} and a level of {attribute!r}; "
-                                    "rename one.", column=column, rule="duplicate_columns")
-                meaning[column] = (attribute, level)
-                if column not in columns:
-                    columns.append(column)
-        groups[group] = columns
-    encoded = {}
-    for column, (attribute, level) in meaning.items():
-        values = rows[attribute]
-        if level is None:
-            encoded[column] = values.to_numpy(dtype=float, na_value=np.nan)
-        else:
-            encoded[column] = (values == level).to_numpy(dtype=float)
-    frame = pd.DataFrame(encoded, index=rows.index)
-    levels = {attribute: [str(v) for v in _levels(rows[attribute])]
-              for attribute, level in meaning.values() if level is not None}
-    return frame, groups, levels
+    """The distinct customer ids of a log, of the type every summary of it has
+    (:func:`clvmodels.data.customer_ids`)."""
+    return customer_ids(source, customer_id)
 
 
 def _customer_attributes(path: Path, id_col: str, summary: pd.DataFrame, options: dict,
                          exact: bool = False) -> tuple[pd.DataFrame, dict, dict]:
     """Read ``--attributes``, check it against the log's customers (``summary``'s index,
-    its columns: the names an attribute must not take) and encode the covariates.
+    its columns: the names an attribute must not take) and encode the covariates
+    (``options``: see :func:`_covariate_options`; ``exact``: the names are a saved
+    model's columns).
 
-    Returns what :func:`_encode_attributes` returns, indexed like ``summary``.
+    Returns the encoded columns indexed like ``summary``, ``{group: [columns]}`` and the
+    levels of the text attributes used (:class:`clvmodels.attributes.EncodedAttributes`).
     """
-    raw = _read_attributes(path, id_col, _ids_kind(summary.index))
-    with _naming_file(path, id_col, raw.attrs.get("id_note")):
-        joined = join_attributes(summary, raw)
-    rows = joined[list(raw.columns)]
-    try:
-        return _encode_attributes(rows, options, path, exact=exact)
-    except DataError as error:
-        if error.rule != "missing_values":
-            raise
-        named = DataError(f"--attributes {path}: {str(error).removeprefix('one_hot: ')}",
-                          column=error.column, rule=error.rule, n_rows=error.n_rows)
-        named.examples = list(error.examples)
-        raise named from error
+    wording = _wording(path)
+    raw = _read_attributes(path, id_col, _ids_kind(summary.index), wording)
+    rows = _matched(raw, summary, wording.name, id_col)
+    return _encode_named(rows, options, wording, exact=exact)
 
 
 def _check_levels(folder: Path, rows_levels: dict, path: Path) -> None:
@@ -881,39 +646,15 @@ def _check_levels(folder: Path, rows_levels: dict, path: Path) -> None:
         raise DataError(f"{record} is not the record of levels 'clvmodels fit' writes "
                         f"({type(error).__name__}: {_one_line(error)}); fit the models again.",
                         rule="unreadable") from error
-    for attribute, levels in rows_levels.items():
-        known = fitted.get(attribute)
-        if known is None:
-            continue
-        new = [level for level in levels if level not in known]
-        if new:
-            raise DataError(
-                f"Attribute {attribute!r} of --attributes {path} has level(s) {new} that the "
-                f"models in {folder} were not fitted with (levels {known}): their customers "
-                f"would count as the reference level {known[0]!r}. Refit with 'clvmodels fit'.",
-                column=attribute, rule="unknown_level")
+    _refuse_new_levels(rows_levels, fitted, f"--attributes {path}",
+                       f"the models in {folder} were", "Refit with 'clvmodels fit'.")
 
 
 def _covariate_kwargs(groups: dict | None) -> dict:
     """The models' keyword arguments of ``{group: [columns]}`` (empty groups: None)."""
     groups = groups or {}
     return {f"{group}_covariates": (list(groups.get(group) or []) or None)
-            for group in _COVARIATE_GROUPS}
-
-
-def _covariate_candidates(groups: dict, penalizer: float) -> dict:
-    """``bgnbd_covariates``, ``pareto_nbd_covariates``, ``mbgnbd_covariates``: each purchase
-    model with the purchase and dropout covariates, with Gamma-Gamma (spend covariates)."""
-    from .backtest import ModelPair
-    from .models.gamma_gamma import GammaGammaModel
-
-    kwargs = _covariate_kwargs(groups)
-    spend = kwargs.pop("spend_covariates")
-    return {f"{name}_covariates": ModelPair(
-        _purchase_model(name, "mle", penalizer, **kwargs),
-        GammaGammaModel(nonpositive_spend="exclude", penalizer=penalizer,
-                        spend_covariates=spend))
-        for name in ("bgnbd", "pareto_nbd", "mbgnbd")}
+            for group in COVARIATE_GROUPS}
 
 
 def _save_levels(folder: Path, levels: dict) -> None:
@@ -1221,7 +962,7 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
     versions (``covariates``: the options, see :func:`_covariate_options`), with the
     encoded attributes joined to every cutoff's summary."""
     from .backtest import backtest as run
-    from .backtest import default_models
+    from .backtest import covariate_models, default_models
 
     if not calibration_end and not cutoff:
         raise ValueError("pass --calibration-end or --cutoff")
@@ -1232,7 +973,7 @@ def _run_backtest(source, step, *, customer_id="customer_id", datetime="date",
         customers = pd.DataFrame(index=_log_ids(source, customer_id))
         encoded, groups, _ = _customer_attributes(attributes, id_col, customers, covariates)
         models = {**default_models(penalizer=penalizer),
-                  **_covariate_candidates(groups, penalizer)}
+                  **covariate_models(groups, penalizer)}
         extra["customer_attributes"] = encoded
     with _naming_file(attributes, id_col):
         result = run(source, customer_id, datetime, amount,

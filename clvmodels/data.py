@@ -45,8 +45,8 @@ import pandas as pd
 from .exceptions import DataError, DataWarning
 from .units import normalize_unit, unit_days
 
-__all__ = ["ExcludedCustomers", "excluded_customers", "purchase_days", "read_transactions",
-           "rfm_summary"]
+__all__ = ["ExcludedCustomers", "customer_ids", "excluded_customers", "purchase_days",
+           "read_transactions", "rfm_summary"]
 
 #: A timestamp string that carries a UTC offset or zone ("...10:00+02:00", "...Z").
 #: The patterns below run on RE2 in both engines (DuckDB's, and pyarrow's for pandas).
@@ -429,6 +429,43 @@ def read_transactions(source, columns: Sequence[str] | None = None, *,
     log = _DuckDBLog(source, None, columns=columns, text_columns=text_columns)
     with log:
         return log.con.sql("SELECT * FROM src").df()
+
+
+def customer_ids(transactions, customer_id_col: str) -> pd.Index:
+    """The distinct customer ids of a log, typed as every summary of it has them.
+
+    A DataFrame's ids keep their values and type; a CSV's are text exactly as
+    written (``"007"`` stays ``"007"``, as :func:`rfm_summary` reads them); a
+    Parquet file's keep the file's type. Rows without an id are left out. Only the
+    id column is read (by DuckDB for files), so a log too large for memory is fine.
+    Give the result to :func:`clvmodels.read_attributes` (``like=``) to read
+    customer attributes with ids that match the log's.
+
+    Parameters
+    ----------
+    transactions
+        A DataFrame, or a CSV/Parquet path, glob or list of paths.
+    customer_id_col
+        The customer id column.
+
+    Returns
+    -------
+    pandas.Index named ``customer_id_col``, in no particular order.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> log = pd.DataFrame({"id": ["007", "012", "007"], "amount": [5.0, 3.0, 2.0]})
+    >>> sorted(customer_ids(log, "id"))
+    ['007', '012']
+    """
+    if isinstance(transactions, pd.DataFrame):
+        return pd.Index(pd.unique(transactions[customer_id_col].dropna()), name=customer_id_col)
+    with _DuckDBLog(transactions, None, columns=[customer_id_col],
+                    text_columns=[customer_id_col]) as log:
+        col = _ident(customer_id_col)
+        ids = log.con.sql(f"SELECT DISTINCT {col} FROM src WHERE {col} IS NOT NULL").df()
+    return pd.Index(ids.iloc[:, 0], name=customer_id_col)
 
 
 class ExcludedCustomers:

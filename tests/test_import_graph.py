@@ -112,6 +112,10 @@ def test_cycles_sees_the_backtest_report_cycle_that_was():
     ("clvmodels.likelihoods", "clvmodels.inference"),
     # Data flow one way: the backtest hands its result to the report.
     ("clvmodels.report", "clvmodels.backtest"),
+    # Customer attributes are data: read and encoded before any model, below the CLI.
+    ("clvmodels.attributes", "clvmodels.models"),
+    ("clvmodels.attributes", "clvmodels.backtest"),
+    ("clvmodels.attributes", "clvmodels.cli"),
 ])
 def test_lower_layers_do_not_import_higher_ones(layer, forbidden):
     graph = import_graph()
