@@ -24,7 +24,7 @@ from clvmodels.likelihoods import (
     pareto_nbd,
     shifted_beta_geo,
 )
-from clvmodels.likelihoods._random import _bcast, _purchases_until, _shape
+from clvmodels.likelihoods._random import _bcast, _purchases_until, _shape, scalar_draws
 
 # ------------------------------------------------------------ _purchases_until
 
@@ -197,3 +197,51 @@ def test_numbers_held_as_python_objects_are_read_as_floats(random, params, desig
     got = random(*(a.astype(object) for a in args), rng=4)
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, want)
+
+
+# ------------------------------------------------------------ scalar_draws
+# The decorator runs when a likelihood module is imported, before any test: mutmut can
+# only reach its body through a generator decorated here.
+
+
+def _recording_generator(calls):
+    def random(a, b, weight=None, rng=None, size=None):
+        """A generator of ``(a + u, b * u)`` with u uniform, as the modules' generators."""
+        calls.append({"a": a, "b": b, "weight": weight, "size": size})
+        rng = np.random.default_rng(rng)
+        shape = _shape(size, a, b)
+        a, b = _bcast(shape, a, b)
+        u = rng.random(shape)
+        out = np.zeros(shape + (2,))
+        has = a > -1  # indexes its arrays: what 0-d draws cannot take
+        out[has] = np.stack([a[has] + u[has], b[has] * u[has]], axis=-1)
+        return out
+
+    return random
+
+
+def test_scalar_draws_runs_one_customer_and_drops_its_axis():
+    calls = []
+    random = scalar_draws(_recording_generator(calls))
+    assert random.__name__ == "random" and "uniform" in random.__doc__
+    one = random(1.0, 2.0, rng=7)
+    u = np.random.default_rng(7).random(1)[0]
+    np.testing.assert_array_equal(one, [1.0 + u, 2.0 * u])
+    assert calls[-1] == {"a": 1.0, "b": 2.0, "weight": None, "size": 1}
+    # size=() is one customer too; weight by position or by name reaches the generator.
+    np.testing.assert_array_equal(random(1.0, 2.0, 0.5, rng=7, size=()), one)
+    assert calls[-1]["weight"] == 0.5 and calls[-1]["size"] == 1
+    random(1.0, 2.0, weight=0.25, rng=7)
+    assert calls[-1]["weight"] == 0.25
+    # Any array parameter or size: the call goes through as it was made.
+    draws = random(np.array([1.0, 3.0]), 2.0, None, 7)
+    assert calls[-1]["weight"] is None and calls[-1]["size"] is None
+    assert draws.shape == (2, 2)
+    np.testing.assert_array_equal(draws[0], one)
+    assert random(1.0, 2.0, rng=7, size=3).shape == (3, 2)
+    assert calls[-1]["size"] == 3
+    assert random(1.0, 2.0, rng=7, size=(1,)).shape == (1, 2)
+    with pytest.raises(TypeError):
+        random(1.0)
+    with pytest.raises(TypeError):
+        random(1.0, 2.0, 0.5, 7, 3, "one too many")

@@ -492,16 +492,19 @@ TARGETS["report_tables_rest"] = (
         "leaderboard_table", "_join_exclusions", "_is_missing")])
 
 # The shared pieces of the models' random generators (likelihoods/_random.py: _shape,
-# _bcast, _purchases_until; Family is a dataclass, nothing to mutate). They are reached
-# only through the likelihood modules' ``random`` (BG/NBD, MBG/NBD, Pareto/NBD, BG/BB,
-# Gamma-Gamma, its per-transaction variant, sBG; simulate.py through BG/BB's), so the
+# _bcast, _purchases_until, scalar_draws; Family is a dataclass, nothing to mutate). They
+# are reached only through the likelihood modules' ``random`` (BG/NBD, MBG/NBD, Pareto/NBD,
+# BG/BB, Gamma-Gamma, its per-transaction variant, sBG; simulate.py through BG/BB's), so the
 # selection is the tests that call those, all fast (under 0.3 s each): the simulators'
 # kill tests of the model files, the recovery tests that simulate a few thousand
 # customers and fit them in a fraction of a second, the Bayesian engine's generator
-# tests (not the rest of test_bayes.py: NUTS fits), and test_mutation_kills_likelihoods_random.py.
+# tests (not the rest of test_bayes.py: NUTS fits), test_mutation_kills_likelihoods_random.py,
+# and test_simulate.py (mutmut runs only its tests that reach _random.py: the generators'
+# scalar-parameter test, which reaches scalar_draws, and BG/BB's simulator).
 TARGETS["likelihoods_random"] = (
     "clvmodels/likelihoods/_random.py",
     ["tests/test_mutation_kills_likelihoods_random.py",
+     "tests/test_simulate.py",
      "tests/test_mutation_kills_likelihoods.py::"
      "test_the_bayesian_engines_simulators_follow_the_models",
      "tests/test_mutation_kills_likelihoods.py::"
