@@ -489,7 +489,7 @@ def test_a_plug_in_clv_draws_no_parameters():
     np.testing.assert_allclose(out["clv"], 0.5 * spend * purchases, rtol=1e-12)
 
 
-# --------------------------------------------------------------------------- the generic path in blocks
+# --------------------------------------------------------------------------- generic path, blocks
 
 class KernelRate:
     """A purchase model with clvmodels' fast kernel (one call per parameter draw for all
