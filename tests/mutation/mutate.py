@@ -573,6 +573,14 @@ def _workspace(target: str, tests_rev: str | None) -> Path:
                                  capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(work)], input=archive, check=True)
         shutil.rmtree(work / "tests" / "mutation", ignore_errors=True)
+    _write_config(target, work)
+    return work
+
+
+def _write_config(target: str, work: Path) -> None:
+    """The workspace's ``pyproject.toml`` with this target's ``[tool.mutmut]`` table: the
+    target's test files that exist in the workspace, so a file added since is picked up."""
+    path, tests, _ = TARGETS[target]
     tests = [t for t in tests if (work / t.split("::")[0]).exists()]
     text = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     text = text.split("[tool.mutmut]", 1)[0].rstrip() + "\n\n" + "\n".join([
@@ -588,13 +596,21 @@ def _workspace(target: str, tests_rev: str | None) -> Path:
         "",
     ])
     (work / "pyproject.toml").write_text(text, encoding="utf-8")
-    return work
 
 
-def _previous(target: str) -> tuple[dict[str, int], dict[str, str], list[tuple[str, ...]]]:
-    """Counts per status, the surviving mutants and the per-module scores of
-    ``results/<target>.before.txt``."""
-    text = (RESULTS / f"{target}.before.txt").read_text(encoding="utf-8")
+def _baseline(target: str) -> Path:
+    """The run whose survivors ``--survivors-only`` re-tests: ``<target>.before.txt``, or,
+    for a target scored without a "before" run, ``<target>.first.txt`` (a first run with
+    the tests of its day, kept under that name; ``clv_main``)."""
+    before = RESULTS / f"{target}.before.txt"
+    first = RESULTS / f"{target}.first.txt"
+    return first if not before.exists() and first.exists() else before
+
+
+def _previous(results: Path) -> tuple[dict[str, int], dict[str, str], list[tuple[str, ...]]]:
+    """Counts per status, the surviving mutants and the per-module scores of a results
+    file (``results/<target>.before.txt`` and the like)."""
+    text = results.read_text(encoding="utf-8")
     header = re.search(r"^score: .*\((.*)\)$", text, re.M)
     counts = {status: int(n) for status, n in
               (item.rsplit(" ", 1) for item in header.group(1).split(", "))}
@@ -626,6 +642,28 @@ def _diffs(work: Path, env: dict, names: list[str]) -> dict[str, str]:
     return json.loads(done.stdout)
 
 
+def _listed_diffs(text: str) -> dict[str, str]:
+    """The diff of each mutant listed in a results file."""
+    blocks = re.findall(r"^# (\S+): \w[\w ]*\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    return {name: diff.strip() for name, diff in blocks}
+
+
+def _check_names(work: Path, env: dict, text: str, names: list[str]) -> None:
+    """Refuse to re-test in a new workspace if a mutant's name now means another change.
+
+    mutmut numbers the mutants of a function in the order it generates them, so the
+    names are stable while the function's code is; the diffs of the results file
+    must be those of the regenerated mutants.
+    """
+    listed = _listed_diffs(text)
+    now = _diffs(work, env, names)
+    changed = sorted(n for n in names if now.get(n, "").strip() != listed.get(n))
+    if changed:
+        raise SystemExit(f"{len(changed)} mutant(s) of the results file are other changes in "
+                         f"the regenerated workspace {work} (the code changed since?): "
+                         f"{', '.join(changed)}")
+
+
 def run(target: str, max_children: int, tests_rev: str | None = None,
         survivors_only: bool = False, nice: int = 19, report_only: bool = False,
         retest: bool = False) -> Path:
@@ -635,28 +673,40 @@ def run(target: str, max_children: int, tests_rev: str | None = None,
     (``results/<target>.before.txt``) with today's tests; the others were killed
     then, and adding tests cannot make them survive. Much faster than a full run.
     ``report_only``: write the results file of the last run in ``build/mutation/<target>``.
-    ``retest``: re-test the survivors of ``results/<target>.txt`` (a ``survivors_only``
-    run) in its workspace, with today's tests.
+    ``retest``: re-test the survivors of ``results/<target>.txt`` with today's tests,
+    in the target's workspace (its tests and test selection brought up to date) or, when
+    there is none (a new machine), in a new one: mutmut generates the mutants again, and
+    the run stops unless their diffs are those of the results file. The counts start
+    from that file: its caught mutants stay caught.
     """
     _, _, patterns = TARGETS[target]
+    fresh = False
     if retest:
         survivors_only = True
         work = BUILD / target
-        shutil.rmtree(work / "tests")
-        shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns(
-            "__pycache__", "*.pyc", ".hypothesis", "mutation"))
+        if work.exists():
+            shutil.rmtree(work / "tests")
+            shutil.copytree(ROOT / "tests", work / "tests", ignore=shutil.ignore_patterns(
+                "__pycache__", "*.pyc", ".hypothesis", "mutation"))
+            _write_config(target, work)
+        else:
+            work, fresh = _workspace(target, None), True
     else:
         work = BUILD / target if report_only else _workspace(target, tests_rev)
     env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
     mutmut = [sys.executable, "-m", "mutmut"]
+    baseline = RESULTS / f"{target}.txt" if retest else _baseline(target)
     before_counts, before_survivors, before_modules = (
-        _previous(target) if survivors_only else ({}, {}, []))
+        _previous(baseline) if survivors_only else ({}, {}, []))
     names = sorted(before_survivors) if survivors_only else (patterns or [])
-    if retest:
-        text = (RESULTS / f"{target}.txt").read_text(encoding="utf-8")
-        names = sorted(re.findall(r"^## (\S+): ", text, re.M))
     if survivors_only and not names:
         names = ["none"]  # nothing to re-test
+    if fresh and names != ["none"]:
+        # Generate the mutants (and the tests' coverage) only: no mutant is named "none".
+        with open(work / "mutmut-generate.log", "w", encoding="utf-8") as log:
+            subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "none"], cwd=work,
+                           env=env, check=False, stdout=log, stderr=subprocess.STDOUT)
+        _check_names(work, env, baseline.read_text(encoding="utf-8"), names)
     if not report_only:
         with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
             subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
