@@ -564,3 +564,28 @@ def test_rows_without_id_are_counted_after_duplicates(engine, duplicates, n_with
     s = _summary(frame, engine=engine, duplicates=duplicates, missing_ids="drop")
     assert s.attrs["exclusions"]["rows_without_customer_id"] == n_without_id
     assert s.loc["a", "frequency"] == 1
+
+
+# --------------------------------------------------------------------------- numbers beyond int64
+
+#: The hand log's timestamps as numbers in %Y%m%d%H%M%S%f (20 digits, microseconds):
+#: beyond int64, so pandas holds them as Python ints and DuckDB reads a HUGEINT column.
+WIDE_DATES = [20240101100000000000, 20240101150000000000, 20240104090000000000,
+              20240102120000123456, 20240106080000000000]
+
+
+def test_numeric_dates_beyond_int64_are_read_like_other_numbers():
+    frame = _frame().assign(ts=pd.Series(WIDE_DATES, dtype=object))
+    fmt = "%Y%m%d%H%M%S%f"
+    _same(_summary(frame, engine="duckdb", datetime_format=fmt))
+    _same(_summary(frame, engine="pandas", datetime_format=fmt))
+    # Hours: b's first purchase at 12:00:00.123456 on Jan 2, its last at 08:00 on Jan 6.
+    hours = _quiet(frame, "id", "ts", "amount", time_unit="h", merge_within=None,
+                   engine="duckdb", datetime_format=fmt)
+    assert hours.loc["b", "recency"] == pytest.approx(
+        (pd.Timestamp("2024-01-06 08:00") - pd.Timestamp("2024-01-02 12:00:00.123456"))
+        / pd.Timedelta(hours=1), rel=1e-12)
+    # Without datetime_format they are numbers, as for every other numeric type.
+    with pytest.raises(DataError, match="holds numbers, not timestamps") as err:
+        _summary(frame, engine="duckdb")
+    assert err.value.rule == "numeric_dates" and err.value.n_rows == 5
