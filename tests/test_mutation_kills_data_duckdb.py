@@ -614,7 +614,7 @@ def test_a_return_that_rounds_to_zero_is_a_return_when_zero_amounts_are_kept(eng
     assert dropped.attrs["exclusions"]["zero_amount_rows_dropped"] == 1
 
 
-# --------------------------------------------------------------------------- errors while opening files
+# --------------------------------------------------------------------------- opening files
 
 def test_errors_while_reading_the_schema(tmp_path, monkeypatch):
     path = str(_write_csv(tmp_path / "log.csv", _frame()))
