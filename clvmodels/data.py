@@ -1750,7 +1750,8 @@ class _DuckDBLog(_Log):
                                                 "UBIGINT", "UINTEGER", "DECIMAL", "FLOAT")):
             self.numeric_dates = spec.datetime_format is None
             fmt = _sql_str(spec.datetime_format or "%Y%m%d")
-            ts, aware = f"try_strptime(CAST(CAST({dt} AS BIGINT) AS VARCHAR), {fmt})", "FALSE"
+            # HUGEINT, not BIGINT: %Y%m%d%H%M%S%f has 20 digits, beyond int64.
+            ts, aware = f"try_strptime(CAST(CAST({dt} AS HUGEINT) AS VARCHAR), {fmt})", "FALSE"
         else:
             text = f"trim(CAST({dt} AS VARCHAR))"
             aware = f"regexp_matches({text}, {_sql_str(_TZ_PATTERN)})"

@@ -29,7 +29,9 @@ from clvmodels.data import (
     _make_spec,
     _OneThreadWhenShort,
     _PandasLog,
+    _validate,
     default_memory_limit,
+    excluded_customers,
     read_transactions,
     rfm_summary,
 )
@@ -564,3 +566,115 @@ def test_rows_without_id_are_counted_after_duplicates(engine, duplicates, n_with
     s = _summary(frame, engine=engine, duplicates=duplicates, missing_ids="drop")
     assert s.attrs["exclusions"]["rows_without_customer_id"] == n_without_id
     assert s.loc["a", "frequency"] == 1
+
+
+# --------------------------------------------------------------------------- numbers beyond int64
+
+#: The hand log's timestamps as numbers in %Y%m%d%H%M%S%f (20 digits, microseconds):
+#: beyond int64, so pandas holds them as Python ints and DuckDB reads a HUGEINT column.
+WIDE_DATES = [20240101100000000000, 20240101150000000000, 20240104090000000000,
+              20240102120000123456, 20240106080000000000]
+
+
+def test_numeric_dates_beyond_int64_are_read_like_other_numbers():
+    frame = _frame().assign(ts=pd.Series(WIDE_DATES, dtype=object))
+    fmt = "%Y%m%d%H%M%S%f"
+    _same(_summary(frame, engine="duckdb", datetime_format=fmt))
+    _same(_summary(frame, engine="pandas", datetime_format=fmt))
+    # Hours: b's first purchase at 12:00:00.123456 on Jan 2, its last at 08:00 on Jan 6.
+    hours = _quiet(frame, "id", "ts", "amount", time_unit="h", merge_within=None,
+                   engine="duckdb", datetime_format=fmt)
+    assert hours.loc["b", "recency"] == pytest.approx(
+        (pd.Timestamp("2024-01-06 08:00") - pd.Timestamp("2024-01-02 12:00:00.123456"))
+        / pd.Timedelta(hours=1), rel=1e-12)
+    # Without datetime_format they are numbers, as for every other numeric type.
+    with pytest.raises(DataError, match="holds numbers, not timestamps") as err:
+        _summary(frame, engine="duckdb")
+    assert err.value.rule == "numeric_dates" and err.value.n_rows == 5
+
+
+# --------------------------------------------------------------------------- excluded customers
+
+@pytest.mark.parametrize("engine", ["duckdb", "pandas"])
+def test_a_return_that_rounds_to_zero_is_a_return_when_zero_amounts_are_kept(engine):
+    # z's only row is -0.001: a return (negative) whose cents round to 0. With
+    # zero_amounts="keep" nothing is dropped as zero, so z has only a return; with
+    # "drop" the row goes as a zero amount before it can be a return.
+    frame = pd.DataFrame({"id": ["a", "a", "z"],
+                          "ts": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-02"]),
+                          "amount": [1.0, 2.0, -0.001]})
+    kept = _summary(frame, engine=engine, returns="drop", zero_amounts="keep")
+    assert excluded_customers(kept).to_dict("index") == {
+        "z": {"reason": "only returns, no purchase", "in_calibration_period": True}}
+    assert kept.attrs["exclusions"]["rows_dropped_as_returns"] == 1
+    dropped = _summary(frame, engine=engine, returns="drop", zero_amounts="drop")
+    assert excluded_customers(dropped).to_dict("index") == {
+        "z": {"reason": "no purchase left after dropping zero amounts",
+              "in_calibration_period": True}}
+    assert dropped.attrs["exclusions"]["zero_amount_rows_dropped"] == 1
+
+
+# --------------------------------------------------------------------------- opening files
+
+def test_errors_while_reading_the_schema(tmp_path, monkeypatch):
+    path = str(_write_csv(tmp_path / "log.csv", _frame()))
+    opened = []
+
+    def failing(error):
+        def describe(self, reader):
+            opened.append(self.con)
+            raise error
+        return describe
+
+    # Any DuckDB error while only the files' schema is read is the files' (no real file
+    # was found that makes DuckDB raise a BinderException there: a stand-in raises it).
+    monkeypatch.setattr(_DuckDBLog, "_describe", failing(duckdb.BinderException("no schema")))
+    with pytest.raises(DataError, match="Cannot read the transaction log .*log.csv.*: "
+                                        "no schema") as err:
+        _DuckDBLog(path, _spec())
+    assert err.value.rule == "unreadable_file"
+    assert isinstance(err.value.__cause__, duckdb.BinderException)
+    # An error that is not DuckDB's (a bug of clvmodels) is not disguised as a bad file.
+    monkeypatch.setattr(_DuckDBLog, "_describe", failing(RuntimeError("ours")))
+    with pytest.raises(RuntimeError, match="ours"):
+        _DuckDBLog(path, _spec())
+    # Either way the connection is closed.
+    assert len(opened) == 2
+    for con in opened:
+        with pytest.raises(duckdb.ConnectionException):
+            con.execute("SELECT 1")
+
+
+# --------------------------------------------------------------------------- DuckDB settings
+
+def test_the_retry_runs_duckdb_on_one_thread():
+    real = duckdb.connect()
+    real.execute("SET threads = 2")
+
+    class ShortOnce:
+        failed = False
+
+        def execute(self, *args, **kwargs):
+            if args[0].startswith("SELECT") and not self.failed:
+                self.failed = True
+                raise duckdb.OutOfMemoryException("Out of Memory Error")
+            return real.execute(*args, **kwargs)
+
+    con = _OneThreadWhenShort(ShortOnce())
+    assert con.execute("SELECT ? * 2", [21]).fetchone() == (42,)
+    assert real.execute("SELECT current_setting('threads')").fetchone() == (1,)
+    real.close()
+
+
+@pytest.mark.parametrize("returns, kept", [("net", "LOCAL TEMPORARY"), ("drop", "VIEW"),
+                                           ("error", "VIEW")])
+def test_the_kept_rows_are_a_view_unless_returns_are_netted(returns, kept):
+    # A view reads the log again instead of holding a copy (gigabytes at 100M rows);
+    # netting reads the kept rows three times, so they are a table then.
+    spec = _spec(returns=returns)
+    with _DuckDBLog(_frame(), spec) as log:
+        obs_tick, _ = _validate(log, spec, None)
+        log.summarise(obs_tick, obs_tick, False)
+        (kind,) = log.con.execute("SELECT table_type FROM information_schema.tables "
+                                  "WHERE table_name = 'kept'").fetchone()
+    assert kind == kept

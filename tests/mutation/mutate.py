@@ -553,14 +553,15 @@ def _toml_list(values: list[str]) -> str:
     return "[" + ", ".join(f'"{v}"' for v in values) + "]"
 
 
-def _workspace(target: str, tests_rev: str | None) -> Path:
+def _workspace(target: str, tests_rev: str | None, name: str | None = None) -> Path:
     """A copy of the package, the tests and pyproject.toml with this target's config.
 
     ``tests_rev``: take the tests from this git revision (to score older tests
-    against today's code).
+    against today's code). ``name``: the folder under ``build/mutation/`` (default:
+    the target's).
     """
     path, tests, _ = TARGETS[target]
-    work = BUILD / target
+    work = BUILD / (name or target)
     if work.exists():
         shutil.rmtree(work)
     work.mkdir(parents=True)
@@ -765,6 +766,89 @@ def run(target: str, max_children: int, tests_rev: str | None = None,
     return out
 
 
+def _merge(before_counts: dict[str, int], before_survivors, listed: dict[str, str],
+           old_counts: dict[str, int], now: dict[str, str], names: list[str]):
+    """The statuses of the before-survivors and the counts of ``rerun_only``: ``listed``
+    (name -> status) and ``old_counts`` from ``<target>.txt``, ``now`` from the re-test
+    of ``names``; the before run's caught mutants added to the counts."""
+    statuses = {n: listed.get(n, "killed") for n in before_survivors}
+    statuses.update({n: now.get(n, "not checked") for n in names})
+    counts: dict[str, int] = {}
+    for status in statuses.values():
+        counts[status] = counts.get(status, 0) + 1
+    unlisted = sum(n not in listed for n in names)
+    still_unchecked = max(0, old_counts.get("not checked", 0) - unlisted)
+    if still_unchecked:
+        counts["killed"] = counts.get("killed", 0) - still_unchecked
+        counts["not checked"] = counts.get("not checked", 0) + still_unchecked
+    for status in ("killed", "timeout"):
+        if before_counts.get(status):
+            counts[status] = counts.get(status, 0) + before_counts[status]
+    return statuses, {s: n for s, n in counts.items() if n}
+
+
+def rerun_only(target: str, patterns: list[str], max_children: int = 1, nice: int = 19) -> Path:
+    """Re-test some survivors of the "before" run and merge them into ``<target>.txt``.
+
+    The survivors of ``results/<target>.before.txt`` whose names match ``patterns``
+    (full names or ``fnmatch`` patterns) are re-tested in a fresh workspace,
+    ``build/mutation/<target>-only`` (today's code and tests; the workspace of the last
+    run is left as it is), and ``results/<target>.txt`` (a ``survivors_only`` run) is
+    rewritten: the re-tested mutants get their new status, every other survivor keeps
+    its status and diff from the file. For a run that was stopped, or whose tests
+    have gained kill tests since, without re-running every survivor.
+
+    The file lists the survivors only, so a name it does not list was killed or,
+    in a stopped run, not checked. The names re-tested now that it does not list are
+    taken to be its "not checked" mutants (the count it reports drops by that number,
+    never below 0); re-test all of them, or the rest still counts as not checked.
+    """
+    from fnmatch import fnmatch
+
+    before_counts, before_survivors, _ = _previous(_baseline(target))
+    names = sorted(n for n in before_survivors if any(fnmatch(n, p) for p in patterns))
+    if not names:
+        raise SystemExit(f"no survivor of {target}.before.txt matches {patterns}")
+    out = RESULTS / f"{target}.txt"
+    text = out.read_text(encoding="utf-8")
+    header = re.search(r"^score: .*\((.*)\)$", text, re.M)
+    old_counts = {status: int(n) for status, n in
+                  (item.rsplit(" ", 1) for item in header.group(1).split(", "))}
+    blocks = {m.group(1): (m.group(2), m.group(0).rstrip("\n")) for m in re.finditer(
+        r"^## (\S+): (\w[\w ]*)\n.*?(?=^## |\Z)", text, re.M | re.S)}
+    work = _workspace(target, None, f"{target}-only")
+    env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
+    mutmut = [sys.executable, "-m", "mutmut"]
+    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
+        subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
+                        str(max_children), *names], cwd=work, env=env, check=False,
+                       stdout=log, stderr=subprocess.STDOUT)
+    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
+                             capture_output=True, text=True, check=True).stdout
+    now = {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines())
+           if m and m.group(1) in names}
+    statuses, counts = _merge(before_counts, before_survivors,
+                              {n: b[0] for n, b in blocks.items()}, old_counts, now, names)
+    tested = sum(n for s, n in counts.items() if s not in ("skipped", "not checked"))
+    caught = counts.get("killed", 0) + counts.get("timeout", 0)
+    lines = [f"# {target}: {TARGETS[target][0]} (survivors of the before run re-tested; the "
+             f"others were killed then; {len(names)} of them re-tested again with --only)",
+             f"score: {caught}/{tested} = {100 * caught / max(tested, 1):.1f}% "
+             f"({', '.join(f'{s} {n}' for s, n in sorted(counts.items()))})", ""]
+    survivors = sorted(n for n, s in statuses.items()
+                       if s not in ("killed", "timeout", "not checked"))
+    diffs = _diffs(work, env, [n for n in survivors if n in now])
+    for name in survivors:
+        if name in now:
+            lines += [f"## {name}: {statuses[name]}", f"# {name}: {statuses[name]}",
+                      diffs.get(name, "").strip(), ""]
+        else:
+            lines += [blocks[name][1], ""]
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    sys.stdout.write(lines[0] + "\n" + lines[1] + "\n")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("targets", nargs="*", help=f"Some of {sorted(TARGETS)} (default: all).")
@@ -778,6 +862,11 @@ def main() -> None:
     parser.add_argument("--retest", action="store_true",
                         help="Re-test the survivors of <target>.txt (a --survivors-only run) in "
                              "its workspace with today's tests.")
+    parser.add_argument("--only", nargs="+", metavar="NAME", default=None,
+                        help="Re-test only the survivors of <target>.before.txt matching these "
+                             "mutant names or fnmatch patterns, in a fresh workspace "
+                             "(build/mutation/<target>-only) with today's code and tests, and "
+                             "merge them into <target>.txt (one target).")
     parser.add_argument("--report-only", action="store_true",
                         help="Write the results file of the last run (build/mutation/<target>) "
                              "without running mutmut again.")
@@ -794,6 +883,11 @@ def main() -> None:
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown target(s) {sorted(unknown)}; see --list")
+    if args.only is not None:
+        if len(args.targets) != 1:
+            parser.error("--only takes exactly one target")
+        rerun_only(args.targets[0], args.only, args.max_children, args.nice)
+        return
     for target in args.targets or list(TARGETS):
         run(target, args.max_children, args.tests_rev, args.survivors_only, args.nice,
             args.report_only, args.retest)
