@@ -24,11 +24,13 @@ from typer.testing import CliRunner
 
 import clvmodels
 from clvmodels import (BetaGeoModel, DataError, GammaGammaModel, encode_attributes,
-                       join_attributes, one_hot, read_attributes, rfm_summary, simulate)
+                       join_attributes, one_hot, read_attributes, rfm_summary)
 from clvmodels.backtest import covariate_models, default_models
 from clvmodels.cli import app
 from clvmodels.data import customer_ids
 from clvmodels.export import predict_clv
+
+from channel_logs import two_channel_log
 
 N = 250  # customers of each kind
 
@@ -38,15 +40,7 @@ def files(tmp_path_factory):
     """A log of web buyers (alpha 2) and shop buyers (alpha 8) with zero-padded text ids
     (CSV) and integer ids (Parquet), and their attributes written both ways."""
     folder = tmp_path_factory.mktemp("attributes_api")
-    web = simulate.beta_geo(N, 0.8, 2.0, 0.6, 3.0, observation_length=52, time_unit="W",
-                            spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                            random_state=11)
-    shop = simulate.beta_geo(N, 0.8, 8.0, 0.6, 3.0, observation_length=52, time_unit="W",
-                             spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                             random_state=12)
-    shop = shop.assign(customer_id=shop["customer_id"] + N)
-    log = pd.concat([web, shop], ignore_index=True)
-    log["amount"] = log["amount"].round(2)
+    log = two_channel_log(N, 52, seeds=(11, 12), shuffle=False)
     log.attrs = {}
     log.assign(customer_id=log["customer_id"].map("{:04d}".format)).to_csv(
         folder / "log.csv", index=False)

@@ -9,8 +9,10 @@ import pandas as pd
 import pytest
 
 from clvmodels import BetaGeoModel, GammaGammaModel, backtest, join_attributes, rfm_summary
-from clvmodels import plotting, simulate
+from clvmodels import plotting
 from clvmodels.exceptions import ClvModelsWarning, DataError, DataWarning
+
+from channel_logs import two_channel_log
 
 CUTOFF = "2024-10-01"
 
@@ -19,15 +21,7 @@ CUTOFF = "2024-10-01"
 def two_channels():
     """A log of two kinds of customers: web buyers purchase about four times as often
     (BG/NBD with alpha 2 against 8, the same dropout), and their attributes."""
-    web = simulate.beta_geo(600, 0.8, 2.0, 0.6, 3.0, observation_length=78, time_unit="W",
-                            spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                            random_state=1)
-    shop = simulate.beta_geo(600, 0.8, 8.0, 0.6, 3.0, observation_length=78, time_unit="W",
-                             spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                             random_state=2)
-    shop = shop.assign(customer_id=shop["customer_id"] + 600)
-    log = pd.concat([web, shop], ignore_index=True).sample(frac=1.0, random_state=0)
-    log["amount"] = log["amount"].round(2)
+    log = two_channel_log(600, 78)
     attributes = pd.DataFrame({"web": np.repeat([1.0, 0.0], 600)},
                               index=pd.Index(np.arange(1200), name="customer_id"))
     # Rows for customers the log does not have are ignored.

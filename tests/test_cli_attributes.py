@@ -23,10 +23,12 @@ from typer.testing import CliRunner
 
 import clvmodels
 from clvmodels import (BetaGeoModel, GammaGammaModel, ModifiedBetaGeoModel, ParetoNBDModel,
-                       join_attributes, one_hot, rfm_summary, simulate)
+                       join_attributes, one_hot, rfm_summary)
 from clvmodels.backtest import ModelPair
 from clvmodels.cli import app
 from clvmodels.export import predict_clv
+
+from channel_logs import two_channel_log
 
 N = 600  # customers of each kind
 CUTOFF = "2024-10-01"
@@ -42,15 +44,7 @@ def run(*args, code: int = 0):
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("attributes")
-    web = simulate.beta_geo(N, 0.8, 2.0, 0.6, 3.0, observation_length=78, time_unit="W",
-                            spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                            random_state=1)
-    shop = simulate.beta_geo(N, 0.8, 8.0, 0.6, 3.0, observation_length=78, time_unit="W",
-                             spend={"p": 6.0, "q": 4.0, "v": 15.0}, resolution="D",
-                             random_state=2)
-    shop = shop.assign(customer_id=shop["customer_id"] + N)
-    log = pd.concat([web, shop], ignore_index=True).sample(frac=1.0, random_state=0)
-    log["amount"] = log["amount"].round(2)
+    log = two_channel_log(N, 78)
     log.attrs = {}
     padded = log.assign(customer_id=log["customer_id"].map("{:05d}".format))
     padded.to_csv(folder / "log.csv", index=False)

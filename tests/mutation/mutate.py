@@ -665,6 +665,21 @@ def _check_names(work: Path, env: dict, text: str, names: list[str]) -> None:
                          f"{', '.join(changed)}")
 
 
+def _mutmut(work: Path, env: dict, names: list[str], max_children: int, nice: int,
+            run: bool = True) -> dict[str, str]:
+    """Run mutmut on ``names`` (mutant names or patterns) in ``work`` (unless ``run`` is
+    False: the last run's results) and return the status of every mutant it knows."""
+    mutmut = [sys.executable, "-m", "mutmut"]
+    if run:
+        with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
+            subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
+                            str(max_children), *names], cwd=work, env=env, check=False,
+                           stdout=log, stderr=subprocess.STDOUT)
+    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
+                             capture_output=True, text=True, check=True).stdout
+    return {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines()) if m}
+
+
 def run(target: str, max_children: int, tests_rev: str | None = None,
         survivors_only: bool = False, nice: int = 19, report_only: bool = False,
         retest: bool = False) -> Path:
@@ -708,14 +723,7 @@ def run(target: str, max_children: int, tests_rev: str | None = None,
             subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "none"], cwd=work,
                            env=env, check=False, stdout=log, stderr=subprocess.STDOUT)
         _check_names(work, env, baseline.read_text(encoding="utf-8"), names)
-    if not report_only:
-        with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
-            subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
-                            str(max_children), *names], cwd=work, env=env, check=False,
-                           stdout=log, stderr=subprocess.STDOUT)
-    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
-                             capture_output=True, text=True, check=True).stdout
-    statuses = {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines()) if m}
+    statuses = _mutmut(work, env, names, max_children, nice, run=not report_only)
     if survivors_only:
         statuses = {k: v for k, v in statuses.items() if k in before_survivors}
     elif patterns:
@@ -818,15 +826,8 @@ def rerun_only(target: str, patterns: list[str], max_children: int = 1, nice: in
         r"^## (\S+): (\w[\w ]*)\n.*?(?=^## |\Z)", text, re.M | re.S)}
     work = _workspace(target, None, f"{target}-only")
     env = {**os.environ, "PYTHONPATH": str(work), "CI": "1"}
-    mutmut = [sys.executable, "-m", "mutmut"]
-    with open(work / "mutmut-run.log", "w", encoding="utf-8") as log:
-        subprocess.run(["nice", "-n", str(nice), *mutmut, "run", "--max-children",
-                        str(max_children), *names], cwd=work, env=env, check=False,
-                       stdout=log, stderr=subprocess.STDOUT)
-    listing = subprocess.run([*mutmut, "results", "--all", "true"], cwd=work, env=env,
-                             capture_output=True, text=True, check=True).stdout
-    now = {m.group(1): m.group(2) for m in map(STATUS.match, listing.splitlines())
-           if m and m.group(1) in names}
+    now = {name: status for name, status in
+           _mutmut(work, env, names, max_children, nice).items() if name in names}
     statuses, counts = _merge(before_counts, before_survivors,
                               {n: b[0] for n, b in blocks.items()}, old_counts, now, names)
     tested = sum(n for s, n in counts.items() if s not in ("skipped", "not checked"))
