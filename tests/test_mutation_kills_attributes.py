@@ -264,3 +264,48 @@ def test_new_levels_are_refused_after_attributes_the_model_never_saw():
         "would count as the reference level 'app'. Refit the model, or give these "
         "customers a level it knows.")
     assert caught.value.column == "channel" and caught.value.rule == "unknown_level"
+
+
+def test_a_models_column_of_a_level_these_customers_lack_is_zeros():
+    # The column's level is the whole rest of its name: "channel_xweb" is the level
+    # "xweb", not "web"; "channel_x" the level "x", not "l_x".
+    rows = pd.DataFrame({"channel": ["web", "l_x", "shop"]},
+                        index=pd.Index(["p", "q", "r"], name="customer_id"))
+    encoded = encode_attributes(rows, purchase=["channel_xweb", "channel_x"], exact=True)
+    assert encoded.columns["channel_xweb"].tolist() == [0.0, 0.0, 0.0]
+    assert encoded.columns["channel_x"].tolist() == [0.0, 0.0, 0.0]
+
+
+# --------------------------------------------------------------------------- unreadable files
+
+
+def test_unreadable_files_are_named_in_one_line(tmp_path):
+    csv = tmp_path / "bad.csv"
+    csv.write_text("id,x\n1,2\n3,4,5,6\n")
+    with pytest.raises(DataError) as caught:
+        read_attributes(csv, "id")
+    assert str(caught.value) == (f"cannot read attributes file {csv}: Error tokenizing data. "
+                                 "C error: Expected 2 fields in line 3, saw 4")
+    assert caught.value.rule == "unreadable"
+    parquet = tmp_path / "bad.parquet"
+    parquet.write_text("not parquet\n")
+    with pytest.raises(DataError, match=rf"^cannot read attributes file {parquet}: .*Parquet "
+                                        "magic bytes not found") as caught:
+        read_attributes(parquet, "id")
+    assert caught.value.rule == "unreadable"
+
+
+@pytest.mark.parametrize("error, text", [
+    (ValueError("first line\n   second line \n"), "first line second line"),
+    (RuntimeError(" engine failed:\n\tcolumn 3\n"), "RuntimeError: engine failed: column 3"),
+])
+def test_a_readers_multi_line_error_becomes_one_line(tmp_path, monkeypatch, error, text):
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(pd, "read_csv", fail)
+    path = tmp_path / "a.csv"
+    with pytest.raises(DataError) as caught:
+        read_attributes(path, "id")
+    assert str(caught.value) == f"cannot read attributes file {path}: {text}"
+    assert caught.value.__cause__ is error
