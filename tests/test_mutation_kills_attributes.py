@@ -309,3 +309,15 @@ def test_a_readers_multi_line_error_becomes_one_line(tmp_path, monkeypatch, erro
         read_attributes(path, "id")
     assert str(caught.value) == f"cannot read attributes file {path}: {text}"
     assert caught.value.__cause__ is error
+
+
+def test_a_corrupt_gzip_file_is_named(tmp_path):
+    # gzip's error is an OSError, which read_attributes passes on for files it cannot
+    # open; a .csv.gz that is no gzip file was opened: it is unreadable, and named.
+    path = tmp_path / "customers.csv.gz"
+    path.write_text("id,x\n1,2\n")
+    with pytest.raises(DataError) as caught:
+        read_attributes(path, "id")
+    assert str(caught.value) == (f"cannot read attributes file {path}: Not a gzipped file "
+                                 "(b'id')")
+    assert caught.value.rule == "unreadable"
