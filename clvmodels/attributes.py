@@ -21,6 +21,7 @@ is built on these functions.
 from __future__ import annotations
 
 import contextlib
+import gzip
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -137,6 +138,9 @@ def _read(path: Path, id_col: str, kind: str, wording: _Wording) -> pd.DataFrame
         else:
             # The id column as written: never typed by the reader's guess.
             frame = pd.read_csv(path, dtype={id_col: str}, sep="\t" if suffix == ".tsv" else ",")
+    except gzip.BadGzipFile as error:  # an OSError, but the file was opened
+        raise DataError(f"cannot read {wording.name}: {_one_line(error)}",
+                        rule="unreadable") from error
     except OSError:
         raise
     except ValueError as error:

@@ -546,6 +546,24 @@ TARGETS["likelihoods_pareto_op"] = (
     ["clvmodels.likelihoods.pareto_nbd.x__make_op_class__mutmut_*",
      "clvmodels.likelihoods.pareto_nbd.x___getattr____mutmut_*"])
 
+# The customer attributes (clvmodels/attributes.py, the whole module): reading the file
+# with ids typed like the log's, and encoding covariates. Its tests were written with it,
+# so its "before" is today's tests without test_mutation_kills_attributes.py
+# (--tests-rev of the commit that added the target). The fast tests only: all of
+# test_attributes.py (under 2 s each; one fits a small BG/NBD) and of
+# test_cli_attributes.py all but its backtest (8 s: models fitted over a backtest) and
+# its zero-padded-ids test (2.7 s: two CLI fits of the whole log).
+TARGETS["attributes"] = (
+    "clvmodels/attributes.py",
+    ["tests/test_attributes.py",
+     *(f"tests/test_cli_attributes.py::{name}" for name in (
+         "test_fit_recovers_the_simulated_effect_and_saves_the_covariate_models",
+         "test_covariate_options_take_attributes_or_their_levels",
+         "test_predict_with_covariate_models_equals_the_python_api",
+         "test_attribute_files_that_would_lose_covariates_are_refused",
+         "test_covariate_models_need_their_attributes")),
+     "tests/test_mutation_kills_attributes.py"], None)
+
 STATUS = re.compile(r"^\s+(\S+): (\w[\w ]*)$")
 
 
